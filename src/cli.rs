@@ -1,0 +1,145 @@
+//! Command-line flags (clap derive), converted once into a validated [`Config`]. Library code
+//! never sees these types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Command, Config, OutputFormat};
+use crate::models::{ModelSpec, ModelStore};
+use crate::summarize::SummarizeSettings;
+use crate::translate::TranslateSettings;
+use crate::{Error, Result};
+
+/// French news articles in, English translation and a short factual briefing out, offline.
+#[derive(Debug, Parser)]
+#[command(name = "precis", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: CliCommand,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// Only print warnings and errors on stderr (no progress).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// More detail on stderr (repeat for debug output).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// GGUF model: a local file, or a Hugging Face Hub id `REPO_ID[:FILE]` (e.g.
+    /// `Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF:qwen2.5-coder-1.5b-instruct-q4_k_m.gguf`).
+    /// Default: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, fetched into $PRECIS_MODELS_DIR (default
+    /// `models/`) on first use.
+    #[arg(long, global = true, value_name = "PATH|REPO_ID[:FILE]")]
+    pub model: Option<String>,
+
+    /// Hub revision (branch, tag or commit) for a Hub `--model`.
+    #[arg(long, global = true, default_value = "main")]
+    pub revision: String,
+
+    /// CPU threads for inference. Default: all available cores.
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Paragraphs longer than this many tokens are translated in groups of whole sentences.
+    #[arg(long, global = true, default_value_t = 400, value_name = "TOKENS")]
+    pub max_segment_tokens: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Translate a French article and summarize it: Markdown (or JSON) on stdout.
+    Brief {
+        /// Article file (first non-empty line is the title, paragraphs separated by blank
+        /// lines or by single newlines), or `-` for stdin.
+        article: String,
+        /// Print one JSON object instead of Markdown.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Translate French text to English, keeping its paragraph structure.
+    Translate {
+        /// Text file, or `-` for stdin.
+        #[arg(required_unless_present = "lines")]
+        article: Option<String>,
+        /// Treat each line of FILE as one segment and print exactly one line per input line.
+        #[arg(long, value_name = "FILE", conflicts_with = "article")]
+        lines: Option<String>,
+        /// JSON output: with --lines, one object per line (`line`, `text`, `tokens`, ...).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Summarize English text (first line is treated as the title).
+    Summarize {
+        /// Text file, or `-` for stdin.
+        file: String,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch and verify the default models into $PRECIS_MODELS_DIR (default `models/`).
+    FetchModels {
+        /// Also fetch the 0.5B model (draft model and quick tests).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Measure prefill and decode speed on a raw prompt (for scripts/bench-llm.sh).
+    #[command(hide = true)]
+    BenchLlm {
+        /// Prompt text file, tokenized as is with special tokens recognised.
+        #[arg(long)]
+        prompt_file: PathBuf,
+        /// Tokens to generate (greedy, end-of-generation ignored).
+        #[arg(long, default_value_t = 128)]
+        n_predict: usize,
+        /// Runs; the best one is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+}
+
+impl Cli {
+    /// Validates the flags into a [`Config`].
+    pub fn into_config(self) -> Result<Config> {
+        let threads = match self.model.threads {
+            Some(0) => return Err(Error::Config("--threads must be at least 1".into())),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        };
+        if self.model.max_segment_tokens < 16 {
+            return Err(Error::Config("--max-segment-tokens must be at least 16".into()));
+        }
+        let format = |json: bool| if json { OutputFormat::Json } else { OutputFormat::Text };
+        let command = match self.command {
+            CliCommand::Brief { article, json } => Command::Brief { input: article, format: format(json) },
+            CliCommand::Translate { article, lines, json } => match (article, lines) {
+                (_, Some(file)) => Command::TranslateLines { input: file, format: format(json) },
+                (Some(article), None) => Command::Translate { input: article, format: format(json) },
+                (None, None) => return Err(Error::Config("translate needs ARTICLE or --lines FILE".into())),
+            },
+            CliCommand::Summarize { file, json } => Command::Summarize { input: file, format: format(json) },
+            CliCommand::FetchModels { all } => Command::FetchModels { all },
+            CliCommand::BenchLlm { prompt_file, n_predict, repeat } => {
+                Command::BenchLlm { prompt_file, n_predict, repeat: repeat.max(1) }
+            }
+        };
+        let mut store = ModelStore::from_env();
+        store.revision = self.model.revision;
+        store.progress = !self.quiet;
+        Ok(Config {
+            command,
+            model: self.model.model.as_deref().map(ModelSpec::parse).unwrap_or(ModelSpec::Default),
+            store,
+            threads,
+            progress: !self.quiet,
+            translate: TranslateSettings { max_segment_tokens: self.model.max_segment_tokens, ..Default::default() },
+            summarize: SummarizeSettings::default(),
+        })
+    }
+}

@@ -1,0 +1,49 @@
+//! A loaded instruction-tuned GGUF model: weights, tokenizer and chat template together, with
+//! one call that runs a chat prompt to completion.
+
+use std::path::Path;
+
+use candle_core::Device;
+
+use super::chat::{ChatMessage, ChatTemplate};
+use super::gguf::GgufFile;
+use super::llm::{Llm, LlmConfig};
+use super::search::{greedy, Generation};
+use super::tokenizer::GgufTokenizer;
+use crate::Result;
+
+pub struct ChatModel {
+    pub llm: Llm,
+    pub tokenizer: GgufTokenizer,
+    pub template: ChatTemplate,
+}
+
+impl ChatModel {
+    /// Loads weights, tokenizer and template from one GGUF file, on the CPU.
+    pub fn load(path: &Path) -> Result<Self> {
+        let mut gguf = GgufFile::open(path)?;
+        // Tokenizer and template first: they fail fast on unsupported files, before the
+        // weights are read.
+        LlmConfig::from_gguf(&gguf)?;
+        let tokenizer = GgufTokenizer::from_gguf(&gguf)?;
+        let template = ChatTemplate::from_gguf(&gguf, &tokenizer)?;
+        let llm = Llm::load(&mut gguf, &Device::Cpu)?;
+        Ok(Self { llm, tokenizer, template })
+    }
+
+    /// Prompt ids for `messages`, ending with the assistant turn's opening.
+    pub fn prompt(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
+        self.template.encode(messages, &self.tokenizer)
+    }
+
+    /// Greedy completion of a prompt, from an empty cache.
+    pub fn complete(&self, prompt: &[u32], max_new_tokens: usize) -> Result<Generation> {
+        let mut cache = self.llm.new_cache();
+        greedy(&self.llm, prompt, &mut cache, max_new_tokens, |id| self.tokenizer.is_eog(id))
+    }
+
+    /// The context window left for generation after a prompt of `prompt_len` tokens.
+    pub fn room_after(&self, prompt_len: usize) -> usize {
+        self.llm.config().context_length.saturating_sub(prompt_len)
+    }
+}

@@ -1,0 +1,19 @@
+//! Inference: GGUF decoder-only language models, their tokenizer and chat template, and the
+//! decoding loops. Nothing here reads articles or writes outputs.
+
+pub mod bench;
+pub mod chat;
+pub mod chat_model;
+pub mod gguf;
+pub mod kv_cache;
+pub mod llm;
+pub mod search;
+pub mod tokenizer;
+
+pub use chat::{ChatMessage, ChatTemplate};
+pub use chat_model::ChatModel;
+pub use gguf::GgufFile;
+pub use kv_cache::KvCache;
+pub use llm::{Llm, LlmConfig};
+pub use search::{greedy, Generation, StopReason};
+pub use tokenizer::GgufTokenizer;

@@ -1,0 +1,23 @@
+//! precis: French news articles in, English translation and a short factual briefing out,
+//! fully offline, with local transformer models run by candle.
+//!
+//! Data flows one way:
+//! `Document -> segments -> translations -> summary -> verified summary -> output record`.
+//! Only [`job`] knows every stage; the stages neither call each other nor touch the filesystem.
+
+pub mod cli;
+pub mod config;
+pub mod conventions;
+pub mod doc;
+pub mod engine;
+pub mod error;
+pub mod input;
+pub mod job;
+pub mod models;
+pub mod output;
+pub mod segment;
+pub mod summarize;
+pub mod translate;
+pub mod verify;
+
+pub use error::{Error, Result};

@@ -1,0 +1,59 @@
+//! `precis`: parse flags, set up logging, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use precis::cli::Cli;
+use precis::Error;
+use tracing_subscriber::EnvFilter;
+
+/// Named exit codes.
+mod exit {
+    pub const SUCCESS: u8 = 0;
+    /// The input itself is unusable (missing, empty, not text, ...).
+    pub const BAD_INPUT: u8 = 1;
+    /// Usage, configuration or model errors.
+    pub const SETUP: u8 = 2;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.quiet, cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::from(exit::SUCCESS),
+        Err(err) if is_broken_pipe(&err) => ExitCode::from(exit::SUCCESS),
+        Err(err) => {
+            eprintln!("error: {err}");
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::from(if err.is_input_error() { exit::BAD_INPUT } else { exit::SETUP })
+        }
+    }
+}
+
+fn run(cli: Cli) -> precis::Result<()> {
+    let config = cli.into_config()?;
+    // candle's CPU kernels size their thread pools from this variable; set it before any runs.
+    std::env::set_var("RAYON_NUM_THREADS", config.threads.to_string());
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    precis::job::run(&config, &mut out)
+}
+
+fn init_logging(quiet: bool, verbose: u8) {
+    let default = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_env("PRECIS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn is_broken_pipe(err: &Error) -> bool {
+    matches!(err, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+}

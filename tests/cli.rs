@@ -1,0 +1,131 @@
+//! The command line as a user meets it: exit codes, messages naming the file and the problem,
+//! stdout kept for data. These cases fail before any model is loaded.
+
+mod common;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn precis() -> Command {
+    let mut cmd = Command::cargo_bin("precis").unwrap();
+    // Never provision the default model from these tests.
+    cmd.env("PRECIS_MODELS_DIR", "/nonexistent-precis-models").env("HF_HUB_OFFLINE", "1");
+    cmd
+}
+
+#[test]
+fn no_arguments_is_a_usage_error() {
+    precis().assert().code(2).stdout("").stderr(predicate::str::contains("Usage"));
+}
+
+#[test]
+fn help_lists_the_commands() {
+    precis()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("brief").and(predicate::str::contains("translate")).and(predicate::str::contains("summarize")));
+}
+
+#[test]
+fn missing_article_names_the_path_and_exits_1() {
+    precis()
+        .args(["brief", "/no/such/article.txt"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("/no/such/article.txt").and(predicate::str::contains("cannot read")));
+}
+
+#[test]
+fn empty_and_whitespace_articles_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [("empty.txt", &b""[..]), ("blank.txt", &b" \n\r\n\t \n"[..])] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        precis()
+            .arg("brief")
+            .arg(&path)
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(predicate::str::contains(name).and(predicate::str::contains("empty")));
+    }
+}
+
+#[test]
+fn empty_stdin_exits_1() {
+    precis().args(["translate", "-"]).write_stdin("").assert().code(1).stderr(predicate::str::contains("-: is empty"));
+}
+
+#[test]
+fn binary_and_non_utf8_inputs_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("image.bin");
+    std::fs::write(&bin, [0x89, b'P', b'N', b'G', 0, 0, 0, 13]).unwrap();
+    precis().arg("translate").arg(&bin).assert().code(1).stderr(predicate::str::contains("image.bin").and(predicate::str::contains("binary")));
+    let latin1 = dir.path().join("latin1.txt");
+    std::fs::write(&latin1, b"Le caf\xe9 est ferm\xe9.").unwrap();
+    precis().arg("translate").arg(&latin1).assert().code(1).stderr(predicate::str::contains("latin1.txt").and(predicate::str::contains("UTF-8")));
+}
+
+#[test]
+fn title_without_body_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("title-only.txt");
+    std::fs::write(&path, "Un titre seul\n").unwrap();
+    precis().arg("brief").arg(&path).assert().code(1).stderr(predicate::str::contains("title-only.txt").and(predicate::str::contains("no body")));
+}
+
+#[test]
+fn directory_as_article_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    precis().arg("brief").arg(dir.path()).assert().code(1).stderr(predicate::str::contains("directory"));
+}
+
+#[test]
+fn missing_model_file_exits_2_and_names_it() {
+    let article = common::repo_root().join("examples/article.fr.txt");
+    precis()
+        .args(["brief", "--model", "/no/such/model.gguf"])
+        .arg(&article)
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains("/no/such/model.gguf").and(predicate::str::contains("no such model file")));
+}
+
+#[test]
+fn a_non_gguf_model_file_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake.gguf");
+    std::fs::write(&fake, b"this is not a gguf file at all").unwrap();
+    let article = common::repo_root().join("examples/article.fr.txt");
+    precis()
+        .arg("brief")
+        .arg("--model")
+        .arg(&fake)
+        .arg(&article)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("fake.gguf").and(predicate::str::contains("GGUF")));
+}
+
+#[test]
+fn uncached_hub_model_offline_exits_2_with_advice() {
+    let cache = tempfile::tempdir().unwrap();
+    let article = common::repo_root().join("examples/article.fr.txt");
+    precis()
+        .env("HF_HOME", cache.path())
+        .env_remove("HF_HUB_CACHE")
+        .args(["brief", "--model", "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF"])
+        .arg(&article)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF@main").and(predicate::str::contains("HF_HUB_OFFLINE")));
+}
+
+#[test]
+fn zero_threads_is_rejected() {
+    precis().args(["--threads", "0", "translate", "-"]).write_stdin("x").assert().code(2).stderr(predicate::str::contains("--threads"));
+}
