@@ -28,15 +28,15 @@ static CLOSING_SINGLE_GUILLEMET: LazyLock<Regex> =
     LazyLock::new(|| compiled(&format!(r"{FRENCH_SPACES}*›")));
 
 /// Digits, a comma, digits: a decimal comma unless the part after it is a 3-digit group.
-static DECIMAL_COMMA: LazyLock<Regex> = LazyLock::new(|| compiled(r"(\d+),(\d+)"));
+static DECIMAL_COMMA: LazyLock<Regex> = LazyLock::new(|| compiled(r"([0-9]+),([0-9]+)"));
 
 /// A 1–3 digit group followed by 3-digit groups separated by French spaces.
 static SPACE_GROUPED_NUMBER: LazyLock<Regex> =
-    LazyLock::new(|| compiled(&format!(r"\b\d{{1,3}}(?:{FRENCH_SPACES}\d{{3}})+\b")));
+    LazyLock::new(|| compiled(&format!(r"\b[0-9]{{1,3}}(?:{FRENCH_SPACES}[0-9]{{3}})+\b")));
 
 /// A space between a number and `%`.
 static SPACED_PERCENT: LazyLock<Regex> =
-    LazyLock::new(|| compiled(&format!(r"(\d){FRENCH_SPACES}+%")));
+    LazyLock::new(|| compiled(&format!(r"([0-9]){FRENCH_SPACES}+%")));
 
 /// A space before `:` `;` `!` `?`.
 static SPACED_PUNCTUATION: LazyLock<Regex> =
@@ -139,6 +139,11 @@ mod tests {
         assert_eq!(english_conventions("12 3456"), "12 3456");
         assert_eq!(english_conventions("on 5 March"), "on 5 March");
         assert_eq!(english_conventions("A320 000"), "A320 000");
+        assert_eq!(
+            english_conventions("٨ ٠٠٠"),
+            "٨ ٠٠٠",
+            "only ASCII digits are regrouped"
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ impl Default for TranslateSettings {
 /// The translation of one segment of source text.
 #[derive(Debug, Clone)]
 pub struct SegmentTranslation {
-    /// English text after [`english_conventions`].
+    /// English text after [`english_conventions`], on one line.
     pub text: String,
     /// Generated ids, without the end-of-generation token.
     pub tokens: Vec<u32>,
@@ -91,8 +91,10 @@ impl<'m> Translator<'m> {
         let limit = limit.min(self.model.room_after(prompt.len()));
         let generation = self.model.complete(&prompt, limit)?;
         let raw = self.model.tokenizer.decode(&generation.tokens, true);
+        // A paragraph stays one paragraph, whatever line breaks the model wrote.
+        let text = english_conventions(&raw).split_whitespace().collect::<Vec<_>>().join(" ");
         Ok(SegmentTranslation {
-            text: english_conventions(&raw),
+            text,
             tokens: generation.tokens,
             prompt_tokens: generation.prompt_tokens,
             stop: generation.stop,

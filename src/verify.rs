@@ -52,66 +52,15 @@ impl Grounding {
 }
 
 /// Capitalised English words that are never names (sentence openers), compared after folding.
-const FUNCTION_WORDS: &[&str] = &[
-    "a",
-    "about",
-    "according",
-    "after",
-    "all",
-    "also",
-    "although",
-    "an",
-    "and",
-    "as",
-    "at",
-    "because",
-    "before",
-    "both",
-    "but",
-    "by",
-    "despite",
-    "during",
-    "for",
-    "from",
-    "he",
-    "her",
-    "his",
-    "however",
-    "i",
-    "if",
-    "in",
-    "it",
-    "its",
-    "meanwhile",
-    "moreover",
-    "no",
-    "not",
-    "of",
-    "on",
-    "or",
-    "our",
-    "she",
-    "since",
-    "so",
-    "some",
-    "that",
-    "the",
-    "their",
-    "there",
-    "these",
-    "they",
-    "this",
-    "those",
-    "to",
-    "under",
-    "we",
-    "when",
-    "where",
-    "which",
-    "while",
-    "who",
-    "with",
-];
+const FUNCTION_WORDS: &str =
+    "a about according after all also although an and as at because before both but by \
+    despite during for from he her his however i if in it its meanwhile moreover no not \
+    of on or our she since so some that the their there these they this those to under we \
+    when where which while who with";
+
+fn is_function_word(folded: &str) -> bool {
+    FUNCTION_WORDS.split_whitespace().any(|word| word == folded)
+}
 
 /// Checks that every number and name of `summary` is found in `sources`.
 pub fn check_grounding(summary: &str, sources: &[&str]) -> Grounding {
@@ -141,7 +90,7 @@ pub fn check_grounding(summary: &str, sources: &[&str]) -> Grounding {
             continue;
         }
         let folded = fold(part);
-        if !FUNCTION_WORDS.contains(&folded.as_str()) && !source_words.contains(&folded) {
+        if !is_function_word(&folded) && !source_words.contains(&folded) {
             claims.push((start, claim(ClaimKind::Name, part)));
         }
     }
@@ -253,7 +202,7 @@ impl NumberToken<'_> {
     /// valid reading (`1.2.3`) stands for itself.
     fn readings(&self) -> Vec<String> {
         let Some((&last_separator, leading_separators)) = self.separators.split_last() else {
-            return vec![canonical(self.groups.concat(), "")];
+            return vec![canonical(&self.groups.concat(), "")];
         };
         let same_class = |separators: &[char]| {
             separators
@@ -264,13 +213,13 @@ impl NumberToken<'_> {
         let fraction = self.groups[self.groups.len() - 1];
 
         let thousands = (is_grouped(&self.groups) && same_class(&self.separators))
-            .then(|| canonical(self.groups.concat(), ""));
+            .then(|| canonical(&self.groups.concat(), ""));
         let decimal = (matches!(last_separator, ',' | '.')
             && (integer_groups.len() == 1
                 || (is_grouped(integer_groups)
                     && same_class(leading_separators)
                     && leading_separators.iter().all(|&s| s != last_separator))))
-        .then(|| canonical(integer_groups.concat(), fraction));
+        .then(|| canonical(&integer_groups.concat(), fraction));
 
         let ordered = if last_separator == '.' {
             [decimal, thousands]
@@ -287,7 +236,7 @@ impl NumberToken<'_> {
 }
 
 /// `007` → `7`, (`2`, `50`) → `2.5`, (`8`, `000`) → `8`.
-fn canonical(integer: String, fraction: &str) -> String {
+fn canonical(integer: &str, fraction: &str) -> String {
     let integer = integer.trim_start_matches('0');
     let integer = if integer.is_empty() { "0" } else { integer };
     let fraction = fraction.trim_end_matches('0');

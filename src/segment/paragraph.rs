@@ -55,7 +55,7 @@ pub fn split_paragraphs(text: &str) -> Vec<String> {
             .map(|group| group.join(" "))
             .collect()
     } else {
-        lines.iter().map(|line| line.to_string()).collect()
+        lines.iter().map(ToString::to_string).collect()
     };
 
     raw_paragraphs

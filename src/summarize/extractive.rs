@@ -220,7 +220,9 @@ fn tfidf_vectors(sentences: &[&str]) -> Vec<SparseVector> {
                 .collect();
             let norm = vector.iter().map(|(_, w)| w * w).sum::<f64>().sqrt();
             if norm > 0.0 {
-                vector.iter_mut().for_each(|(_, w)| *w /= norm);
+                for (_, weight) in &mut vector {
+                    *weight /= norm;
+                }
             }
             vector
         })
