@@ -201,7 +201,7 @@ impl Pipeline {
     }
 
     fn translate_paragraphs(&self, doc: &Document, paragraphs: &[String]) -> Result<TranslatedParagraphs> {
-        let translator = Translator::new(&self.model, self.translate.clone());
+        let translator = Translator::new(&self.model, self.translate.clone())?;
         let progress = Progress::new(self.progress, paragraphs.len() as u64, "translating");
         let mut texts = Vec::with_capacity(paragraphs.len());
         let mut warnings = Vec::new();
@@ -224,7 +224,7 @@ impl Pipeline {
     }
 
     fn translate_lines(&self, doc: &Document, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
-        let translator = Translator::new(&self.model, self.translate.clone());
+        let translator = Translator::new(&self.model, self.translate.clone())?;
         let lines: Vec<&str> = doc.text.lines().collect();
         let progress = Progress::new(self.progress, lines.len() as u64, "translating");
         for (i, line) in lines.iter().enumerate() {

@@ -3,6 +3,7 @@
 //! nothing is truncated; every output gets the English number and quote conventions.
 
 use crate::conventions::english_conventions;
+use crate::engine::kv_cache::PrefixCache;
 use crate::engine::{ChatMessage, ChatModel, StopReason};
 use crate::segment::split_sentences;
 use crate::Result;
@@ -63,6 +64,8 @@ impl ParagraphTranslation {
 pub struct Translator<'m> {
     model: &'m ChatModel,
     settings: TranslateSettings,
+    /// The system prompt and instructions, identical for every segment, computed once.
+    prefix: PrefixCache,
 }
 
 /// The chat messages that ask for the translation of `text`.
@@ -71,8 +74,9 @@ pub fn translation_messages(text: &str) -> Vec<ChatMessage> {
 }
 
 impl<'m> Translator<'m> {
-    pub fn new(model: &'m ChatModel, settings: TranslateSettings) -> Self {
-        Self { model, settings }
+    pub fn new(model: &'m ChatModel, settings: TranslateSettings) -> Result<Self> {
+        let prefix = model.shared_prefix(translation_messages)?;
+        Ok(Self { model, settings, prefix })
     }
 
     pub fn settings(&self) -> &TranslateSettings {
@@ -89,7 +93,7 @@ impl<'m> Translator<'m> {
         let prompt = self.model.prompt(&translation_messages(text))?;
         let limit = self.settings.max_new_base + self.settings.max_new_per_token * source_tokens;
         let limit = limit.min(self.model.room_after(prompt.len()));
-        let generation = self.model.complete(&prompt, limit)?;
+        let generation = self.model.complete_after(&self.prefix, &prompt, limit)?;
         let raw = self.model.tokenizer.decode(&generation.tokens, true);
         // A paragraph stays one paragraph, whatever line breaks the model wrote.
         let text = english_conventions(&raw).split_whitespace().collect::<Vec<_>>().join(" ");

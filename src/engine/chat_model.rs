@@ -7,6 +7,7 @@ use candle_core::Device;
 
 use super::chat::{ChatMessage, ChatTemplate};
 use super::gguf::GgufFile;
+use super::kv_cache::{common_prefix, PrefixCache};
 use super::llm::{Llm, LlmConfig};
 use super::search::{greedy, Generation};
 use super::tokenizer::GgufTokenizer;
@@ -40,6 +41,30 @@ impl ChatModel {
     pub fn complete(&self, prompt: &[u32], max_new_tokens: usize) -> Result<Generation> {
         let mut cache = self.llm.new_cache();
         greedy(&self.llm, prompt, &mut cache, max_new_tokens, |id| self.tokenizer.is_eog(id))
+    }
+
+    /// Greedy completion that starts from `prefix` when the prompt begins with it; the output
+    /// is identical to [`ChatModel::complete`].
+    pub fn complete_after(&self, prefix: &PrefixCache, prompt: &[u32], max_new_tokens: usize) -> Result<Generation> {
+        let Some((mut cache, rest)) = prefix.fork(prompt) else {
+            return self.complete(prompt, max_new_tokens);
+        };
+        let mut generation = greedy(&self.llm, rest, &mut cache, max_new_tokens, |id| self.tokenizer.is_eog(id))?;
+        generation.prompt_tokens = prompt.len();
+        Ok(generation)
+    }
+
+    /// Computes the cache of the prefix that every prompt made by `make_prompt` shares: the
+    /// common token prefix of the prompts for two different texts.
+    pub fn shared_prefix(&self, make_prompt: impl Fn(&str) -> Vec<ChatMessage>) -> Result<PrefixCache> {
+        let a = self.prompt(&make_prompt("Alpha"))?;
+        let b = self.prompt(&make_prompt("Omega"))?;
+        let ids = common_prefix(&a, &b);
+        let mut cache = self.llm.new_cache();
+        if ids.len() >= 2 {
+            self.llm.forward(&ids, &mut cache)?;
+        }
+        Ok(PrefixCache { ids, cache })
     }
 
     /// The context window left for generation after a prompt of `prompt_len` tokens.

@@ -56,3 +56,29 @@ impl KvCache {
         Ok(())
     }
 }
+
+/// The KV cache of a prompt prefix shared by many prompts (system prompt and instructions),
+/// computed once. A prompt that starts with `ids` continues from a copy of `cache`.
+#[derive(Clone, Debug)]
+pub struct PrefixCache {
+    pub ids: Vec<u32>,
+    pub cache: KvCache,
+}
+
+impl PrefixCache {
+    /// A copy of the prefix cache and the part of `prompt` still to run, if `prompt` extends
+    /// the prefix by at least two tokens. (Two, because candle's single-row kernels round
+    /// differently from its multi-row ones: running the rest as a multi-row call keeps the
+    /// logits bit-identical to running the whole prompt at once.)
+    pub fn fork<'p>(&self, prompt: &'p [u32]) -> Option<(KvCache, &'p [u32])> {
+        if self.ids.is_empty() || prompt.len() < self.ids.len() + 2 || !prompt.starts_with(&self.ids) {
+            return None;
+        }
+        Some((self.cache.clone(), &prompt[self.ids.len()..]))
+    }
+}
+
+/// The longest common prefix of two token sequences.
+pub fn common_prefix(a: &[u32], b: &[u32]) -> Vec<u32> {
+    a.iter().zip(b).take_while(|(x, y)| x == y).map(|(x, _)| *x).collect()
+}

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
 
 pub const MODEL_1_5B: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 pub const MODEL_0_5B: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
@@ -33,4 +34,11 @@ pub fn fixture(name: &str) -> serde_json::Value {
     let path = repo_root().join("tests").join("fixtures").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Serialises tests that run a model inside one test binary: two models decoding at once on
+/// two cores only slow each other down (candle's worker threads spin while waiting).
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
