@@ -35,7 +35,7 @@ def run_once(llm, prompt: list[int], n_predict: int) -> tuple[float, float]:
     prefill = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in range(n_predict):
-        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        token = int(np.argmax(ref.last_logits(llm)))
         llm.eval([token])
     decode = time.perf_counter() - t0
     return prefill, decode

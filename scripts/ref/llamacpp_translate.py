@@ -8,7 +8,8 @@ token at a time, until an EOS id (not written to the output) or max_new_tokens
 = 64 + 3 * len(tokenize(segment, add_bos=False, special=False)).
 
 Output lines: {"line"|"paragraph": i, "prompt_tokens": n, "tokens": [...], "text": "...",
-"stop": "eos"|"length"}; a summary (wall time, token counts) goes to stderr.
+"stop": "eos"|"length", "margins": [top-1 minus top-2 logit per step, the stop step included],
+"min_margin", "seconds"}; a summary (wall time, token counts) goes to stderr.
 
 Usage:
   python3 scripts/ref/llamacpp_translate.py --model PATH --lines FILE --limit N --out OUT.jsonl
@@ -32,16 +33,26 @@ def max_new_tokens(llm, segment: str) -> int:
     return 64 + 3 * len(llm.tokenize(segment.encode("utf-8"), add_bos=False, special=False))
 
 
-def greedy(llm, prompt: list[int], limit: int, stop_ids: set[int]) -> tuple[list[int], str]:
-    """Argmax decode from an empty cache; returns (generated ids without EOS, stop reason)."""
+def greedy(
+    llm, prompt: list[int], limit: int, stop_ids: set[int], margins: list[float] | None = None
+) -> tuple[list[int], str]:
+    """Argmax decode from an empty cache; returns (generated ids without EOS, stop reason).
+
+    The prompt is evaluated in one call (llama.cpp splits it in n_batch chunks), then one token
+    per call. If `margins` is given, the top-1 minus top-2 logit of every step is appended to it
+    (a small margin marks a near-tie that other numerics may break the other way).
+    """
     import numpy as np
 
     llm.reset()
     llm.eval(prompt)
     out: list[int] = []
     while len(out) < limit:
-        logits = llm.scores[llm.n_tokens - 1]
+        logits = ref.last_logits(llm)
         token = int(np.argmax(logits))
+        if margins is not None:
+            top2 = np.partition(logits, -2)[-2:]
+            margins.append(float(top2[1] - top2[0]))
         if token in stop_ids:
             return out, "eos"
         out.append(token)
@@ -85,11 +96,14 @@ def main() -> int:
                 raise SystemExit(f"{key} {i}: {len(prompt)} prompt + {limit} new tokens exceed "
                                  f"--ctx {args.ctx}")
             t0 = time.perf_counter()
-            tokens, stop = greedy(llm, prompt, limit, stop_ids)
+            margins: list[float] = []
+            tokens, stop = greedy(llm, prompt, limit, stop_ids, margins)
             seconds = time.perf_counter() - t0
             text = llm.detokenize(tokens).decode("utf-8", errors="replace")
             record = {key: i, "prompt_tokens": len(prompt), "tokens": tokens, "text": text,
-                      "stop": stop, "seconds": round(seconds, 3)}
+                      "stop": stop, "seconds": round(seconds, 3),
+                      "min_margin": round(min(margins), 4),
+                      "margins": [round(m, 4) for m in margins]}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             out.flush()
             totals["segments"] += 1

@@ -230,3 +230,20 @@ def write_fixture(path: Path, fixture: dict, list_key: str) -> None:
         raise AssertionError("fixture did not round-trip through JSON")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(text, encoding="utf-8")
+
+
+def last_logits(llm):
+    """Logits of the last evaluated position, read from the llama.cpp context (no copy).
+
+    llama-cpp-python >= 0.3 no longer stores logits in `Llama.scores` unless logits_all=True,
+    so they are read with llama_get_logits_ith(ctx, -1).
+    """
+    import ctypes
+
+    import llama_cpp
+    import numpy as np
+
+    ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+    if not ptr:
+        raise RuntimeError("llama_get_logits_ith returned NULL (nothing evaluated?)")
+    return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(llm.n_vocab(),))
