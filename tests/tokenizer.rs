@@ -1,0 +1,147 @@
+//! The GGUF tokenizer and chat template against llama.cpp, on fixtures produced by
+//! `scripts/ref/llamacpp_tokenize.py` and `scripts/ref/llamacpp_chat.py` (llama-cpp-python).
+//! Third-party texts (FLORES, the seed article) are read from ../shared and identified in the
+//! fixture by index and sha256 only.
+
+mod common;
+
+use precis::engine::{ChatMessage, ChatTemplate, GgufFile, GgufTokenizer};
+use sha2::{Digest, Sha256};
+
+fn load(file: &str) -> (GgufFile, GgufTokenizer) {
+    let gguf = GgufFile::open(&common::model(file)).unwrap();
+    let tokenizer = GgufTokenizer::from_gguf(&gguf).unwrap();
+    (gguf, tokenizer)
+}
+
+/// The text of a fixture case, rebuilt by the conventions written in the fixture header.
+fn case_text(case: &serde_json::Value) -> String {
+    let read = |rel: &str| std::fs::read_to_string(common::shared(rel)).unwrap();
+    match case["source"].as_str().unwrap() {
+        "inline" => case["text"].as_str().unwrap().to_string(),
+        "flores-fra" | "flores-eng" => {
+            let file = if case["source"] == "flores-fra" { "fra_Latn" } else { "eng_Latn" };
+            let text = read(&format!("eval/flores200-devtest/{file}.devtest"));
+            text.split('\n').nth(case["line"].as_u64().unwrap() as usize).unwrap().to_string()
+        }
+        "seed-whole" => read("seed/article.fr.txt"),
+        "seed-paragraph" => {
+            let text = read("seed/article.fr.txt");
+            let blank = regex::Regex::new(r"\n[ \t\r]*\n").unwrap();
+            let paragraphs: Vec<&str> = blank.split(&text).map(str::trim).filter(|p| !p.is_empty()).collect();
+            paragraphs[case["paragraph"].as_u64().unwrap() as usize].to_string()
+        }
+        other => panic!("unknown fixture source {other}"),
+    }
+}
+
+fn ids(value: &serde_json::Value) -> Vec<u32> {
+    value.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect()
+}
+
+#[test]
+fn token_ids_equal_llama_cpp_on_every_fixture_case() {
+    let fixture = common::fixture("tokenizer_qwen2.json");
+    for file in [common::MODEL_0_5B, common::MODEL_1_5B] {
+        let (_, tokenizer) = load(file);
+        assert_eq!(tokenizer.pre_tokenizer(), "qwen2");
+        assert_eq!(tokenizer.vocab_size(), fixture["tokenizer"]["vocab_size"].as_u64().unwrap() as usize);
+        let cases = fixture["cases"].as_array().unwrap();
+        assert!(cases.len() > 300);
+        let mut failures = Vec::new();
+        for case in cases {
+            let text = case_text(case);
+            if let Some(sha) = case["text_sha256"].as_str() {
+                assert_eq!(hex::encode(Sha256::digest(text.as_bytes())), sha, "rebuilt text differs: {case}");
+            }
+            let expected = ids(&case["ids"]);
+            let got = tokenizer.encode(&text, false).unwrap();
+            if got != expected {
+                failures.push(format!("{}: got {got:?}\n expected {expected:?}", case));
+            }
+            // Byte-level BPE is lossless.
+            assert_eq!(tokenizer.decode(&got, false), text);
+        }
+        assert!(failures.is_empty(), "{file}: {} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    }
+}
+
+#[test]
+fn special_tokens_only_when_asked_and_user_defined_always() {
+    let (_, tokenizer) = load(common::MODEL_0_5B);
+    let im_end = tokenizer.token_id("<|im_end|>").unwrap();
+    assert_eq!(tokenizer.encode("<|im_end|>", true).unwrap(), vec![im_end]);
+    assert!(!tokenizer.encode("<|im_end|>", false).unwrap().contains(&im_end));
+    assert!(tokenizer.is_eog(im_end));
+    assert!(tokenizer.is_eog(tokenizer.token_id("<|endoftext|>").unwrap()));
+    // User-defined tokens are matched even without special parsing, as in llama.cpp.
+    let tool_call = tokenizer.token_id("<tool_call>").unwrap();
+    assert_eq!(tokenizer.encode("<tool_call>", false).unwrap(), vec![tool_call]);
+    // Control tokens vanish from decoded text when skipped.
+    assert_eq!(tokenizer.decode(&[im_end], true), "");
+}
+
+#[test]
+fn chat_prompts_equal_transformers_rendering_and_llama_cpp_ids() {
+    let fixture = common::fixture("chat_template_qwen2.json");
+    for file in [common::MODEL_0_5B, common::MODEL_1_5B] {
+        let (gguf, tokenizer) = load(file);
+        let template = ChatTemplate::from_gguf(&gguf, &tokenizer).unwrap();
+        for case in fixture["cases"].as_array().unwrap() {
+            let messages: Vec<ChatMessage> = case["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| ChatMessage { role: m["role"].as_str().unwrap().into(), content: m["content"].as_str().unwrap().into() })
+                .collect();
+            let name = case["name"].as_str().unwrap();
+            assert_eq!(template.render(&messages).unwrap(), case["prompt"].as_str().unwrap(), "{file} {name}");
+            assert_eq!(template.encode(&messages, &tokenizer).unwrap(), ids(&case["ids"]), "{file} {name}");
+        }
+    }
+}
+
+#[test]
+fn precis_prompts_are_the_fixture_prompts() {
+    // The fixture was rendered from prompts/*.txt; the crate embeds the same files.
+    let fixture = common::fixture("chat_template_qwen2.json");
+    let case = &fixture["cases"][0];
+    assert_eq!(case["name"], "translate_sentence");
+    let text = case["built_from"]["text"].as_str().unwrap();
+    let messages = precis::translate::translation_messages(text);
+    let expected: Vec<(&str, &str)> = case["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn unknown_pre_tokenizers_and_architectures_are_refused_by_name() {
+    use candle_core::quantized::gguf_file::{self, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, arch: &str, pre: &str| {
+        let path = dir.path().join(name);
+        let mut file = std::fs::File::create(&path).unwrap();
+        let metadata = [
+            ("general.architecture", Value::String(arch.into())),
+            ("tokenizer.ggml.model", Value::String("gpt2".into())),
+            ("tokenizer.ggml.pre", Value::String(pre.into())),
+        ];
+        let metadata: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+        gguf_file::write(&mut file, &metadata, &[]).unwrap();
+        path
+    };
+    let path = write("pre.gguf", "qwen2", "deepseek-coder");
+    let gguf = GgufFile::open(&path).unwrap();
+    let err = GgufTokenizer::from_gguf(&gguf).err().unwrap().to_string();
+    assert!(err.contains("deepseek-coder") && err.contains("pre.gguf") && err.contains("qwen2"), "{err}");
+
+    let path = write("arch.gguf", "gpt2", "qwen2");
+    let gguf = GgufFile::open(&path).unwrap();
+    let err = precis::engine::LlmConfig::from_gguf(&gguf).err().unwrap().to_string();
+    assert!(err.contains("`gpt2`") && err.contains("arch.gguf"), "{err}");
+}
