@@ -95,6 +95,9 @@ pub enum CliCommand {
         /// Prompt text file, tokenized as is with special tokens recognised.
         #[arg(long)]
         prompt_file: PathBuf,
+        /// Put the file's text into the translation chat prompt instead.
+        #[arg(long)]
+        as_translate: bool,
         /// Tokens to generate (greedy, end-of-generation ignored).
         #[arg(long, default_value_t = 128)]
         n_predict: usize,
@@ -125,8 +128,8 @@ impl Cli {
             },
             CliCommand::Summarize { file, json } => Command::Summarize { input: file, format: format(json) },
             CliCommand::FetchModels { all } => Command::FetchModels { all },
-            CliCommand::BenchLlm { prompt_file, n_predict, repeat } => {
-                Command::BenchLlm { prompt_file, n_predict, repeat: repeat.max(1) }
+            CliCommand::BenchLlm { prompt_file, as_translate, n_predict, repeat } => {
+                Command::BenchLlm { prompt_file, as_translate, n_predict, repeat: repeat.max(1) }
             }
         };
         let mut store = ModelStore::from_env();

@@ -20,7 +20,7 @@ pub enum Command {
     TranslateLines { input: String, format: OutputFormat },
     Summarize { input: String, format: OutputFormat },
     FetchModels { all: bool },
-    BenchLlm { prompt_file: PathBuf, n_predict: usize, repeat: usize },
+    BenchLlm { prompt_file: PathBuf, as_translate: bool, n_predict: usize, repeat: usize },
 }
 
 #[derive(Debug, Clone)]

@@ -76,10 +76,16 @@ pub fn run(config: &Config, out: &mut dyn Write) -> Result<()> {
             }
             Ok(())
         }
-        Command::BenchLlm { prompt_file, n_predict, repeat } => {
+        Command::BenchLlm { prompt_file, as_translate, n_predict, repeat } => {
             let pipeline = Pipeline::load(config)?;
             let text = std::fs::read_to_string(prompt_file).map_err(|e| Error::io(prompt_file, e))?;
-            let report = crate::engine::bench::run(&pipeline.model, &text, *n_predict, *repeat, config.threads)?;
+            let model = &pipeline.model;
+            let prompt = if *as_translate {
+                model.prompt(&crate::translate::translation_messages(&text))?
+            } else {
+                model.tokenizer.encode(&text, true)?
+            };
+            let report = crate::engine::bench::run(&model.llm, &prompt, *n_predict, *repeat, config.threads)?;
             write_json_line(out, &report)
         }
     }

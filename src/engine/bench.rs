@@ -5,8 +5,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::chat_model::ChatModel;
-use super::llm::argmax;
+use super::llm::{argmax, Llm};
 use crate::Result;
 
 #[derive(Debug, Serialize)]
@@ -22,8 +21,7 @@ pub struct BenchReport {
 }
 
 /// Runs `repeat` times and keeps the best prefill and the best decode speed.
-pub fn run(model: &ChatModel, prompt_text: &str, n_predict: usize, repeat: usize, threads: usize) -> Result<BenchReport> {
-    let prompt = model.tokenizer.encode(prompt_text, true)?;
+pub fn run(model: &Llm, prompt: &[u32], n_predict: usize, repeat: usize, threads: usize) -> Result<BenchReport> {
     let mut best = BenchReport {
         engine: "precis",
         threads,
@@ -34,16 +32,16 @@ pub fn run(model: &ChatModel, prompt_text: &str, n_predict: usize, repeat: usize
         tokens: Vec::new(),
     };
     for _ in 0..repeat {
-        let mut cache = model.llm.new_cache();
+        let mut cache = model.new_cache();
         let start = Instant::now();
-        let mut logits = model.llm.forward(&prompt, &mut cache)?;
+        let mut logits = model.forward(prompt, &mut cache)?;
         let prefill = start.elapsed().as_secs_f64();
         let start = Instant::now();
         let mut tokens = Vec::with_capacity(n_predict);
         for _ in 0..n_predict {
             let next = argmax(&logits)?;
             tokens.push(next);
-            logits = model.llm.forward(&[next], &mut cache)?;
+            logits = model.forward(&[next], &mut cache)?;
         }
         let decode = start.elapsed().as_secs_f64();
         best.prefill_tok_s = best.prefill_tok_s.max(prompt.len() as f64 / prefill);

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# precis vs llama.cpp (llama-cpp-python) on the same GGUF, the same prompts and the same thread
+# count, in one run, one engine at a time:
+#   (a) single stream: prefill tok/s of a translate prompt (seed paragraph 1) from an empty cache,
+#       and greedy decode tok/s over --n-predict tokens (best of 3 after a warm-up);
+#   (b) the seed article translated paragraph by paragraph (title + 25 paragraphs), greedy:
+#       wall time, generated tok/s, peak RSS, and how many paragraphs are token-identical.
+# Usage: scripts/bench-llm.sh [MODEL.gguf] [THREADS] [N_PREDICT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model="${1:-models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf}"
+threads="${2:-2}"
+n_predict="${3:-128}"
+seed="../shared/seed/article.fr.txt"
+out="${OUT_DIR:-target/bench-llm}"
+mkdir -p "$out"
+
+bash scripts/setup-reference.sh >&2
+cargo build --release --locked >&2
+py=.venv/bin/python
+
+# Seed paragraphs, one per line (the same split for both engines: blank-line paragraphs, trimmed).
+$py - "$seed" "$out/seed.lines" "$out/prompt.txt" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+paragraphs = [p.strip() for p in re.split(r"\n[ \t\r]*\n", text) if p.strip()]
+open(sys.argv[2], "w", encoding="utf-8").write("\n".join(p.replace("\n", " ") for p in paragraphs) + "\n")
+open(sys.argv[3], "w", encoding="utf-8").write(paragraphs[1])
+PY
+
+echo "== (a) single stream: $(basename "$model"), $threads threads, $n_predict decoded tokens" >&2
+$py scripts/ref/llamacpp_bench.py --model "$model" --prompt-file "$out/prompt.txt" --as-translate \
+    --n-predict "$n_predict" --threads "$threads" --repeat 3 > "$out/a-llamacpp.json"
+./target/release/precis -q --threads "$threads" --model "$model" bench-llm --prompt-file "$out/prompt.txt" \
+    --as-translate --n-predict "$n_predict" --repeat 3 > "$out/a-precis.json"
+
+echo "== (b) seed article, paragraph by paragraph" >&2
+/usr/bin/time -f "%e %M" -o "$out/b-llamacpp.time" $py scripts/ref/llamacpp_translate.py --model "$model" \
+    --lines "$out/seed.lines" --threads "$threads" --out "$out/b-llamacpp.jsonl" 2> "$out/b-llamacpp.log"
+/usr/bin/time -f "%e %M" -o "$out/b-precis.time" ./target/release/precis -q --threads "$threads" \
+    --model "$model" translate --lines "$out/seed.lines" --json > "$out/b-precis.jsonl"
+
+python3 - "$out" <<'PY'
+import json, sys
+out = sys.argv[1]
+a_ref = json.load(open(f"{out}/a-llamacpp.json"))
+a_us = json.load(open(f"{out}/a-precis.json"))
+def times(name):
+    wall, rss_kb = open(f"{out}/b-{name}.time").read().split()
+    return float(wall), int(rss_kb) / 1024
+def gen(name):
+    return sum(len(json.loads(l)["tokens"]) for l in open(f"{out}/b-{name}.jsonl"))
+ref_rows = [json.loads(l)["tokens"] for l in open(f"{out}/b-llamacpp.jsonl")]
+our_rows = [json.loads(l)["tokens"] for l in open(f"{out}/b-precis.jsonl")]
+same = sum(a == b for a, b in zip(ref_rows, our_rows))
+(wr, mr), (wu, mu) = times("llamacpp"), times("precis")
+gr, gu = gen("llamacpp"), gen("precis")
+print(f"(a) prompt {a_us['prompt_tokens']} tokens (llama.cpp {a_ref['prompt_tokens']}), threads {a_us['threads']}")
+print(f"    {'':10} {'llama.cpp':>10} {'precis':>10} {'ratio':>7}")
+for key, label in [("prefill_tok_s", "prefill"), ("decode_tok_s", "decode")]:
+    print(f"    {label + ' tok/s':10} {a_ref[key]:10.1f} {a_us[key]:10.1f} {a_us[key] / a_ref[key]:7.2f}")
+print(f"(b) seed article, {len(our_rows)} paragraphs, {same}/{len(our_rows)} token-identical")
+print(f"    {'':10} {'llama.cpp':>10} {'precis':>10} {'ratio':>7}")
+print(f"    {'wall s':10} {wr:10.1f} {wu:10.1f} {wr / wu:7.2f}  (speed-up of precis)")
+print(f"    {'gen tok/s':10} {gr / wr:10.1f} {gu / wu:10.1f} {(gu / wu) / (gr / wr):7.2f}")
+print(f"    {'peak MiB':10} {mr:10.0f} {mu:10.0f}")
+PY

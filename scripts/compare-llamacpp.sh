@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Greedy parity: precis vs llama.cpp (llama-cpp-python) on the first N FLORES devtest French
+# lines, same GGUF, same prompt, same thread count, one after the other (never concurrently).
+# Usage: scripts/compare-llamacpp.sh [MODEL.gguf] [N] [THREADS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model="${1:-models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf}"
+n="${2:-50}"
+threads="${3:-2}"
+out="${OUT_DIR:-target/compare}"
+mkdir -p "$out"
+bash scripts/setup-reference.sh >&2
+cargo build --release --locked >&2
+head -n "$n" ../shared/eval/flores200-devtest/fra_Latn.devtest > "$out/lines.fr"
+
+start=$(date +%s)
+.venv/bin/python scripts/ref/llamacpp_translate.py --model "$model" --lines "$out/lines.fr" \
+    --limit "$n" --threads "$threads" --out "$out/llamacpp.jsonl" >&2
+mid=$(date +%s)
+./target/release/precis -q --threads "$threads" --model "$model" translate --lines "$out/lines.fr" --json > "$out/precis.jsonl"
+end=$(date +%s)
+echo "llama.cpp: $((mid - start)) s, precis: $((end - mid)) s (wall, including model load)"
+python3 scripts/ref/compare_greedy.py "$out/llamacpp.jsonl" "$out/precis.jsonl"
