@@ -102,6 +102,25 @@ pub fn english_conventions(text: &str) -> String {
     text.trim().to_string()
 }
 
+/// Restores the grouping of numbers the source writes with French digit groups when the
+/// model split them apart: with `1 200` in the French source, a translation saying `1, 200`,
+/// `1 200` or `1. 200` gets `1,200`. Only numbers of the source are touched, so English text
+/// such as "May 3, 200 people" is left alone unless the source itself has `3 200`.
+pub fn restore_source_numbers(english: &str, french: &str) -> String {
+    let mut text = english.to_string();
+    for number in SPACE_GROUPED_NUMBER.find_iter(french) {
+        let groups: Vec<&str> = number
+            .as_str()
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|g| !g.is_empty())
+            .collect();
+        let split = groups.join(r"(?:, ?|\. |[ \u{00A0}\u{202F}\u{2009}])");
+        let pattern = compiled(&format!(r"\b{split}\b"));
+        text = replace_all(&text, &pattern, &groups.join(","));
+    }
+    text
+}
+
 /// Removes chat tokens until none is left (removing one may join the pieces of another).
 pub(crate) fn remove_chat_tokens(text: &str) -> String {
     let mut text = text.to_string();
@@ -118,6 +137,20 @@ fn replace_all(text: &str, pattern: &Regex, replacement: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_of_the_source_are_regrouped_when_the_model_split_them() {
+        let french = "Plus de 1 200 habitants et 8\u{202F}000 djihadistes, 3 sites.";
+        assert_eq!(
+            restore_source_numbers("More than 1, 200 residents and 8 000 jihadists, 3 sites.", french),
+            "More than 1,200 residents and 8,000 jihadists, 3 sites."
+        );
+        assert_eq!(restore_source_numbers("1,200 and 8,000", french), "1,200 and 8,000");
+        // Not a number of the source: left alone.
+        assert_eq!(restore_source_numbers("On May 3, 200 people came.", french), "On May 3, 200 people came.");
+        // Part of a longer number: left alone.
+        assert_eq!(restore_source_numbers("21, 2005", french), "21, 2005");
+    }
 
     #[test]
     fn french_digit_groups_become_comma_groups() {

@@ -2,7 +2,7 @@
 //! A paragraph longer than the segment budget is translated in groups of whole sentences, so
 //! nothing is truncated; every output gets the English number and quote conventions.
 
-use crate::conventions::english_conventions;
+use crate::conventions::{english_conventions, restore_source_numbers};
 use crate::engine::kv_cache::PrefixCache;
 use crate::engine::{ChatMessage, ChatModel, StopReason};
 use crate::segment::split_sentences;
@@ -96,7 +96,8 @@ impl<'m> Translator<'m> {
         let generation = self.model.complete_after(&self.prefix, &prompt, limit)?;
         let raw = self.model.tokenizer.decode(&generation.tokens, true);
         // A paragraph stays one paragraph, whatever line breaks the model wrote.
-        let text = english_conventions(&raw).split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = restore_source_numbers(&english_conventions(&raw), text);
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
         Ok(SegmentTranslation {
             text,
             tokens: generation.tokens,

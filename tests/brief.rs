@@ -15,6 +15,7 @@ fn example() -> std::path::PathBuf {
 /// The default 1.5B model, as the README's main command runs it (JSON output).
 #[test]
 fn brief_json_with_the_default_model() {
+    let _serial = common::serial();
     let model_dir = common::model(common::MODEL_1_5B).parent().unwrap().to_path_buf();
     let output = Command::cargo_bin("precis")
         .unwrap()
@@ -59,6 +60,7 @@ fn brief_json_with_the_default_model() {
 /// Markdown on stdout, logs on stderr, with the small model and the article on stdin.
 #[test]
 fn brief_markdown_from_stdin() {
+    let _serial = common::serial();
     let model = common::model(common::MODEL_0_5B);
     let article = std::fs::read_to_string(example()).unwrap();
     let output = Command::cargo_bin("precis")
