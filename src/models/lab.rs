@@ -106,6 +106,12 @@ pub fn provision(model: &LabModel, dir: &Path, progress: bool) -> Result<PathBuf
         ));
     }
     partial.as_file().sync_all().map_err(|e| Error::io(partial.path(), e))?;
+    // tempfile creates 0600 files; a model is an ordinary readable file.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let readable = std::fs::Permissions::from_mode(0o644);
+        std::fs::set_permissions(partial.path(), readable).map_err(|e| Error::io(partial.path(), e))?;
+    }
     partial.persist(&target).map_err(|e| Error::io(&target, e.error))?;
     // Remember the verified hash so that runs do not hash the file again.
     super::fingerprint::file_sha256(&target, false)?;
