@@ -13,6 +13,10 @@ pub struct Document {
     pub origin: String,
     pub text: String,
     pub sha256: String,
+    /// The encoding the bytes were decoded from (`UTF-8` unless a BOM or detection said otherwise).
+    pub encoding: String,
+    /// Things the user should know about the input (e.g. it was not UTF-8).
+    pub warnings: Vec<String>,
 }
 
 /// How the summary was produced.

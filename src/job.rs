@@ -53,7 +53,7 @@ pub fn run(config: &Config, out: &mut dyn Write) -> Result<()> {
                         paragraphs: english.texts,
                         source: pipeline.source_info(&doc, paragraphs.len()),
                         model: pipeline.model_info.clone(),
-                        warnings: english.warnings,
+                        warnings: doc.warnings.iter().cloned().chain(english.warnings).collect(),
                     },
                 )?,
                 OutputFormat::Text => write_text(out, &(english.texts.join("\n\n") + "\n"))?,
@@ -185,6 +185,8 @@ impl Pipeline {
         let summary: Summary = self.summarize(&english.texts, &[doc.text.as_str()])?;
         let summarize_ms = summarize_start.elapsed().as_millis() as u64;
 
+        let mut warnings = doc.warnings.clone();
+        warnings.extend(english.warnings);
         let mut texts = english.texts.into_iter();
         let title = texts.next().unwrap_or_default();
         let timings_ms = BTreeMap::from([
@@ -201,7 +203,7 @@ impl Pipeline {
             translation: texts.collect(),
             source: self.source_info(doc, article.paragraphs.len()),
             model: self.model_info.clone(),
-            warnings: english.warnings,
+            warnings,
             timings_ms,
         })
     }
