@@ -53,7 +53,7 @@ pub fn run(config: &Config, out: &mut dyn Write) -> Result<()> {
                         paragraphs: english.texts,
                         source: pipeline.source_info(&doc, paragraphs.len()),
                         model: pipeline.model_info.clone(),
-                        warnings: doc.warnings.iter().cloned().chain(english.warnings).collect(),
+                        warnings: english.warnings,
                     },
                 )?,
                 OutputFormat::Text => write_text(out, &(english.texts.join("\n\n") + "\n"))?,
@@ -185,8 +185,6 @@ impl Pipeline {
         let summary: Summary = self.summarize(&english.texts, &[doc.text.as_str()])?;
         let summarize_ms = summarize_start.elapsed().as_millis() as u64;
 
-        let mut warnings = doc.warnings.clone();
-        warnings.extend(english.warnings);
         let mut texts = english.texts.into_iter();
         let title = texts.next().unwrap_or_default();
         let timings_ms = BTreeMap::from([
@@ -203,7 +201,7 @@ impl Pipeline {
             translation: texts.collect(),
             source: self.source_info(doc, article.paragraphs.len()),
             model: self.model_info.clone(),
-            warnings,
+            warnings: english.warnings,
             timings_ms,
         })
     }
@@ -212,7 +210,8 @@ impl Pipeline {
         let translator = Translator::new(&self.model, self.translate.clone())?;
         let progress = Progress::new(self.progress, paragraphs.len() as u64, "translating");
         let mut texts = Vec::with_capacity(paragraphs.len());
-        let mut warnings = Vec::new();
+        // What the input itself warned about (e.g. its encoding) comes first.
+        let mut warnings = doc.warnings.clone();
         for (i, paragraph) in paragraphs.iter().enumerate() {
             let t = translator.translate_paragraph(paragraph)?;
             if t.hit_limit() {

@@ -95,8 +95,8 @@ impl<'m> Translator<'m> {
         let limit = limit.min(self.model.room_after(prompt.len()));
         let generation = self.model.complete_after(&self.prefix, &prompt, limit)?;
         let raw = self.model.tokenizer.decode(&generation.tokens, true);
-        // A paragraph stays one paragraph, whatever line breaks the model wrote.
         let text = restore_source_numbers(&english_conventions(&raw), text);
+        // A paragraph stays one paragraph, whatever line breaks the model wrote.
         let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
         Ok(SegmentTranslation {
             text,
