@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Command, Config, OutputFormat};
+use crate::config::{BatchSettings, Command, Config, OutputFormat};
+use crate::discover::Shard;
+use crate::input::DEFAULT_MAX_BYTES;
 use crate::models::{ModelSpec, ModelStore};
 use crate::summarize::SummarizeSettings;
 use crate::translate::TranslateSettings;
@@ -47,9 +49,19 @@ pub struct ModelArgs {
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<usize>,
 
-    /// Paragraphs longer than this many tokens are translated in groups of whole sentences.
+    /// Paragraphs longer than this many tokens are translated in groups of whole sentences
+    /// (a single longer sentence is cut at clauses).
     #[arg(long, global = true, default_value_t = 400, value_name = "TOKENS")]
     pub max_segment_tokens: usize,
+
+    /// Refuse inputs (files, JSONL records) larger than this many bytes.
+    #[arg(long, global = true, default_value_t = DEFAULT_MAX_BYTES, value_name = "BYTES")]
+    pub max_bytes: u64,
+
+    /// Translate articles even when they are detected as not French (English, German, ...);
+    /// without it they are refused with an error naming the language.
+    #[arg(long, global = true)]
+    pub force_language: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +95,28 @@ pub enum CliCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Brief many articles into a directory, for scheduled jobs: `<id>.json` and `<id>.md` per
+    /// article and `report.json`. Articles already done with the same input, model and settings
+    /// are skipped; outputs are written atomically; a second run on the same DIR is refused.
+    /// Exit code 0: all ok or skipped; 1: some articles failed; 2: the run could not start;
+    /// 130 (143): stopped by Ctrl-C (SIGTERM) after the write in progress.
+    Run {
+        /// Article files (.txt, .md, .html), directories (walked for those and for .jsonl),
+        /// JSONL files of {"id": ..., "text": ...} records, or `-` for JSONL on stdin.
+        #[arg(required = true, value_name = "INPUT")]
+        inputs: Vec<String>,
+        /// Output directory (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Process every article again, even those whose outputs are up to date.
+        #[arg(long)]
+        force: bool,
+        /// Process only shard I of N (0 <= I < N): the articles whose id hashes to I. Default:
+        /// from JOB_COMPLETION_INDEX and JOB_COMPLETIONS (Kubernetes Indexed Job) or
+        /// SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT (Slurm array).
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+    },
     /// Fetch and verify the default models into $PRECIS_MODELS_DIR (default `models/`).
     FetchModels {
         /// Also fetch the 0.5B model (draft model and quick tests).
@@ -115,6 +149,9 @@ impl Cli {
             Some(n) => n,
             None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         };
+        if self.model.max_bytes == 0 {
+            return Err(Error::Config("--max-bytes must be at least 1".into()));
+        }
         if self.model.max_segment_tokens < 16 {
             return Err(Error::Config("--max-segment-tokens must be at least 16".into()));
         }
@@ -131,6 +168,13 @@ impl Cli {
             CliCommand::BenchLlm { prompt_file, as_translate, n_predict, repeat } => {
                 Command::BenchLlm { prompt_file, as_translate, n_predict, repeat: repeat.max(1) }
             }
+            CliCommand::Run { inputs, out, force, shard } => {
+                let shard = match shard {
+                    Some(value) => Some((Shard::parse(&value)?, "--shard".to_string())),
+                    None => Shard::from_env(|name| std::env::var(name).ok())?.map(|(s, from)| (s, from.to_string())),
+                };
+                Command::Run(BatchSettings { inputs, out, force, shard })
+            }
         };
         let mut store = ModelStore::from_env();
         store.revision = self.model.revision;
@@ -141,6 +185,8 @@ impl Cli {
             store,
             threads,
             progress: !self.quiet,
+            max_bytes: self.model.max_bytes,
+            force_language: self.model.force_language,
             translate: TranslateSettings { max_segment_tokens: self.model.max_segment_tokens, ..Default::default() },
             summarize: SummarizeSettings::default(),
         })

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::discover::Shard;
 use crate::models::{ModelSpec, ModelStore};
 use crate::summarize::SummarizeSettings;
 use crate::translate::TranslateSettings;
@@ -21,6 +22,20 @@ pub enum Command {
     Summarize { input: String, format: OutputFormat },
     FetchModels { all: bool },
     BenchLlm { prompt_file: PathBuf, as_translate: bool, n_predict: usize, repeat: usize },
+    /// A batch run over many articles into an output directory.
+    Run(BatchSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchSettings {
+    /// Files, directories, JSONL files, `-` for JSONL on stdin.
+    pub inputs: Vec<String>,
+    /// Output directory: `<id>.json`, `<id>.md`, `report.json`.
+    pub out: PathBuf,
+    /// Process every article, even those whose outputs are up to date.
+    pub force: bool,
+    /// This run's share of the articles, and where that came from (`--shard` or an env var).
+    pub shard: Option<(Shard, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +47,10 @@ pub struct Config {
     pub threads: usize,
     /// Progress bars (on a terminal) or progress log lines (otherwise) on stderr.
     pub progress: bool,
+    /// Inputs larger than this are refused (`--max-bytes`).
+    pub max_bytes: u64,
+    /// Process articles detected as not French (with a warning) instead of refusing them.
+    pub force_language: bool,
     pub translate: TranslateSettings,
     pub summarize: SummarizeSettings,
 }

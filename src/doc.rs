@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::input::InputFormat;
 use crate::verify::Grounding;
 
 /// One input text as read: where it came from, its bytes' hash, and its decoded text.
@@ -15,6 +16,8 @@ pub struct Document {
     pub sha256: String,
     /// The encoding the bytes were decoded from (`UTF-8` unless a BOM or detection said otherwise).
     pub encoding: String,
+    /// What the text was written in; `text` holds its plain text (HTML and Markdown reduced).
+    pub format: InputFormat,
     /// Things the user should know about the input (e.g. it was not UTF-8).
     pub warnings: Vec<String>,
 }
@@ -50,7 +53,10 @@ pub struct Summary {
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceInfo {
     pub path: String,
+    /// SHA-256 of the input bytes as read.
     pub sha256: String,
+    pub encoding: String,
+    pub format: InputFormat,
     /// Body paragraphs (the title is not counted).
     pub paragraphs: usize,
 }
@@ -92,4 +98,7 @@ pub struct Brief {
     /// Things the user should know (e.g. a segment that hit the generation limit).
     pub warnings: Vec<String>,
     pub timings_ms: BTreeMap<String, u64>,
+    /// SHA-256 over everything that decides this record: the input bytes, the model file, the
+    /// prompts and the settings. Batch runs skip an article whose fingerprint is unchanged.
+    pub fingerprint: String,
 }

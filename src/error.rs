@@ -35,6 +35,14 @@ pub enum Error {
     #[error("{doc}: {reason}")]
     InvalidInput { doc: String, reason: String },
 
+    /// Another run holds the output directory.
+    #[error("{path}: {message}")]
+    Locked { path: PathBuf, message: String },
+
+    /// The run was asked to stop (Ctrl-C, SIGTERM) and stopped at a safe point.
+    #[error("interrupted by signal {signal}")]
+    Interrupted { signal: i32 },
+
     /// A tensor operation failed inside the inference engine.
     #[error("inference: {0}")]
     Candle(#[from] candle_core::Error),

@@ -8,13 +8,17 @@
 pub mod cli;
 pub mod config;
 pub mod conventions;
+pub mod discover;
 pub mod doc;
 pub mod engine;
 pub mod error;
 pub mod input;
+pub mod interrupt;
 pub mod job;
 pub mod models;
+pub mod outdir;
 pub mod output;
+pub mod report;
 pub mod segment;
 pub mod summarize;
 pub mod translate;

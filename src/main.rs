@@ -4,23 +4,30 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use precis::cli::Cli;
+use precis::job::Outcome;
 use precis::Error;
 use tracing_subscriber::EnvFilter;
 
 /// Named exit codes.
 mod exit {
     pub const SUCCESS: u8 = 0;
-    /// The input itself is unusable (missing, empty, not text, ...).
+    /// The input itself is unusable (missing, empty, not text, ...); in a batch run, some
+    /// articles failed.
     pub const BAD_INPUT: u8 = 1;
-    /// Usage, configuration or model errors.
+    /// Usage, configuration or model errors; a batch run that could not start.
     pub const SETUP: u8 = 2;
+    /// Stopped by a signal: 128 + its number (130 for Ctrl-C, 143 for SIGTERM).
+    pub const SIGNAL_BASE: u8 = 128;
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.quiet, cli.verbose);
     match run(cli) {
-        Ok(()) => ExitCode::from(exit::SUCCESS),
+        Ok(Outcome::Success) => ExitCode::from(exit::SUCCESS),
+        // Each failed article was reported (stderr and report.json); the run went on.
+        Ok(Outcome::SomeFailed(_)) => ExitCode::from(exit::BAD_INPUT),
+        Ok(Outcome::Interrupted(signal)) => ExitCode::from(exit::SIGNAL_BASE + signal as u8),
         Err(err) if is_broken_pipe(&err) => ExitCode::from(exit::SUCCESS),
         Err(err) => {
             eprintln!("error: {err}");
@@ -34,7 +41,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> precis::Result<()> {
+fn run(cli: Cli) -> precis::Result<Outcome> {
     let config = cli.into_config()?;
     // candle's CPU kernels size their thread pools from this variable; set it before any runs.
     std::env::set_var("RAYON_NUM_THREADS", config.threads.to_string());

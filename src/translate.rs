@@ -5,14 +5,17 @@
 use crate::conventions::{english_conventions, restore_source_numbers};
 use crate::engine::kv_cache::PrefixCache;
 use crate::engine::{ChatMessage, ChatModel, StopReason};
-use crate::segment::split_sentences;
+use crate::segment::{split_long, split_sentences};
 use crate::Result;
 
 const SYSTEM_PROMPT: &str = include_str!("../prompts/translate.system.txt");
 const USER_PROMPT: &str = include_str!("../prompts/translate.user.txt");
 
+/// The prompt texts, part of what decides an output (see [`crate::job::RunIdentity`]).
+pub const PROMPTS: [&str; 2] = [SYSTEM_PROMPT, USER_PROMPT];
+
 /// Translation settings. Defaults in [`TranslateSettings::default`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct TranslateSettings {
     /// Source tokens above which a paragraph is split into sentence groups (default 400).
     pub max_segment_tokens: usize,
@@ -114,18 +117,28 @@ impl<'m> Translator<'m> {
         Ok(ParagraphTranslation { text, segments: translations })
     }
 
-    /// Groups of whole sentences, each within the token budget where possible (a single
-    /// sentence over budget stays whole: splitting inside a sentence would hurt more).
+    /// Groups of whole sentences within the token budget. A single sentence over the budget is
+    /// cut at clauses (then between words) rather than translated in one piece: a 5,000-character
+    /// sentence would otherwise take minutes and stray far from its source.
     fn segments(&self, paragraph: &str) -> Result<Vec<String>> {
         let budget = self.settings.max_segment_tokens;
-        if self.model.tokenizer.encode(paragraph, false)?.len() <= budget {
+        let count = |text: &str| self.model.tokenizer.encode(text, false).map(|ids| ids.len());
+        if count(paragraph)? <= budget {
             return Ok(vec![paragraph.to_string()]);
+        }
+        let mut pieces = Vec::new();
+        for sentence in split_sentences(paragraph) {
+            if count(sentence)? <= budget {
+                pieces.push(sentence.to_string());
+            } else {
+                pieces.extend(split_long(sentence, budget, count)?);
+            }
         }
         let mut groups: Vec<String> = Vec::new();
         let mut current = String::new();
         let mut current_tokens = 0;
-        for sentence in split_sentences(paragraph) {
-            let n = self.model.tokenizer.encode(sentence, false)?.len();
+        for piece in pieces {
+            let n = count(&piece)?;
             if !current.is_empty() && current_tokens + n > budget {
                 groups.push(std::mem::take(&mut current));
                 current_tokens = 0;
@@ -133,7 +146,7 @@ impl<'m> Translator<'m> {
             if !current.is_empty() {
                 current.push(' ');
             }
-            current.push_str(sentence);
+            current.push_str(&piece);
             current_tokens += n;
         }
         if !current.is_empty() {

@@ -28,7 +28,8 @@ pub struct Generation {
 }
 
 /// Greedy decoding: feeds `prompt` after whatever `cache` already holds, then appends the
-/// arg-max token until an end-of-generation token or `max_new_tokens`.
+/// arg-max token until an end-of-generation token or `max_new_tokens`. Stops with
+/// [`crate::Error::Interrupted`] between tokens when [`crate::interrupt`] was requested.
 pub fn greedy(
     model: &Llm,
     prompt: &[u32],
@@ -36,6 +37,7 @@ pub fn greedy(
     max_new_tokens: usize,
     is_eog: impl Fn(u32) -> bool,
 ) -> Result<Generation> {
+    crate::interrupt::check()?;
     let start = Instant::now();
     let mut logits = model.forward(prompt, cache)?;
     let prefill = start.elapsed();
@@ -52,6 +54,7 @@ pub fn greedy(
         if tokens.len() == max_new_tokens {
             break;
         }
+        crate::interrupt::check()?;
         logits = model.forward(&[next], cache)?;
     }
     Ok(Generation { tokens, stop, prompt_tokens: prompt.len(), prefill, decode: start.elapsed() })

@@ -5,4 +5,4 @@ pub mod paragraph;
 pub mod sentence;
 
 pub use paragraph::{split_article, split_paragraphs, Article};
-pub use sentence::split_sentences;
+pub use sentence::{split_long, split_sentences};

@@ -217,6 +217,75 @@ fn is_abbreviation(word: &str, next: char, opens_sentence: bool) -> bool {
     }
 }
 
+/// Splits a sentence that is too long to translate in one piece into consecutive pieces of at
+/// most `max` units as counted by `count` (e.g. tokens): at clause punctuation (`,` `;` `:`
+/// and dashes) first, between words when a clause alone is too long, and inside a word only
+/// when a single word is. The pieces, joined by single spaces, give back the sentence's words.
+pub fn split_long<E>(sentence: &str, max: usize, count: impl Fn(&str) -> Result<usize, E>) -> Result<Vec<String>, E> {
+    let mut pieces = Vec::new();
+    for clause in clauses(sentence) {
+        if count(clause)? <= max {
+            pieces.push(clause.to_string());
+            continue;
+        }
+        for word in clause.split_whitespace() {
+            if count(word)? <= max {
+                pieces.push(word.to_string());
+            } else {
+                pieces.extend(split_word(word, max, &count)?);
+            }
+        }
+    }
+    // Greedy packing: consecutive pieces share a segment while they fit.
+    let mut packed: Vec<String> = Vec::new();
+    for piece in pieces {
+        if let Some(last) = packed.last_mut() {
+            let joined = format!("{last} {piece}");
+            if count(&joined)? <= max {
+                *last = joined;
+                continue;
+            }
+        }
+        packed.push(piece);
+    }
+    Ok(packed)
+}
+
+/// Clauses: cut after `,` `;` `:` or a dash that is followed by a space.
+fn clauses(sentence: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = sentence.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next_is_space = chars.peek().is_some_and(|&(_, n)| n.is_whitespace());
+        if matches!(c, ',' | ';' | ':' | '\u{2013}' | '\u{2014}') && next_is_space {
+            let end = i + c.len_utf8();
+            push_trimmed(&mut out, &sentence[start..end]);
+            start = end;
+        }
+    }
+    push_trimmed(&mut out, &sentence[start..]);
+    out
+}
+
+/// A single over-long "word" (a URL, a run without spaces) in pieces of at most `max` units.
+fn split_word<E>(word: &str, max: usize, count: &impl Fn(&str) -> Result<usize, E>) -> Result<Vec<String>, E> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    for c in word.chars() {
+        current.push(c);
+        if current.chars().count() > 1 && count(&current)? > max {
+            current.pop();
+            pieces.push(std::mem::take(&mut current));
+            current.push(c);
+        }
+    }
+    if !current.is_empty() {
+        pieces.push(current);
+    }
+    Ok(pieces)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,5 +550,32 @@ mod tests {
             .filter(|(fr, en)| split_sentences(fr).len() == split_sentences(en).len())
             .count();
         assert!(agreeing >= 190, "only {agreeing} of 200 lines agree");
+    }
+
+    fn words(text: &str) -> Result<usize, ()> {
+        Ok(text.split_whitespace().count())
+    }
+
+    #[test]
+    fn splits_an_over_long_sentence_at_clauses_then_words() {
+        let sentence = "Le maire, qui parlait mardi, a annoncé trois mesures : une piscine, deux écoles et un parc.";
+        let pieces = split_long(sentence, 6, words).unwrap();
+        assert_eq!(pieces, ["Le maire, qui parlait mardi,", "a annoncé trois mesures :", "une piscine,", "deux écoles et un parc."]);
+        assert_eq!(pieces.join(" "), sentence);
+        // A clause over the limit is cut between words; pieces are packed while they fit.
+        let pieces = split_long(sentence, 4, words).unwrap();
+        assert_eq!(
+            pieces,
+            ["Le maire,", "qui parlait mardi, a", "annoncé trois mesures :", "une piscine, deux écoles", "et un parc."]
+        );
+        assert_eq!(pieces.join(" "), sentence);
+        // Fits already: one piece, unchanged.
+        assert_eq!(split_long(sentence, 100, words).unwrap(), [sentence]);
+    }
+
+    #[test]
+    fn splits_a_single_over_long_word() {
+        let chars = |t: &str| Ok::<usize, ()>(t.chars().count());
+        assert_eq!(split_long("abcdefgh ij", 3, chars).unwrap(), ["abc", "def", "gh", "ij"]);
     }
 }

@@ -16,8 +16,11 @@ const SYSTEM_PROMPT: &str = include_str!("../../prompts/summarize.system.txt");
 const STRICT_SYSTEM_PROMPT: &str = include_str!("../../prompts/summarize.strict.system.txt");
 const USER_PROMPT: &str = include_str!("../../prompts/summarize.user.txt");
 
+/// The prompt texts, part of what decides an output (see [`crate::job::RunIdentity`]).
+pub const PROMPTS: [&str; 3] = [SYSTEM_PROMPT, STRICT_SYSTEM_PROMPT, USER_PROMPT];
+
 /// Summary settings. Defaults in [`SummarizeSettings::default`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct SummarizeSettings {
     /// Most sentences kept from a model summary (default 5).
     pub max_sentences: usize,

@@ -1,5 +1,6 @@
-//! The runner: the only module that knows every stage. It reads inputs, resolves and loads
-//! the model, drives translation and summarization, and writes records to stdout.
+//! A loaded model with the settings of one run, and the stages it drives: translation of
+//! paragraphs or lines, summarization, the whole brief. Also what identifies a run's output
+//! ([`RunIdentity`]), so that batch runs can tell what is already done.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -7,121 +8,63 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
-use crate::config::{Command, Config, OutputFormat};
+use super::{write_text, LineRecord, TranslatedParagraphs};
+use crate::config::{Config, OutputFormat};
 use crate::doc::{Brief, DecodeSettings, Document, ModelInfo, SourceInfo, Summary};
 use crate::engine::{ChatModel, StopReason};
-use crate::input::read_document;
-use crate::models::{file_sha256, ResolvedModel, DEFAULT_DRAFT, DEFAULT_MODEL};
-use crate::output::{brief_markdown, write_json_line};
-use crate::segment::{split_article, split_paragraphs, Article};
+use crate::models::{file_sha256, ResolvedModel};
+use crate::output::write_json_line;
+use crate::segment::Article;
 use crate::summarize::{SummarizeSettings, Summarizer};
 use crate::translate::{TranslateSettings, Translator};
-use crate::{Error, Result};
+use crate::Result;
 
-/// Executes one command, writing its data to `out`.
-pub fn run(config: &Config, out: &mut dyn Write) -> Result<()> {
-    match &config.command {
-        Command::FetchModels { all } => {
-            config.store.resolve_lab(&DEFAULT_MODEL)?;
-            if *all {
-                config.store.resolve_lab(&DEFAULT_DRAFT)?;
-            }
-            Ok(())
+/// Bumped when the output record changes shape or meaning, so that batch runs redo old outputs.
+const RECORD_VERSION: u32 = 1;
+
+/// Everything besides the input that decides an output record: the model file, the prompts,
+/// the engine and its settings. Thread counts and progress do not (same output either way).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunIdentity {
+    pub record_version: u32,
+    pub engine: &'static str,
+    pub model_sha256: String,
+    pub prompts_sha256: String,
+    pub translate: TranslateSettings,
+    pub summarize: SummarizeSettings,
+}
+
+impl RunIdentity {
+    pub fn new(config: &Config, model_sha256: String) -> Self {
+        let mut prompts = Sha256::new();
+        for prompt in crate::translate::PROMPTS.iter().chain(crate::summarize::PROMPTS.iter()) {
+            prompts.update((prompt.len() as u64).to_le_bytes());
+            prompts.update(prompt.as_bytes());
         }
-        Command::Brief { input, format } => {
-            let doc = read_document(input)?;
-            // Check the input before spending seconds on loading the model.
-            let article = split_article(&doc.text).map_err(|e| Error::invalid_input(&doc.origin, e.to_string()))?;
-            let pipeline = Pipeline::load(config)?;
-            let brief = pipeline.brief(&doc, &article)?;
-            match format {
-                OutputFormat::Json => write_json_line(out, &brief)?,
-                OutputFormat::Text => write_text(out, &brief_markdown(&brief))?,
-            }
-            Ok(())
-        }
-        Command::Translate { input, format } => {
-            let doc = read_document(input)?;
-            let paragraphs = split_paragraphs(&doc.text);
-            let pipeline = Pipeline::load(config)?;
-            let english = pipeline.translate_paragraphs(&doc, &paragraphs)?;
-            match format {
-                OutputFormat::Json => write_json_line(
-                    out,
-                    &TranslationRecord {
-                        paragraphs: english.texts,
-                        source: pipeline.source_info(&doc, paragraphs.len()),
-                        model: pipeline.model_info.clone(),
-                        warnings: english.warnings,
-                    },
-                )?,
-                OutputFormat::Text => write_text(out, &(english.texts.join("\n\n") + "\n"))?,
-            }
-            Ok(())
-        }
-        Command::TranslateLines { input, format } => {
-            let doc = read_document(input)?;
-            let pipeline = Pipeline::load(config)?;
-            pipeline.translate_lines(&doc, *format, out)
-        }
-        Command::Summarize { input, format } => {
-            let doc = read_document(input)?;
-            let paragraphs = split_paragraphs(&doc.text);
-            let pipeline = Pipeline::load(config)?;
-            let summary = pipeline.summarize(&paragraphs, &[doc.text.as_str()])?;
-            match format {
-                OutputFormat::Json => write_json_line(out, &summary)?,
-                OutputFormat::Text => write_text(out, &(summary.text + "\n"))?,
-            }
-            Ok(())
-        }
-        Command::BenchLlm { prompt_file, as_translate, n_predict, repeat } => {
-            let pipeline = Pipeline::load(config)?;
-            let text = std::fs::read_to_string(prompt_file).map_err(|e| Error::io(prompt_file, e))?;
-            let model = &pipeline.model;
-            let prompt = if *as_translate {
-                model.prompt(&crate::translate::translation_messages(&text))?
-            } else {
-                model.tokenizer.encode(&text, true)?
-            };
-            let report = crate::engine::bench::run(&model.llm, &prompt, *n_predict, *repeat, config.threads)?;
-            write_json_line(out, &report)
+        Self {
+            record_version: RECORD_VERSION,
+            engine: "llm",
+            model_sha256,
+            prompts_sha256: hex::encode(prompts.finalize()),
+            translate: config.translate.clone(),
+            summarize: config.summarize.clone(),
         }
     }
-}
 
-fn write_text(out: &mut dyn Write, text: &str) -> Result<()> {
-    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| Error::io("<stdout>", e))
-}
-
-#[derive(Serialize)]
-struct TranslationRecord {
-    paragraphs: Vec<String>,
-    source: SourceInfo,
-    model: ModelInfo,
-    warnings: Vec<String>,
-}
-
-/// One line of `translate --lines --json`.
-#[derive(Serialize)]
-struct LineRecord<'a> {
-    line: usize,
-    text: &'a str,
-    tokens: &'a [u32],
-    prompt_tokens: usize,
-    stop: StopReason,
-}
-
-struct TranslatedParagraphs {
-    texts: Vec<String>,
-    warnings: Vec<String>,
+    /// The fingerprint of the record made from an input with these bytes' SHA-256.
+    pub fn fingerprint(&self, input_sha256: &str) -> String {
+        let identity = serde_json::to_string(self).unwrap_or_default();
+        hex::encode(Sha256::digest(format!("{input_sha256}\n{identity}")))
+    }
 }
 
 /// A loaded model with the settings of this run.
 pub struct Pipeline {
-    model: ChatModel,
-    model_info: ModelInfo,
+    pub(crate) model: ChatModel,
+    identity: RunIdentity,
+    pub(crate) model_info: ModelInfo,
     translate: TranslateSettings,
     summarize: SummarizeSettings,
     progress: bool,
@@ -160,6 +103,7 @@ impl Pipeline {
         };
         Ok(Self {
             model,
+            identity: RunIdentity::new(config, model_info.sha256.clone()),
             model_info,
             translate: config.translate.clone(),
             summarize: config.summarize.clone(),
@@ -168,8 +112,14 @@ impl Pipeline {
         })
     }
 
-    fn source_info(&self, doc: &Document, paragraphs: usize) -> SourceInfo {
-        SourceInfo { path: doc.origin.clone(), sha256: doc.sha256.clone(), paragraphs }
+    pub(crate) fn source_info(&self, doc: &Document, paragraphs: usize) -> SourceInfo {
+        SourceInfo {
+            path: doc.origin.clone(),
+            sha256: doc.sha256.clone(),
+            encoding: doc.encoding.clone(),
+            format: doc.format,
+            paragraphs,
+        }
     }
 
     pub fn brief(&self, doc: &Document, article: &Article) -> Result<Brief> {
@@ -203,10 +153,11 @@ impl Pipeline {
             model: self.model_info.clone(),
             warnings: english.warnings,
             timings_ms,
+            fingerprint: self.identity.fingerprint(&doc.sha256),
         })
     }
 
-    fn translate_paragraphs(&self, doc: &Document, paragraphs: &[String]) -> Result<TranslatedParagraphs> {
+    pub(crate) fn translate_paragraphs(&self, doc: &Document, paragraphs: &[String]) -> Result<TranslatedParagraphs> {
         let translator = Translator::new(&self.model, self.translate.clone())?;
         let progress = Progress::new(self.progress, paragraphs.len() as u64, "translating");
         let mut texts = Vec::with_capacity(paragraphs.len());
@@ -230,7 +181,7 @@ impl Pipeline {
         Ok(TranslatedParagraphs { texts, warnings })
     }
 
-    fn translate_lines(&self, doc: &Document, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
+    pub(crate) fn translate_lines(&self, doc: &Document, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
         let translator = Translator::new(&self.model, self.translate.clone())?;
         let lines: Vec<&str> = doc.text.lines().collect();
         let progress = Progress::new(self.progress, lines.len() as u64, "translating");
@@ -258,7 +209,7 @@ impl Pipeline {
         Ok(())
     }
 
-    fn summarize(&self, english: &[String], originals: &[&str]) -> Result<Summary> {
+    pub(crate) fn summarize(&self, english: &[String], originals: &[&str]) -> Result<Summary> {
         let english_text = english.join("\n\n");
         let mut sources: Vec<&str> = originals.to_vec();
         sources.push(&english_text);
@@ -270,7 +221,7 @@ impl Pipeline {
 }
 
 /// Progress on stderr: a bar on a terminal, log lines otherwise, nothing when disabled.
-struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     log: bool,
 }

@@ -1,0 +1,143 @@
+//! The runner: the only module that knows every stage. It reads inputs, resolves and loads
+//! the model, drives translation and summarization, and writes records: to stdout for the
+//! single-article commands, into an output directory for batch runs ([`batch`]).
+
+pub mod batch;
+mod pipeline;
+
+use std::io::Write;
+
+use serde::Serialize;
+
+pub use pipeline::{Pipeline, RunIdentity};
+
+use crate::config::{Command, Config, OutputFormat};
+use crate::doc::{ModelInfo, SourceInfo};
+use crate::engine::StopReason;
+use crate::input::{check_french, read_document};
+use crate::models::{DEFAULT_DRAFT, DEFAULT_MODEL};
+use crate::output::{brief_markdown, write_json_line};
+use crate::segment::{split_article, split_paragraphs};
+use crate::{Error, Result};
+
+/// How a command ended, when it did not fail outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// A batch run finished, but this many articles failed.
+    SomeFailed(usize),
+    /// Stopped by this signal at a safe point.
+    Interrupted(i32),
+}
+
+/// Executes one command, writing its data to `out`.
+pub fn run(config: &Config, out: &mut dyn Write) -> Result<Outcome> {
+    if let Command::Run(settings) = &config.command {
+        return batch::run(config, settings);
+    }
+    single_article(config, out).map(|()| Outcome::Success)
+}
+
+fn single_article(config: &Config, out: &mut dyn Write) -> Result<()> {
+    match &config.command {
+        // Batch runs report per article and have their own outcome (see `run`).
+        Command::Run(settings) => batch::run(config, settings).map(|_| ()),
+        Command::FetchModels { all } => {
+            config.store.resolve_lab(&DEFAULT_MODEL)?;
+            if *all {
+                config.store.resolve_lab(&DEFAULT_DRAFT)?;
+            }
+            Ok(())
+        }
+        Command::Brief { input, format } => {
+            let mut doc = read_document(input, config.max_bytes)?;
+            // Check the input before spending seconds on loading the model.
+            check_french(&mut doc, config.force_language)?;
+            let article = split_article(&doc.text).map_err(|e| Error::invalid_input(&doc.origin, e.to_string()))?;
+            let pipeline = Pipeline::load(config)?;
+            let brief = pipeline.brief(&doc, &article)?;
+            match format {
+                OutputFormat::Json => write_json_line(out, &brief)?,
+                OutputFormat::Text => write_text(out, &brief_markdown(&brief))?,
+            }
+            Ok(())
+        }
+        Command::Translate { input, format } => {
+            let mut doc = read_document(input, config.max_bytes)?;
+            check_french(&mut doc, config.force_language)?;
+            let paragraphs = split_paragraphs(&doc.text);
+            let pipeline = Pipeline::load(config)?;
+            let english = pipeline.translate_paragraphs(&doc, &paragraphs)?;
+            match format {
+                OutputFormat::Json => write_json_line(
+                    out,
+                    &TranslationRecord {
+                        paragraphs: english.texts,
+                        source: pipeline.source_info(&doc, paragraphs.len()),
+                        model: pipeline.model_info.clone(),
+                        warnings: english.warnings,
+                    },
+                )?,
+                OutputFormat::Text => write_text(out, &(english.texts.join("\n\n") + "\n"))?,
+            }
+            Ok(())
+        }
+        Command::TranslateLines { input, format } => {
+            let mut doc = read_document(input, config.max_bytes)?;
+            check_french(&mut doc, config.force_language)?;
+            let pipeline = Pipeline::load(config)?;
+            pipeline.translate_lines(&doc, *format, out)
+        }
+        Command::Summarize { input, format } => {
+            let doc = read_document(input, config.max_bytes)?;
+            let paragraphs = split_paragraphs(&doc.text);
+            let pipeline = Pipeline::load(config)?;
+            let summary = pipeline.summarize(&paragraphs, &[doc.text.as_str()])?;
+            match format {
+                OutputFormat::Json => write_json_line(out, &summary)?,
+                OutputFormat::Text => write_text(out, &(summary.text + "\n"))?,
+            }
+            Ok(())
+        }
+        Command::BenchLlm { prompt_file, as_translate, n_predict, repeat } => {
+            let pipeline = Pipeline::load(config)?;
+            let text = std::fs::read_to_string(prompt_file).map_err(|e| Error::io(prompt_file, e))?;
+            let model = &pipeline.model;
+            let prompt = if *as_translate {
+                model.prompt(&crate::translate::translation_messages(&text))?
+            } else {
+                model.tokenizer.encode(&text, true)?
+            };
+            let report = crate::engine::bench::run(&model.llm, &prompt, *n_predict, *repeat, config.threads)?;
+            write_json_line(out, &report)
+        }
+    }
+}
+
+pub(crate) fn write_text(out: &mut dyn Write, text: &str) -> Result<()> {
+    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| Error::io("<stdout>", e))
+}
+
+#[derive(Serialize)]
+struct TranslationRecord {
+    paragraphs: Vec<String>,
+    source: SourceInfo,
+    model: ModelInfo,
+    warnings: Vec<String>,
+}
+
+/// One line of `translate --lines --json`.
+#[derive(Serialize)]
+pub(crate) struct LineRecord<'a> {
+    pub line: usize,
+    pub text: &'a str,
+    pub tokens: &'a [u32],
+    pub prompt_tokens: usize,
+    pub stop: StopReason,
+}
+
+pub(crate) struct TranslatedParagraphs {
+    pub texts: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
