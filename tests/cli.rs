@@ -131,3 +131,58 @@ fn uncached_hub_model_offline_exits_2_with_advice() {
 fn zero_threads_is_rejected() {
     precis().args(["--threads", "0", "translate", "-"]).write_stdin("x").assert().code(2).stderr(predicate::str::contains("--threads"));
 }
+
+#[test]
+fn english_and_german_articles_are_refused_naming_the_language() {
+    let english = "Bridge closed in Lyon\n\nThe Lafayette bridge in Lyon has been closed to traffic since Tuesday \
+                   for works that will last three weeks, the metropolitan authority announced.\n";
+    precis()
+        .args(["brief", "-"])
+        .write_stdin(english)
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("is in English (eng), not French").and(predicate::str::contains("--force-language")));
+    let german = "Brücke gesperrt\n\nDie Brücke in Lyon ist seit Dienstag für den Verkehr gesperrt, die Bauarbeiten \
+                  werden drei Wochen dauern, teilte die Metropole mit.\n";
+    precis()
+        .args(["translate", "-"])
+        .write_stdin(german)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is in German (deu)"));
+}
+
+#[test]
+fn inputs_over_max_bytes_are_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.txt");
+    std::fs::write(&big, "Titre\n\nUn paragraphe assez long pour dépasser la limite.\n").unwrap();
+    precis()
+        .args(["brief", "--max-bytes", "10"])
+        .arg(&big)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("big.txt: is too large").and(predicate::str::contains("limit 10")));
+}
+
+#[test]
+fn bad_shard_values_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    precis()
+        .args(["run", "--shard", "4/4", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--shard \"4/4\""));
+    precis()
+        .args(["run", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(dir.path())
+        .env("JOB_COMPLETION_INDEX", "1")
+        .env_remove("JOB_COMPLETIONS")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("JOB_COMPLETIONS is not"));
+}

@@ -120,12 +120,18 @@ fn write_inputs(root: &Path) -> Inputs {
          trois semaines, a annoncé la métropole.</p></article><footer>Mentions légales</footer></body></html>"
             .as_bytes(),
     );
-    let clause = "le conseil régional a examiné le dossier du nouveau lycée de la commune, ";
-    let mut sentence = String::from("Au cours d'une séance qui a duré toute la nuit, ");
-    while sentence.chars().count() < 5000 {
-        sentence.push_str(clause);
+    // One sentence of over 5,000 characters: clauses about different towns, joined by commas.
+    let towns = ["Arras", "Brest", "Caen", "Dole", "Évreux", "Foix", "Gap", "Hyères", "Issoire", "Jarnac", "Laval", "Millau"];
+    let works = ["une école", "un gymnase", "une crèche", "une bibliothèque", "un pont", "une piscine"];
+    let mut sentence = String::from("Au cours d'une séance qui a duré toute la nuit, le conseil régional a attribué ");
+    for i in 0.. {
+        if sentence.chars().count() >= 5000 {
+            break;
+        }
+        let (town, work) = (towns[i % towns.len()], works[i % works.len()]);
+        sentence.push_str(&format!("{} euros à la commune de {town} pour rénover {work}, ", 10_000 + 1_000 * i));
     }
-    sentence.push_str("avant de voter le budget.");
+    sentence.push_str("avant de voter le budget de l'année prochaine.");
     write("long-sentence.txt", format!("Une très longue séance\n\n{sentence}\n").as_bytes());
     write(
         "injection.txt",
