@@ -8,14 +8,16 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::config::{Command, Config, OutputFormat};
-use crate::doc::{Brief, DecodeSettings, Document, ModelInfo, SourceInfo, Summary};
+use crate::config::{Command, Config, OutputFormat, TranslationEngine};
+use crate::doc::{Brief, DecodeSettings, Document, MarianDecoding, MarianInfo, ModelInfo, SourceInfo, Summary};
+use crate::engine::marian::{EarlyStopping, Marian, Precision};
 use crate::engine::{ChatModel, StopReason};
 use crate::input::read_document;
 use crate::models::{file_sha256, ResolvedModel, DEFAULT_DRAFT, DEFAULT_MODEL};
 use crate::output::{brief_markdown, write_json_line};
 use crate::segment::{split_article, split_paragraphs, Article};
 use crate::summarize::{SummarizeSettings, Summarizer};
+use crate::translate::marian::{MarianSettings, MarianTranslator};
 use crate::translate::{TranslateSettings, Translator};
 use crate::{Error, Result};
 
@@ -47,15 +49,15 @@ pub fn run(config: &Config, out: &mut dyn Write) -> Result<()> {
             let pipeline = Pipeline::load(config)?;
             let english = pipeline.translate_paragraphs(&doc, &paragraphs)?;
             match format {
-                OutputFormat::Json => write_json_line(
-                    out,
-                    &TranslationRecord {
-                        paragraphs: english.texts,
-                        source: pipeline.source_info(&doc, paragraphs.len()),
-                        model: pipeline.model_info.clone(),
-                        warnings: english.warnings,
-                    },
-                )?,
+                OutputFormat::Json => {
+                    let source = pipeline.source_info(&doc, paragraphs.len());
+                    let (paragraphs, warnings) = (english.texts, english.warnings);
+                    match (&pipeline.marian, &pipeline.model_info) {
+                        (Some(m), _) => write_json_line(out, &TranslationRecord { paragraphs, source, model: &m.info, warnings })?,
+                        (None, Some(model)) => write_json_line(out, &TranslationRecord { paragraphs, source, model, warnings })?,
+                        (None, None) => return Err(Error::Config("no translation model loaded".into())),
+                    }
+                }
                 OutputFormat::Text => write_text(out, &(english.texts.join("\n\n") + "\n"))?,
             }
             Ok(())
@@ -79,7 +81,7 @@ pub fn run(config: &Config, out: &mut dyn Write) -> Result<()> {
         Command::BenchLlm { prompt_file, as_translate, n_predict, repeat } => {
             let pipeline = Pipeline::load(config)?;
             let text = std::fs::read_to_string(prompt_file).map_err(|e| Error::io(prompt_file, e))?;
-            let model = &pipeline.model;
+            let model = pipeline.llm()?;
             let prompt = if *as_translate {
                 model.prompt(&crate::translate::translation_messages(&text))?
             } else {
@@ -96,11 +98,25 @@ fn write_text(out: &mut dyn Write, text: &str) -> Result<()> {
 }
 
 #[derive(Serialize)]
-struct TranslationRecord {
+struct TranslationRecord<'a, M: Serialize> {
     paragraphs: Vec<String>,
     source: SourceInfo,
-    model: ModelInfo,
+    model: &'a M,
     warnings: Vec<String>,
+}
+
+/// One line of `translate --lines --json --engine marian`.
+#[derive(Serialize)]
+struct MarianLineRecord<'a> {
+    line: usize,
+    text: &'a str,
+    /// Generated ids without the decoder start token, EOS included when produced.
+    tokens: &'a [u32],
+    /// HF `sequences_scores` (beam) or the mean token log-probability (greedy).
+    score: f32,
+    /// Parts the line was split into to fit the model's position limit (0 for an empty line).
+    parts: usize,
+    stop: StopReason,
 }
 
 /// One line of `translate --lines --json`.
@@ -118,18 +134,99 @@ struct TranslatedParagraphs {
     warnings: Vec<String>,
 }
 
-/// A loaded model with the settings of this run.
+/// The loaded models with the settings of this run: the chat model (unless a Marian model does
+/// all the work) and the Marian model of `--engine marian`.
 pub struct Pipeline {
-    model: ChatModel,
-    model_info: ModelInfo,
+    model: Option<ChatModel>,
+    model_info: Option<ModelInfo>,
+    marian: Option<LoadedMarian>,
     translate: TranslateSettings,
     summarize: SummarizeSettings,
     progress: bool,
     load_ms: u64,
 }
 
+struct LoadedMarian {
+    marian: Marian,
+    settings: MarianSettings,
+    info: MarianInfo,
+}
+
+impl LoadedMarian {
+    fn load(config: &Config, checkpoint: &crate::models::ModelSpec, precision: Precision, settings: &MarianSettings) -> Result<Self> {
+        let start = Instant::now();
+        let resolved = config.store.resolve_marian(checkpoint)?;
+        tracing::info!("loading Marian model {} ({})", resolved.name, resolved.path.display());
+        let marian = Marian::load(&resolved.path, precision)?;
+        let weights_sha256 = file_sha256(&marian.weights_path, config.progress)?;
+        let g = MarianTranslator::new(&marian, settings).generation().clone();
+        let c = marian.model.config();
+        tracing::info!(
+            "Marian model loaded: d_model {}, {}+{} layers, {:?}, {} threads, {:.1}s",
+            c.d_model,
+            c.encoder_layers,
+            c.decoder_layers,
+            precision,
+            config.threads,
+            start.elapsed().as_secs_f64()
+        );
+        let info = MarianInfo {
+            name: resolved.name,
+            path: resolved.path.display().to_string(),
+            weights_sha256,
+            architecture: "marian",
+            precision: match precision {
+                Precision::F32 => "f32",
+                Precision::Q8 => "q8_0",
+            },
+            decoding: MarianDecoding {
+                strategy: if g.num_beams > 1 { "beam" } else { "greedy" },
+                num_beams: g.num_beams,
+                length_penalty: g.length_penalty,
+                early_stopping: match g.early_stopping {
+                    EarlyStopping::Yes => "true",
+                    EarlyStopping::Heuristic => "false",
+                    EarlyStopping::Never => "never",
+                },
+                max_new_tokens: g.max_new_tokens,
+                min_new_tokens: g.min_new_tokens,
+                batch_size: settings.batch_size,
+                threads: config.threads,
+            },
+        };
+        Ok(Self { marian, settings: settings.clone(), info })
+    }
+}
+
 impl Pipeline {
     pub fn load(config: &Config) -> Result<Self> {
+        let start = Instant::now();
+        let marian = match &config.translation {
+            TranslationEngine::Llm => None,
+            TranslationEngine::Marian { checkpoint, precision, settings } => {
+                Some(LoadedMarian::load(config, checkpoint, *precision, settings)?)
+            }
+        };
+        // `translate` with a Marian model needs no chat model.
+        let marian_only = marian.is_some() && matches!(config.command, Command::Translate { .. } | Command::TranslateLines { .. });
+        let (model, model_info) = if marian_only {
+            (None, None)
+        } else {
+            let (model, info) = Self::load_llm(config)?;
+            (Some(model), Some(info))
+        };
+        Ok(Self {
+            model,
+            model_info,
+            marian,
+            translate: config.translate.clone(),
+            summarize: config.summarize.clone(),
+            progress: config.progress,
+            load_ms: start.elapsed().as_millis() as u64,
+        })
+    }
+
+    fn load_llm(config: &Config) -> Result<(ChatModel, ModelInfo)> {
         let start = Instant::now();
         let resolved: ResolvedModel = config.store.resolve(&config.model)?;
         tracing::info!("loading model {} ({})", resolved.name, resolved.path.display());
@@ -158,14 +255,12 @@ impl Pipeline {
                 threads: config.threads,
             },
         };
-        Ok(Self {
-            model,
-            model_info,
-            translate: config.translate.clone(),
-            summarize: config.summarize.clone(),
-            progress: config.progress,
-            load_ms: start.elapsed().as_millis() as u64,
-        })
+        Ok((model, model_info))
+    }
+
+    /// The chat model; every command but `translate --engine marian` loads one.
+    fn llm(&self) -> Result<&ChatModel> {
+        self.model.as_ref().ok_or_else(|| Error::Config("this command needs the chat model (--model)".into()))
     }
 
     fn source_info(&self, doc: &Document, paragraphs: usize) -> SourceInfo {
@@ -200,14 +295,27 @@ impl Pipeline {
             rejected_summaries: summary.rejected,
             translation: texts.collect(),
             source: self.source_info(doc, article.paragraphs.len()),
-            model: self.model_info.clone(),
+            model: self.model_info.clone().ok_or_else(|| Error::Config("brief needs the chat model".into()))?,
+            translation_model: self.marian.as_ref().map(|m| m.info.clone()),
             warnings: english.warnings,
             timings_ms,
         })
     }
 
     fn translate_paragraphs(&self, doc: &Document, paragraphs: &[String]) -> Result<TranslatedParagraphs> {
-        let translator = Translator::new(&self.model, self.translate.clone())?;
+        if let Some(m) = &self.marian {
+            let progress = Progress::new(self.progress, 0, "translating");
+            let translations = MarianTranslator::new(&m.marian, &m.settings).translate_paragraphs(paragraphs)?;
+            progress.finish();
+            let mut warnings = doc.warnings.clone();
+            for (i, _) in translations.iter().enumerate().filter(|(_, t)| t.hit_limit) {
+                let w = format!("{}: paragraph {} hit the generation limit; its translation may be incomplete", doc.origin, i + 1);
+                tracing::warn!("{w}");
+                warnings.push(w);
+            }
+            return Ok(TranslatedParagraphs { texts: translations.into_iter().map(|t| t.text).collect(), warnings });
+        }
+        let translator = Translator::new(self.llm()?, self.translate.clone())?;
         let progress = Progress::new(self.progress, paragraphs.len() as u64, "translating");
         let mut texts = Vec::with_capacity(paragraphs.len());
         // What the input itself warned about (e.g. its encoding) comes first.
@@ -231,8 +339,30 @@ impl Pipeline {
     }
 
     fn translate_lines(&self, doc: &Document, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
-        let translator = Translator::new(&self.model, self.translate.clone())?;
         let lines: Vec<&str> = doc.text.lines().collect();
+        if let Some(m) = &self.marian {
+            let progress = Progress::new(self.progress, 0, "translating");
+            let translations = MarianTranslator::new(&m.marian, &m.settings).translate_segments(&lines)?;
+            progress.finish();
+            for (i, t) in translations.iter().enumerate() {
+                if t.hit_limit {
+                    tracing::warn!("{}: line {} hit the generation limit", doc.origin, i + 1);
+                }
+                // One output line per input line.
+                let text = t.text.replace(['\n', '\r'], " ");
+                match format {
+                    OutputFormat::Text => write_text(out, &(text + "\n"))?,
+                    OutputFormat::Json => {
+                        let stop = if t.hit_limit { StopReason::MaxTokens } else { StopReason::Eog };
+                        let record =
+                            MarianLineRecord { line: i + 1, text: &text, tokens: &t.tokens, score: t.score, parts: t.parts, stop };
+                        write_json_line(out, &record)?
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let translator = Translator::new(self.llm()?, self.translate.clone())?;
         let progress = Progress::new(self.progress, lines.len() as u64, "translating");
         for (i, line) in lines.iter().enumerate() {
             let t = translator.translate_paragraph(line)?;
@@ -263,7 +393,7 @@ impl Pipeline {
         let mut sources: Vec<&str> = originals.to_vec();
         sources.push(&english_text);
         let progress = Progress::new(self.progress, 0, "summarizing");
-        let summary = Summarizer::new(&self.model, self.summarize.clone()).summarize(english, &sources);
+        let summary = Summarizer::new(self.llm()?, self.summarize.clone()).summarize(english, &sources);
         progress.finish();
         summary
     }
