@@ -342,8 +342,16 @@ impl Pipeline {
         let lines: Vec<&str> = doc.text.lines().collect();
         if let Some(m) = &self.marian {
             let progress = Progress::new(self.progress, 0, "translating");
+            let start = Instant::now();
             let translations = MarianTranslator::new(&m.marian, &m.settings).translate_segments(&lines)?;
             progress.finish();
+            let tokens: usize = translations.iter().map(|t| t.tokens.len()).sum();
+            let seconds = start.elapsed().as_secs_f64();
+            tracing::info!(
+                "translated {} segments in {seconds:.3} s ({tokens} target tokens, {:.1} tok/s)",
+                lines.len(),
+                tokens as f64 / seconds
+            );
             for (i, t) in translations.iter().enumerate() {
                 if t.hit_limit {
                     tracing::warn!("{}: line {} hit the generation limit", doc.origin, i + 1);

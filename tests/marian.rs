@@ -75,3 +75,97 @@ fn token_ids_text_and_scores_equal_hf_generate() {
         }
     }
 }
+
+fn tiny(name: &str) -> (Marian, Vec<Vec<u32>>) {
+    let marian = Marian::load(&checkpoint(name), Precision::F32).unwrap();
+    let lines = flores();
+    let limit = marian.max_source_tokens().min(60);
+    let sources: Vec<Vec<u32>> =
+        lines.iter().map(|l| marian.tokenizer.encode(l).unwrap()).filter(|ids| ids.len() <= limit).step_by(7).take(6).collect();
+    (marian, sources)
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+}
+
+#[test]
+fn cached_decoding_equals_full_recompute() {
+    let _guard = common::serial();
+    for name in CHECKPOINTS {
+        let (marian, sources) = tiny(name);
+        let model = &marian.model;
+        let encoded = model.encode(&sources[..3]).unwrap();
+        let start = marian.generation.decoder_start_token_id;
+        let targets: Vec<Vec<u32>> = (0..3u32).map(|r| (0..7u32).map(|i| if i == 0 { start } else { 5 + r * 11 + i * 3 }).collect()).collect();
+        let ids = Tensor::new(targets.clone(), model.device()).unwrap();
+        let full = model.decode_all(&encoded, 1, &ids).unwrap(); // (3, 7, vocab)
+        let mut cache = model.start_decoding(&encoded, 1).unwrap();
+        for t in 0..7 {
+            let step: Vec<u32> = targets.iter().map(|row| row[t]).collect();
+            let logits = model.decode(&Tensor::new(step, model.device()).unwrap().unsqueeze(1).unwrap(), &mut cache).unwrap();
+            let want = full.narrow(1, t, 1).unwrap();
+            let diff = max_abs_diff(&logits, &want);
+            assert!(diff < 1e-4, "{name} step {t}: cached vs full logits differ by {diff}");
+        }
+        assert_eq!(cache.len(), 7);
+    }
+}
+
+#[test]
+fn a_padded_batch_equals_one_by_one() {
+    let _guard = common::serial();
+    let (marian, sources) = tiny("tiny-swish");
+    for beams in [1, 3] {
+        let config = marian.generation.with(&GenerationOverrides { num_beams: Some(beams), ..Default::default() }, 256);
+        let batched = marian.generate(&sources, &config, sources.len()).unwrap();
+        for (i, source) in sources.iter().enumerate() {
+            let alone = marian.generate(std::slice::from_ref(source), &config, 1).unwrap().remove(0);
+            assert_eq!(batched[i].tokens, alone.tokens, "beams {beams} #{i}: tokens");
+            assert_close(&format!("beams {beams} score"), i, batched[i].score, alone.score as f64, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn beam_search_with_one_beam_picks_the_greedy_tokens() {
+    let _guard = common::serial();
+    for name in CHECKPOINTS {
+        let (marian, sources) = tiny(name);
+        let config = marian.generation.with(&GenerationOverrides { num_beams: Some(1), ..Default::default() }, 256);
+        let encoded = marian.model.encode(&sources).unwrap();
+        let greedy = precis::engine::marian::search::greedy(&marian.model, &encoded, &config).unwrap();
+        let beam = precis::engine::marian::search::beam(&marian.model, &encoded, &config).unwrap();
+        for (i, (g, b)) in greedy.iter().zip(&beam).enumerate() {
+            assert_eq!(g.tokens, b.tokens, "{name} #{i}");
+        }
+    }
+}
+
+#[test]
+fn reordering_the_cache_then_appending_equals_appending_in_the_new_order() {
+    let _guard = common::serial();
+    let (marian, sources) = tiny("tiny-relu-untied");
+    let model = &marian.model;
+    let encoded = model.encode(&sources[..2]).unwrap();
+    let step = |ids: &[u32], cache: &mut _| model.decode_last(ids, cache).unwrap();
+    // Two inputs with two beams each: rows 0, 1 belong to input 0; rows 2, 3 to input 1.
+    let mut reordered = model.start_decoding(&encoded, 2).unwrap();
+    step(&[7, 8, 9, 10], &mut reordered);
+    reordered.select(&[1, 0, 3, 2], None).unwrap();
+    let got = step(&[11, 12, 13, 14], &mut reordered);
+    let mut direct = model.start_decoding(&encoded, 2).unwrap();
+    step(&[8, 7, 10, 9], &mut direct);
+    let want = step(&[11, 12, 13, 14], &mut direct);
+    let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(diff < 1e-5, "reordered vs direct logits differ by {diff}");
+    // Dropping input 0 keeps input 1's state.
+    reordered.select(&[2, 3], Some(&[1])).unwrap();
+    let mut alone = model.start_decoding(&model.encode(&sources[1..2]).unwrap(), 2).unwrap();
+    step(&[10, 9], &mut alone);
+    step(&[13, 14], &mut alone);
+    let got = step(&[5, 6], &mut reordered);
+    let want = step(&[5, 6], &mut alone);
+    let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(diff < 1e-4, "after dropping an input, logits differ by {diff}");
+}

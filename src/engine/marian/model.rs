@@ -318,6 +318,12 @@ impl MarianModel {
     /// `max_position_embeddings` long), padded on the right.
     pub fn encode(&self, sources: &[Vec<u32>]) -> Result<Encoded> {
         let s = sources.iter().map(Vec::len).max().unwrap_or(0);
+        if s > self.config.max_position_embeddings {
+            return Err(crate::Error::invalid_input(
+                "marian",
+                format!("a source of {s} tokens exceeds max_position_embeddings {}", self.config.max_position_embeddings),
+            ));
+        }
         let pad = self.config.pad_token_id;
         let mut ids = Vec::with_capacity(sources.len() * s);
         let mut mask = Vec::with_capacity(sources.len() * s);
