@@ -18,12 +18,13 @@ pub enum Precision {
     #[default]
     F32,
     /// Weights of every linear layer (and the output layer) quantized to Q8_0 (blocks of 32
-    /// int8 with one f16 scale); embeddings, biases and layer norms stay f32.
+    /// int8 with one f16 scale) where the input size is a multiple of 32; embeddings, biases
+    /// and layer norms stay f32.
     Q8,
 }
 
 struct Linear {
-    /// (out, in) in f32, or quantized.
+    /// f32 stored transposed, (in, out) contiguous, or quantized (out, in).
     weight: LinearWeight,
     bias: Option<Tensor>,
 }
@@ -35,8 +36,12 @@ enum LinearWeight {
 
 impl Linear {
     fn new(weight: Tensor, bias: Option<Tensor>, precision: Precision) -> Result<Self> {
+        // Q8_0 blocks run along the input dimension; a layer whose input is not a multiple of
+        // the block (32) stays f32.
+        let in_dim = weight.dim(1)?;
+        let precision = if in_dim % GgmlDType::Q8_0.block_size() == 0 { precision } else { Precision::F32 };
         let weight = match precision {
-            Precision::F32 => LinearWeight::F32(weight),
+            Precision::F32 => LinearWeight::F32(weight.t()?.contiguous()?),
             Precision::Q8 => LinearWeight::Q8(QMatMul::from_qtensor(QTensor::quantize(&weight, GgmlDType::Q8_0)?)?),
         };
         Ok(Self { weight, bias })
@@ -54,7 +59,7 @@ impl Linear {
         let (rows, in_dim) = (dims[..dims.len() - 1].iter().product::<usize>(), dims[dims.len() - 1]);
         let flat = xs.reshape((rows, in_dim))?;
         let ys = match &self.weight {
-            LinearWeight::F32(w) => flat.matmul(&w.t()?)?,
+            LinearWeight::F32(w) => flat.matmul(w)?,
             LinearWeight::Q8(q) => q.forward(&flat)?,
         };
         let ys = match &self.bias {

@@ -14,6 +14,8 @@
 //! An input whose result can no longer change is dropped from the batch, so later steps run on
 //! fewer rows; HF keeps computing it but, as shown above, never lets it change either.
 
+use rayon::prelude::*;
+
 use super::config::{EarlyStopping, GenerationConfig};
 use super::model::{Encoded, MarianModel};
 use crate::Result;
@@ -105,14 +107,13 @@ pub fn greedy(model: &MarianModel, encoded: &Encoded, config: &GenerationConfig)
     let mut live: Vec<(usize, Vec<u32>, f64)> = (0..n).map(|i| (i, Vec::new(), 0.0)).collect();
     let mut inputs: Vec<u32> = vec![start; n];
     while !live.is_empty() {
-        let logits = model.decode_last(&inputs, &mut cache)?;
+        let mut logits = model.decode_last(&inputs, &mut cache)?;
         let vocab = logits.len() / live.len();
         let mut keep = Vec::with_capacity(live.len());
-        for (row, (index, tokens, sum)) in logits.chunks(vocab).zip(live.iter_mut()) {
-            let mut row = row.to_vec();
-            processors.apply(&mut row, tokens, start);
-            let next = argmax(&row);
-            log_softmax(&mut row);
+        for (row, (index, tokens, sum)) in logits.chunks_mut(vocab).zip(live.iter_mut()) {
+            processors.apply(row, tokens, start);
+            let next = argmax(row);
+            log_softmax(row);
             *sum += row[next] as f64;
             tokens.push(next as u32);
             let done = config.eos_token_ids.contains(&(next as u32)) || tokens.len() >= config.max_new_tokens;
@@ -149,6 +150,32 @@ struct BeamInput {
     improvable: bool,
 }
 
+/// The top `keep_k` continuations (score, beam, token) of one input, best first: running score
+/// plus the processed log-softmax of each beam's logits (`rows`, `beams * vocab`, overwritten).
+fn top_candidates(
+    rows: &mut [f32],
+    vocab: usize,
+    running: &[(Vec<u32>, f32)],
+    keep_k: usize,
+    processors: &Processors,
+    start: u32,
+) -> Vec<(f32, usize, u32)> {
+    let mut top: Vec<(f32, usize, u32)> = Vec::with_capacity(keep_k + 1);
+    for (b, (row, (tokens, running))) in rows.chunks_mut(vocab).zip(running).enumerate() {
+        log_softmax(row);
+        processors.apply(row, tokens, start);
+        for (v, &lp) in row.iter().enumerate() {
+            let score = lp + running;
+            if top.len() < keep_k || score > top[top.len() - 1].0 {
+                let at = top.partition_point(|&(s, _, _)| s >= score);
+                top.insert(at, (score, b, v as u32));
+                top.truncate(keep_k);
+            }
+        }
+    }
+    top
+}
+
 /// Beam search of a batch: the best hypothesis per input.
 pub fn beam(model: &MarianModel, encoded: &Encoded, config: &GenerationConfig) -> Result<Vec<Hypothesis>> {
     let n = encoded.hidden.dim(0)?;
@@ -170,27 +197,18 @@ pub fn beam(model: &MarianModel, encoded: &Encoded, config: &GenerationConfig) -
     let mut step = 0;
     loop {
         step += 1;
-        let logits = model.decode_last(&inputs, &mut cache)?;
+        let mut logits = model.decode_last(&inputs, &mut cache)?;
         let vocab = logits.len() / (live.len() * beams);
         let at_limit = step >= config.max_new_tokens;
         let mut rows = Vec::with_capacity(live.len() * beams);
         let mut kept_items = Vec::with_capacity(live.len());
-        for (item, input) in live.iter_mut().enumerate() {
-            // Top `keep_k` of (beam, token) by running score + log-prob, best first.
-            let mut top: Vec<(f32, usize, u32)> = Vec::with_capacity(keep_k + 1);
-            for (b, (tokens, running)) in input.running.iter().enumerate() {
-                let mut row = logits[(item * beams + b) * vocab..(item * beams + b + 1) * vocab].to_vec();
-                log_softmax(&mut row);
-                processors.apply(&mut row, tokens, start);
-                for (v, &lp) in row.iter().enumerate() {
-                    let score = lp + running;
-                    if top.len() < keep_k || score > top[top.len() - 1].0 {
-                        let at = top.partition_point(|&(s, _, _)| s >= score);
-                        top.insert(at, (score, b, v as u32));
-                        top.truncate(keep_k);
-                    }
-                }
-            }
+        // Inputs are independent: their candidates are found in parallel.
+        let tops: Vec<Vec<(f32, usize, u32)>> = logits
+            .par_chunks_mut(beams * vocab)
+            .zip(live.par_iter())
+            .map(|(item_rows, input)| top_candidates(item_rows, vocab, &input.running, keep_k, &processors, start))
+            .collect();
+        for ((item, input), top) in live.iter_mut().enumerate().zip(tops) {
             let hits = |&(_, _, v): &(f32, usize, u32)| config.eos_token_ids.contains(&v) || at_limit;
             // Finished candidates among the first `beams`, merged into the finished slots.
             let full = input.finished.iter().all(|f| f.2) && config.early_stopping == EarlyStopping::Yes;
