@@ -85,7 +85,8 @@ pub struct MarianArgs {
     pub beams: Option<usize>,
 
     /// At most N generated tokens per sentence, EOS included (HF max_new_tokens); the last one is
-    /// forced to EOS. Default: the checkpoint's max_length - 1.
+    /// EOS when the checkpoint sets forced_eos_token_id (Marian checkpoints do). Default: the
+    /// checkpoint's max_length - 1.
     #[arg(long, global = true, value_name = "N")]
     pub max_length: Option<usize>,
 

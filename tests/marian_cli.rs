@@ -162,3 +162,31 @@ fn marian_flags_are_checked_before_any_model_loads() {
         .code(2)
         .stderr(predicate::str::contains("/no/such/checkpoint"));
 }
+
+#[test]
+fn a_hub_repository_resolves_from_a_seeded_cache_offline() {
+    let _guard = common::serial();
+    const COMMIT: &str = "89abcdef0123456789abcdef0123456789abcdef";
+    let home = tempfile::tempdir().unwrap();
+    // HF_HOME/hub/models--org--name/{snapshots/COMMIT, refs/main}, as huggingface_hub leaves it
+    // (files copied rather than linked to blobs: precis reads through either).
+    let repo = home.path().join("hub").join("models--precis-test--opus-mt-tiny");
+    let snapshot = repo.join("snapshots").join(COMMIT);
+    std::fs::create_dir_all(&snapshot).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs").join("main"), COMMIT).unwrap();
+    copy_checkpoint("tiny-swish", &snapshot);
+    let input = home.path().join("in.txt");
+    std::fs::write(&input, format!("{}\n", flores_line(0))).unwrap();
+    let run = |revision: &str| {
+        let mut cmd = Command::cargo_bin("precis").unwrap();
+        cmd.env("HF_HOME", home.path()).env_remove("HF_HUB_CACHE").env("HF_HUB_OFFLINE", "1");
+        cmd.args(["translate", "--json", "--engine", "marian", "--model", "precis-test/opus-mt-tiny", "--revision", revision]);
+        cmd.arg("--lines").arg(&input).assert()
+    };
+    let out = run("main").success().get_output().clone();
+    let record = &json_lines(&out.stdout)[0];
+    assert!(!record["text"].as_str().unwrap().is_empty(), "{record}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("precis-test/opus-mt-tiny@main"));
+    run("v2").code(2).stderr(predicate::str::contains("HF_HUB_OFFLINE"));
+}
