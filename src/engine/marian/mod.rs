@@ -1,6 +1,7 @@
 //! Marian (opus-mt) encoder-decoder translation models from Hugging Face checkpoints:
 //! SentencePiece tokenizer, the model, and greedy / beam search with HF `generate` semantics.
 
+mod attention;
 pub mod config;
 pub mod model;
 pub mod search;

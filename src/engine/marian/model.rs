@@ -393,7 +393,12 @@ impl MarianModel {
                 Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
                 None => (k, v),
             };
-            let attn = a.out_proj.forward(&a.merge_heads(&Attention::attend(&q, &k, &v, causal.as_ref())?)?)?;
+            // One new token per row: the loop kernel; several (a full recompute): matmuls + causal mask.
+            let attn = match &causal {
+                None => super::attention::attend(&q, &k, &v, None)?,
+                Some(mask) => Attention::attend(&q, &k, &v, Some(mask))?,
+            };
+            let attn = a.out_proj.forward(&a.merge_heads(&attn)?)?;
             *self_kv = Some((k, v));
             xs = layer.self_attn_layer_norm.forward(&(xs + attn)?)?;
 
@@ -401,7 +406,11 @@ impl MarianModel {
             // q (rows, t, d) -> (items, heads, beams * t, head_dim).
             let c = &layer.encoder_attn;
             let q = c.split_heads(&c.q_proj.forward(&xs)?.reshape((items, beams * t, self.config.d_model))?)?;
-            let attn = Attention::attend(&q, cross_k, cross_v, Some(&cache.mask))?;
+            let attn = if t == 1 {
+                super::attention::attend(&q, cross_k, cross_v, Some(&cache.mask))?
+            } else {
+                Attention::attend(&q, cross_k, cross_v, Some(&cache.mask))?
+            };
             let attn = c.out_proj.forward(&c.merge_heads(&attn)?.reshape((rows, t, self.config.d_model))?)?;
             xs = layer.encoder_attn_layer_norm.forward(&(xs + attn)?)?;
 
