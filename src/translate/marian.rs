@@ -35,7 +35,7 @@ pub struct MarianTranslation {
     pub score: f32,
     /// How many parts the segment was split into (1 when it fit; 0 when empty).
     pub parts: usize,
-    /// A part stopped at `max_new_tokens` without EOS.
+    /// A part reached `max_new_tokens` (its EOS, if any, was forced).
     pub hit_limit: bool,
 }
 
@@ -109,7 +109,9 @@ impl<'m> MarianTranslator<'m> {
             .into_iter()
             .map(|h| MarianTranslation {
                 text: self.marian.tokenizer.decode(&h.tokens),
-                hit_limit: !h.tokens.last().is_some_and(|t| eos.contains(t)),
+                // At the limit the last token is a forced EOS (or none at all).
+                hit_limit: !h.tokens.last().is_some_and(|t| eos.contains(t))
+                    || h.tokens.len() >= self.generation.max_new_tokens,
                 tokens: h.tokens,
                 score: h.score,
                 parts: 1,
