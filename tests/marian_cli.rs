@@ -190,3 +190,30 @@ fn a_hub_repository_resolves_from_a_seeded_cache_offline() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("precis-test/opus-mt-tiny@main"));
     run("v2").code(2).stderr(predicate::str::contains("HF_HUB_OFFLINE"));
 }
+
+/// `brief --engine marian`: the Marian checkpoint translates, the real 0.5B chat model summarizes,
+/// and the record names both.
+#[test]
+fn brief_translates_with_marian_and_summarizes_with_the_llm() {
+    let _guard = common::serial();
+    let article = common::repo_root().join("examples").join("article.fr.txt");
+    let out = precis()
+        .args(["brief", "--json", "--engine", "marian", "--beams", "1", "--translation-model"])
+        .arg(checkpoint("tiny-swish"))
+        .arg("--model")
+        .arg(common::model(common::MODEL_0_5B))
+        .arg(&article)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let brief = &json_lines(&out)[0];
+    assert_eq!(brief["translation"].as_array().unwrap().len(), 4, "{brief}");
+    assert!(!brief["title"].as_str().unwrap().is_empty() && !brief["summary"].as_str().unwrap().is_empty(), "{brief}");
+    let marian = &brief["translation_model"];
+    assert_eq!((marian["architecture"].as_str(), marian["precision"].as_str()), (Some("marian"), Some("f32")));
+    assert_eq!(marian["decoding"]["strategy"], "greedy");
+    assert_eq!(marian["weights_sha256"].as_str().unwrap().len(), 64);
+    assert!(brief["model"]["name"].as_str().unwrap().contains("0.5b"), "{}", brief["model"]);
+}
