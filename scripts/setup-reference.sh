@@ -11,6 +11,9 @@
 # a second venv on the same machine does not rebuild.
 #
 # Usage: scripts/setup-reference.sh        then: .venv/bin/python scripts/ref/llamacpp_tokenize.py
+#        scripts/setup-reference.sh --marian   the Marian side instead (scripts/ref/marian_*.py,
+#        scripts/bench-marian.sh): transformers, torch, sentencepiece, ctranslate2 from PyPI at the
+#        versions below (torch from PyPI is the CUDA build, about 3 GB; only its CPU path is used).
 # Env:   PYTHON (default python3), LLAMA_CPP_PYTHON_VERSION (default below),
 #        PRECIS_WHEEL_CACHE (default ~/.cache/precis/wheels)
 set -euo pipefail
@@ -30,6 +33,15 @@ PYTHON="${PYTHON:-python3}"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$repo/.venv"
 py="$venv/bin/python"
+
+if [[ "${1:-}" == "--marian" ]]; then
+    MARIAN_PACKAGES=(transformers==5.23.0 torch==2.15.0 sentencepiece==0.2.3 ctranslate2==4.8.5 safetensors protobuf)
+    [[ -x "$py" ]] || "$PYTHON" -m venv --system-site-packages "$venv"
+    "$py" -m pip install "${MARIAN_PACKAGES[@]}"
+    "$py" -c "import transformers, torch, sentencepiece, ctranslate2; print('transformers', transformers.__version__, 'torch', torch.__version__, 'ctranslate2', ctranslate2.__version__)"
+    echo "Marian reference environment ready: $py" >&2
+    exit 0
+fi
 
 check() {
     "$py" - "$LLAMA_CPP_PYTHON_VERSION" <<'PY'

@@ -3,13 +3,15 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{BatchSettings, Command, Config, OutputFormat};
+use crate::config::{BatchSettings, Command, Config, OutputFormat, TranslationEngine};
 use crate::discover::Shard;
 use crate::input::DEFAULT_MAX_BYTES;
+use crate::engine::marian::{GenerationOverrides, Precision};
 use crate::models::{ModelSpec, ModelStore};
 use crate::summarize::SummarizeSettings;
+use crate::translate::marian::MarianSettings;
 use crate::translate::TranslateSettings;
 use crate::{Error, Result};
 
@@ -62,6 +64,54 @@ pub struct ModelArgs {
     /// without it they are refused with an error naming the language.
     #[arg(long, global = true)]
     pub force_language: bool,
+    /// Translation engine: `llm` (the GGUF chat model of --model) or `marian` (an opus-mt
+    /// encoder-decoder checkpoint, see --translation-model).
+    #[arg(long, global = true, value_enum, default_value_t = EngineArg::Llm)]
+    pub engine: EngineArg,
+
+    #[command(flatten)]
+    pub marian: MarianArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    Llm,
+    Marian,
+}
+
+/// Options of `--engine marian`. Defaults come from the checkpoint's generation_config.json.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Marian engine (--engine marian)")]
+pub struct MarianArgs {
+    /// Marian checkpoint: a local directory (config.json, model.safetensors or
+    /// pytorch_model.bin, source.spm, target.spm, vocab.json) or a Hub repository id such as
+    /// `Helsinki-NLP/opus-mt-fr-en` (at --revision, through the Hugging Face cache). For
+    /// `translate`, --model works too; for `brief` it must be given here, since --model stays the
+    /// LLM that writes the summary.
+    #[arg(long, global = true, value_name = "DIR|REPO_ID")]
+    pub translation_model: Option<String>,
+
+    /// Beam size; 1 is greedy decoding. Default: the checkpoint's num_beams.
+    #[arg(long, global = true, value_name = "N")]
+    pub beams: Option<usize>,
+
+    /// At most N generated tokens per sentence, EOS included (HF max_new_tokens); the last one is
+    /// EOS when the checkpoint sets forced_eos_token_id (Marian checkpoints do). Default: the
+    /// checkpoint's max_length - 1.
+    #[arg(long, global = true, value_name = "N")]
+    pub max_length: Option<usize>,
+
+    /// No EOS before N tokens were generated (HF min_new_tokens). Default: the checkpoint's.
+    #[arg(long, global = true, value_name = "N")]
+    pub min_length: Option<usize>,
+
+    /// Sentences per padded batch (sorted by length).
+    #[arg(long, global = true, default_value_t = 32, value_name = "N")]
+    pub batch_size: usize,
+
+    /// Int8 weights (Q8_0) for every linear layer: less memory, slightly different output.
+    #[arg(long, global = true)]
+    pub int8: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +226,7 @@ impl Cli {
                 Command::Run(BatchSettings { inputs, out, force, shard })
             }
         };
+        let translation = self.model.translation_engine(&command)?;
         let mut store = ModelStore::from_env();
         store.revision = self.model.revision;
         store.progress = !self.quiet;
@@ -189,6 +240,47 @@ impl Cli {
             force_language: self.model.force_language,
             translate: TranslateSettings { max_segment_tokens: self.model.max_segment_tokens, ..Default::default() },
             summarize: SummarizeSettings::default(),
+            translation,
+        })
+    }
+}
+
+impl ModelArgs {
+    fn translation_engine(&self, command: &Command) -> Result<TranslationEngine> {
+        let m = &self.marian;
+        if self.engine == EngineArg::Llm {
+            if m.translation_model.is_some() {
+                return Err(Error::Config("--translation-model needs --engine marian".into()));
+            }
+            return Ok(TranslationEngine::Llm);
+        }
+        let checkpoint = match (command, &m.translation_model, &self.model) {
+            (_, Some(dir), _) => dir,
+            (Command::Translate { .. } | Command::TranslateLines { .. }, None, Some(dir)) => dir,
+            (Command::Brief { .. } | Command::Run(_), None, _) => {
+                return Err(Error::Config(
+                    "brief and run with --engine marian need --translation-model DIR|REPO_ID (--model is the LLM that \
+                     summarizes)"
+                        .into(),
+                ))
+            }
+            _ => return Err(Error::Config("--engine marian needs --model DIR|REPO_ID (a Marian checkpoint)".into())),
+        };
+        if m.batch_size == 0 || m.beams == Some(0) || m.max_length == Some(0) {
+            return Err(Error::Config("--batch-size, --beams and --max-length must be at least 1".into()));
+        }
+        Ok(TranslationEngine::Marian {
+            checkpoint: ModelSpec::parse(checkpoint),
+            precision: if m.int8 { Precision::Q8 } else { Precision::F32 },
+            settings: MarianSettings {
+                overrides: GenerationOverrides {
+                    num_beams: m.beams,
+                    max_new_tokens: m.max_length,
+                    min_new_tokens: m.min_length,
+                    ..Default::default()
+                },
+                batch_size: m.batch_size,
+            },
         })
     }
 }

@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 
 use crate::discover::Shard;
+use crate::engine::marian::Precision;
 use crate::models::{ModelSpec, ModelStore};
 use crate::summarize::SummarizeSettings;
+use crate::translate::marian::MarianSettings;
 use crate::translate::TranslateSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,4 +55,14 @@ pub struct Config {
     pub force_language: bool,
     pub translate: TranslateSettings,
     pub summarize: SummarizeSettings,
+    /// Which model translates (`--engine`).
+    pub translation: TranslationEngine,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TranslationEngine {
+    /// The chat model of `model` translates (default).
+    Llm,
+    /// A Marian checkpoint translates; the chat model only summarizes (`brief`).
+    Marian { checkpoint: ModelSpec, precision: Precision, settings: MarianSettings },
 }

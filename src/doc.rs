@@ -83,6 +83,35 @@ pub struct ModelInfo {
     pub decoding: DecodeSettings,
 }
 
+/// A Marian translation model and its decoding settings, recorded so that a run can be reproduced.
+#[derive(Debug, Clone, Serialize)]
+pub struct MarianInfo {
+    /// The checkpoint as given: a directory or `REPO_ID@revision`.
+    pub name: String,
+    /// The checkpoint directory.
+    pub path: String,
+    /// sha256 of the weights file (`model.safetensors` or `pytorch_model.bin`).
+    pub weights_sha256: String,
+    pub architecture: &'static str,
+    /// `f32` or `q8_0` (--int8).
+    pub precision: &'static str,
+    pub decoding: MarianDecoding,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MarianDecoding {
+    /// `greedy` or `beam`.
+    pub strategy: &'static str,
+    pub num_beams: usize,
+    pub length_penalty: f32,
+    /// `true`, `false` or `never`, as in HF.
+    pub early_stopping: &'static str,
+    pub max_new_tokens: usize,
+    pub min_new_tokens: usize,
+    pub batch_size: usize,
+    pub threads: usize,
+}
+
 /// The record `brief --json` prints and batch runs write.
 #[derive(Debug, Clone, Serialize)]
 pub struct Brief {
@@ -95,6 +124,9 @@ pub struct Brief {
     pub translation: Vec<String>,
     pub source: SourceInfo,
     pub model: ModelInfo,
+    /// The Marian model that translated (`--engine marian`); absent when the LLM translated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub translation_model: Option<MarianInfo>,
     /// Things the user should know (e.g. a segment that hit the generation limit).
     pub warnings: Vec<String>,
     pub timings_ms: BTreeMap<String, u64>,

@@ -8,6 +8,8 @@ use crate::engine::{ChatMessage, ChatModel, StopReason};
 use crate::segment::{split_long, split_sentences};
 use crate::Result;
 
+pub mod marian;
+
 const SYSTEM_PROMPT: &str = include_str!("../prompts/translate.system.txt");
 const USER_PROMPT: &str = include_str!("../prompts/translate.user.txt");
 

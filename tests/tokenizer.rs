@@ -14,31 +14,6 @@ fn load(file: &str) -> (GgufFile, GgufTokenizer) {
     (gguf, tokenizer)
 }
 
-/// The text of a fixture case, rebuilt by the conventions written in the fixture header.
-fn case_text(case: &serde_json::Value) -> String {
-    let read = |rel: &str| std::fs::read_to_string(common::shared(rel)).unwrap();
-    match case["source"].as_str().unwrap() {
-        "inline" => case["text"].as_str().unwrap().to_string(),
-        "flores-fra" | "flores-eng" => {
-            let file = if case["source"] == "flores-fra" { "fra_Latn" } else { "eng_Latn" };
-            let text = read(&format!("eval/flores200-devtest/{file}.devtest"));
-            text.split('\n').nth(case["line"].as_u64().unwrap() as usize).unwrap().to_string()
-        }
-        "seed-whole" => read("seed/article.fr.txt"),
-        "seed-paragraph" => {
-            let text = read("seed/article.fr.txt");
-            let blank = regex::Regex::new(r"\n[ \t\r]*\n").unwrap();
-            let paragraphs: Vec<&str> = blank.split(&text).map(str::trim).filter(|p| !p.is_empty()).collect();
-            paragraphs[case["paragraph"].as_u64().unwrap() as usize].to_string()
-        }
-        other => panic!("unknown fixture source {other}"),
-    }
-}
-
-fn ids(value: &serde_json::Value) -> Vec<u32> {
-    value.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect()
-}
-
 #[test]
 fn token_ids_equal_llama_cpp_on_every_fixture_case() {
     let fixture = common::fixture("tokenizer_qwen2.json");
@@ -50,11 +25,11 @@ fn token_ids_equal_llama_cpp_on_every_fixture_case() {
         assert!(cases.len() > 300);
         let mut failures = Vec::new();
         for case in cases {
-            let text = case_text(case);
+            let text = common::case_text(case);
             if let Some(sha) = case["text_sha256"].as_str() {
                 assert_eq!(hex::encode(Sha256::digest(text.as_bytes())), sha, "rebuilt text differs: {case}");
             }
-            let expected = ids(&case["ids"]);
+            let expected = common::ids(&case["ids"]);
             let got = tokenizer.encode(&text, false).unwrap();
             if got != expected {
                 failures.push(format!("{}: got {got:?}\n expected {expected:?}", case));
@@ -96,7 +71,7 @@ fn chat_prompts_equal_transformers_rendering_and_llama_cpp_ids() {
                 .collect();
             let name = case["name"].as_str().unwrap();
             assert_eq!(template.render(&messages).unwrap(), case["prompt"].as_str().unwrap(), "{file} {name}");
-            assert_eq!(template.encode(&messages, &tokenizer).unwrap(), ids(&case["ids"]), "{file} {name}");
+            assert_eq!(template.encode(&messages, &tokenizer).unwrap(), common::ids(&case["ids"]), "{file} {name}");
         }
     }
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
-use super::{Outcome, Pipeline, RunIdentity};
+use super::{translation_fingerprint, Outcome, Pipeline, RunIdentity};
 use crate::config::{BatchSettings, Config};
 use crate::discover::{discover, Item, Source};
 use crate::doc::{Brief, Document};
@@ -83,7 +83,7 @@ async fn run_batch(config: &Config, settings: &BatchSettings) -> Result<Outcome>
     // that cannot be had stops the run before anything is written.
     let resolved = config.store.resolve(&config.model)?;
     let model_sha256 = file_sha256(&resolved.path, config.progress)?;
-    let identity = RunIdentity::new(config, model_sha256.clone());
+    let identity = RunIdentity::new(config, model_sha256.clone(), translation_fingerprint(config)?);
 
     let report_name = match shard {
         Some(s) => format!("report.shard-{}-of-{}.json", s.index, s.count),
@@ -470,16 +470,13 @@ impl BatchProgress {
             Status::Interrupted => "interrupted".to_string(),
             Status::Pending => "pending".to_string(),
         };
-        if entry.status == Status::Failed {
+        if let Some(bar) = &self.bar {
+            bar.println(format!("{}: {status}", entry.id));
+            bar.inc(1);
+        } else if entry.status == Status::Failed {
             // Failures are worth a warning even with --quiet.
             tracing::warn!("{}: {status}", entry.id);
-        }
-        if let Some(bar) = &self.bar {
-            if entry.status != Status::Failed {
-                bar.println(format!("{}: {status}", entry.id));
-            }
-            bar.inc(1);
-        } else if self.log && entry.status != Status::Failed {
+        } else if self.log {
             tracing::info!("[{n}/{}] {}: {status}", self.total, entry.id);
         }
     }

@@ -9,10 +9,10 @@ use std::io::Write;
 
 use serde::Serialize;
 
-pub use pipeline::{Pipeline, RunIdentity};
+pub use pipeline::{translation_fingerprint, Pipeline, RunIdentity};
 
 use crate::config::{Command, Config, OutputFormat};
-use crate::doc::{ModelInfo, SourceInfo};
+use crate::doc::SourceInfo;
 use crate::engine::StopReason;
 use crate::input::{check_french, read_document};
 use crate::models::{DEFAULT_DRAFT, DEFAULT_MODEL};
@@ -69,15 +69,15 @@ fn single_article(config: &Config, out: &mut dyn Write) -> Result<()> {
             let pipeline = Pipeline::load(config)?;
             let english = pipeline.translate_paragraphs(&doc, &paragraphs)?;
             match format {
-                OutputFormat::Json => write_json_line(
-                    out,
-                    &TranslationRecord {
-                        paragraphs: english.texts,
-                        source: pipeline.source_info(&doc, paragraphs.len()),
-                        model: pipeline.model_info.clone(),
-                        warnings: english.warnings,
-                    },
-                )?,
+                OutputFormat::Json => {
+                    let source = pipeline.source_info(&doc, paragraphs.len());
+                    let (paragraphs, warnings) = (english.texts, english.warnings);
+                    match (&pipeline.marian, &pipeline.model_info) {
+                        (Some(m), _) => write_json_line(out, &TranslationRecord { paragraphs, source, model: &m.info, warnings })?,
+                        (None, Some(model)) => write_json_line(out, &TranslationRecord { paragraphs, source, model, warnings })?,
+                        (None, None) => return Err(Error::Config("no translation model loaded".into())),
+                    }
+                }
                 OutputFormat::Text => write_text(out, &(english.texts.join("\n\n") + "\n"))?,
             }
             Ok(())
@@ -102,7 +102,7 @@ fn single_article(config: &Config, out: &mut dyn Write) -> Result<()> {
         Command::BenchLlm { prompt_file, as_translate, n_predict, repeat } => {
             let pipeline = Pipeline::load(config)?;
             let text = std::fs::read_to_string(prompt_file).map_err(|e| Error::io(prompt_file, e))?;
-            let model = &pipeline.model;
+            let model = pipeline.llm()?;
             let prompt = if *as_translate {
                 model.prompt(&crate::translate::translation_messages(&text))?
             } else {
@@ -119,11 +119,25 @@ pub(crate) fn write_text(out: &mut dyn Write, text: &str) -> Result<()> {
 }
 
 #[derive(Serialize)]
-struct TranslationRecord {
+struct TranslationRecord<'a, M: Serialize> {
     paragraphs: Vec<String>,
     source: SourceInfo,
-    model: ModelInfo,
+    model: &'a M,
     warnings: Vec<String>,
+}
+
+/// One line of `translate --lines --json --engine marian`.
+#[derive(Serialize)]
+pub(crate) struct MarianLineRecord<'a> {
+    pub line: usize,
+    pub text: &'a str,
+    /// Generated ids without the decoder start token, EOS included when produced.
+    pub tokens: &'a [u32],
+    /// HF `sequences_scores` (beam) or the mean token log-probability (greedy).
+    pub score: f32,
+    /// Parts the line was split into to fit the model's position limit (0 for an empty line).
+    pub parts: usize,
+    pub stop: StopReason,
 }
 
 /// One line of `translate --lines --json`.

@@ -10,16 +10,18 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{write_text, LineRecord, TranslatedParagraphs};
-use crate::config::{Config, OutputFormat};
-use crate::doc::{Brief, DecodeSettings, Document, ModelInfo, SourceInfo, Summary};
+use super::{write_text, LineRecord, MarianLineRecord, TranslatedParagraphs};
+use crate::config::{Command, Config, OutputFormat, TranslationEngine};
+use crate::doc::{Brief, DecodeSettings, Document, MarianDecoding, MarianInfo, ModelInfo, SourceInfo, Summary};
+use crate::engine::marian::{EarlyStopping, Marian, Precision};
 use crate::engine::{ChatModel, StopReason};
 use crate::models::{file_sha256, ResolvedModel};
 use crate::output::write_json_line;
 use crate::segment::Article;
 use crate::summarize::{SummarizeSettings, Summarizer};
+use crate::translate::marian::{MarianSettings, MarianTranslator};
 use crate::translate::{TranslateSettings, Translator};
-use crate::Result;
+use crate::{Error, Result};
 
 /// Bumped when the output record changes shape or meaning, so that batch runs redo old outputs.
 const RECORD_VERSION: u32 = 1;
@@ -29,15 +31,20 @@ const RECORD_VERSION: u32 = 1;
 #[derive(Debug, Clone, Serialize)]
 pub struct RunIdentity {
     pub record_version: u32,
+    /// `llm` or `marian`: which model translates.
     pub engine: &'static str,
+    /// The chat model (it summarizes, and translates with the `llm` engine).
     pub model_sha256: String,
+    /// With `--engine marian`: the fingerprint of the checkpoint files, precision and settings.
+    pub translation_model: Option<String>,
     pub prompts_sha256: String,
     pub translate: TranslateSettings,
     pub summarize: SummarizeSettings,
 }
 
 impl RunIdentity {
-    pub fn new(config: &Config, model_sha256: String) -> Self {
+    /// `translation` is [`translation_fingerprint`] of the run (`None` for the `llm` engine).
+    pub fn new(config: &Config, model_sha256: String, translation: Option<String>) -> Self {
         let mut prompts = Sha256::new();
         for prompt in crate::translate::PROMPTS.iter().chain(crate::summarize::PROMPTS.iter()) {
             prompts.update((prompt.len() as u64).to_le_bytes());
@@ -45,8 +52,9 @@ impl RunIdentity {
         }
         Self {
             record_version: RECORD_VERSION,
-            engine: "llm",
+            engine: if translation.is_some() { "marian" } else { "llm" },
             model_sha256,
+            translation_model: translation,
             prompts_sha256: hex::encode(prompts.finalize()),
             translate: config.translate.clone(),
             summarize: config.summarize.clone(),
@@ -60,19 +68,132 @@ impl RunIdentity {
     }
 }
 
-/// A loaded model with the settings of this run.
+/// With `--engine marian`, what decides the Marian translations: the SHA-256 of the checkpoint's
+/// files (weights, config, generation config, vocabulary, SentencePiece models), the precision
+/// and the decoding settings. `None` for the `llm` engine.
+pub fn translation_fingerprint(config: &Config) -> Result<Option<String>> {
+    let TranslationEngine::Marian { checkpoint, precision, settings } = &config.translation else { return Ok(None) };
+    let dir = config.store.resolve_marian(checkpoint)?.path;
+    let mut hasher = Sha256::new();
+    for name in ["model.safetensors", "pytorch_model.bin"] {
+        let path = dir.join(name);
+        if path.is_file() {
+            hasher.update(file_sha256(&path, config.progress)?.as_bytes());
+            break;
+        }
+    }
+    for name in ["config.json", "generation_config.json", "vocab.json", "source.spm", "target.spm"] {
+        let path = dir.join(name);
+        // A missing file is the loader's error to report; here it simply changes the hash.
+        if let Ok(bytes) = std::fs::read(&path) {
+            hasher.update(name.as_bytes());
+            hasher.update(Sha256::digest(&bytes));
+        }
+    }
+    hasher.update(format!("{precision:?} {settings:?}").as_bytes());
+    Ok(Some(hex::encode(hasher.finalize())))
+}
+
+/// The loaded models with the settings of this run: the chat model (unless a Marian model does
+/// all the work) and the Marian model of `--engine marian`.
 pub struct Pipeline {
-    pub(crate) model: ChatModel,
-    identity: RunIdentity,
-    pub(crate) model_info: ModelInfo,
+    pub(crate) model: Option<ChatModel>,
+    /// What decides a brief besides its input (set when the chat model is loaded).
+    identity: Option<RunIdentity>,
+    pub(crate) model_info: Option<ModelInfo>,
+    pub(crate) marian: Option<LoadedMarian>,
     translate: TranslateSettings,
     summarize: SummarizeSettings,
     progress: bool,
     load_ms: u64,
 }
 
+pub(crate) struct LoadedMarian {
+    marian: Marian,
+    settings: MarianSettings,
+    pub(crate) info: MarianInfo,
+}
+
+impl LoadedMarian {
+    fn load(config: &Config, checkpoint: &crate::models::ModelSpec, precision: Precision, settings: &MarianSettings) -> Result<Self> {
+        let start = Instant::now();
+        let resolved = config.store.resolve_marian(checkpoint)?;
+        tracing::info!("loading Marian model {} ({})", resolved.name, resolved.path.display());
+        let marian = Marian::load(&resolved.path, precision)?;
+        let weights_sha256 = file_sha256(&marian.weights_path, config.progress)?;
+        let g = MarianTranslator::new(&marian, settings).generation().clone();
+        let c = marian.model.config();
+        tracing::info!(
+            "Marian model loaded: d_model {}, {}+{} layers, {:?}, {} threads, {:.1}s",
+            c.d_model,
+            c.encoder_layers,
+            c.decoder_layers,
+            precision,
+            config.threads,
+            start.elapsed().as_secs_f64()
+        );
+        let info = MarianInfo {
+            name: resolved.name,
+            path: resolved.path.display().to_string(),
+            weights_sha256,
+            architecture: "marian",
+            precision: match precision {
+                Precision::F32 => "f32",
+                Precision::Q8 => "q8_0",
+            },
+            decoding: MarianDecoding {
+                strategy: if g.num_beams > 1 { "beam" } else { "greedy" },
+                num_beams: g.num_beams,
+                length_penalty: g.length_penalty,
+                early_stopping: match g.early_stopping {
+                    EarlyStopping::Yes => "true",
+                    EarlyStopping::Heuristic => "false",
+                    EarlyStopping::Never => "never",
+                },
+                max_new_tokens: g.max_new_tokens,
+                min_new_tokens: g.min_new_tokens,
+                batch_size: settings.batch_size,
+                threads: config.threads,
+            },
+        };
+        Ok(Self { marian, settings: settings.clone(), info })
+    }
+}
+
 impl Pipeline {
     pub fn load(config: &Config) -> Result<Self> {
+        let start = Instant::now();
+        let marian = match &config.translation {
+            TranslationEngine::Llm => None,
+            TranslationEngine::Marian { checkpoint, precision, settings } => {
+                Some(LoadedMarian::load(config, checkpoint, *precision, settings)?)
+            }
+        };
+        // `translate` with a Marian model needs no chat model.
+        let marian_only = marian.is_some() && matches!(config.command, Command::Translate { .. } | Command::TranslateLines { .. });
+        let (model, model_info) = if marian_only {
+            (None, None)
+        } else {
+            let (model, info) = Self::load_llm(config)?;
+            (Some(model), Some(info))
+        };
+        let identity = match &model_info {
+            Some(info) => Some(RunIdentity::new(config, info.sha256.clone(), translation_fingerprint(config)?)),
+            None => None,
+        };
+        Ok(Self {
+            model,
+            identity,
+            model_info,
+            marian,
+            translate: config.translate.clone(),
+            summarize: config.summarize.clone(),
+            progress: config.progress,
+            load_ms: start.elapsed().as_millis() as u64,
+        })
+    }
+
+    fn load_llm(config: &Config) -> Result<(ChatModel, ModelInfo)> {
         let start = Instant::now();
         let resolved: ResolvedModel = config.store.resolve(&config.model)?;
         tracing::info!("loading model {} ({})", resolved.name, resolved.path.display());
@@ -101,15 +222,12 @@ impl Pipeline {
                 threads: config.threads,
             },
         };
-        Ok(Self {
-            model,
-            identity: RunIdentity::new(config, model_info.sha256.clone()),
-            model_info,
-            translate: config.translate.clone(),
-            summarize: config.summarize.clone(),
-            progress: config.progress,
-            load_ms: start.elapsed().as_millis() as u64,
-        })
+        Ok((model, model_info))
+    }
+
+    /// The chat model; every command but `translate --engine marian` loads one.
+    pub(crate) fn llm(&self) -> Result<&ChatModel> {
+        self.model.as_ref().ok_or_else(|| Error::Config("this command needs the chat model (--model)".into()))
     }
 
     pub(crate) fn source_info(&self, doc: &Document, paragraphs: usize) -> SourceInfo {
@@ -150,15 +268,28 @@ impl Pipeline {
             rejected_summaries: summary.rejected,
             translation: texts.collect(),
             source: self.source_info(doc, article.paragraphs.len()),
-            model: self.model_info.clone(),
+            model: self.model_info.clone().ok_or_else(|| Error::Config("brief needs the chat model".into()))?,
+            translation_model: self.marian.as_ref().map(|m| m.info.clone()),
             warnings: english.warnings,
             timings_ms,
-            fingerprint: self.identity.fingerprint(&doc.sha256),
+            fingerprint: self.identity.as_ref().map(|i| i.fingerprint(&doc.sha256)).unwrap_or_default(),
         })
     }
 
     pub(crate) fn translate_paragraphs(&self, doc: &Document, paragraphs: &[String]) -> Result<TranslatedParagraphs> {
-        let translator = Translator::new(&self.model, self.translate.clone())?;
+        if let Some(m) = &self.marian {
+            let progress = Progress::new(self.progress, 0, "translating");
+            let translations = MarianTranslator::new(&m.marian, &m.settings).translate_paragraphs(paragraphs)?;
+            progress.finish();
+            let mut warnings = doc.warnings.clone();
+            for (i, _) in translations.iter().enumerate().filter(|(_, t)| t.hit_limit) {
+                let w = format!("{}: paragraph {} hit the generation limit; its translation may be incomplete", doc.origin, i + 1);
+                tracing::warn!("{w}");
+                warnings.push(w);
+            }
+            return Ok(TranslatedParagraphs { texts: translations.into_iter().map(|t| t.text).collect(), warnings });
+        }
+        let translator = Translator::new(self.llm()?, self.translate.clone())?;
         let progress = Progress::new(self.progress, paragraphs.len() as u64, "translating");
         let mut texts = Vec::with_capacity(paragraphs.len());
         // What the input itself warned about (e.g. its encoding) comes first.
@@ -182,8 +313,38 @@ impl Pipeline {
     }
 
     pub(crate) fn translate_lines(&self, doc: &Document, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
-        let translator = Translator::new(&self.model, self.translate.clone())?;
         let lines: Vec<&str> = doc.text.lines().collect();
+        if let Some(m) = &self.marian {
+            let progress = Progress::new(self.progress, 0, "translating");
+            let start = Instant::now();
+            let translations = MarianTranslator::new(&m.marian, &m.settings).translate_segments(&lines)?;
+            progress.finish();
+            let tokens: usize = translations.iter().map(|t| t.tokens.len()).sum();
+            let seconds = start.elapsed().as_secs_f64();
+            tracing::info!(
+                "translated {} segments in {seconds:.3} s ({tokens} target tokens, {:.1} tok/s)",
+                lines.len(),
+                tokens as f64 / seconds
+            );
+            for (i, t) in translations.iter().enumerate() {
+                if t.hit_limit {
+                    tracing::warn!("{}: line {} hit the generation limit", doc.origin, i + 1);
+                }
+                // One output line per input line.
+                let text = t.text.replace(['\n', '\r'], " ");
+                match format {
+                    OutputFormat::Text => write_text(out, &(text + "\n"))?,
+                    OutputFormat::Json => {
+                        let stop = if t.hit_limit { StopReason::MaxTokens } else { StopReason::Eog };
+                        let record =
+                            MarianLineRecord { line: i + 1, text: &text, tokens: &t.tokens, score: t.score, parts: t.parts, stop };
+                        write_json_line(out, &record)?
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let translator = Translator::new(self.llm()?, self.translate.clone())?;
         let progress = Progress::new(self.progress, lines.len() as u64, "translating");
         for (i, line) in lines.iter().enumerate() {
             let t = translator.translate_paragraph(line)?;
@@ -214,7 +375,7 @@ impl Pipeline {
         let mut sources: Vec<&str> = originals.to_vec();
         sources.push(&english_text);
         let progress = Progress::new(self.progress, 0, "summarizing");
-        let summary = Summarizer::new(&self.model, self.summarize.clone()).summarize(english, &sources);
+        let summary = Summarizer::new(self.llm()?, self.summarize.clone()).summarize(english, &sources);
         progress.finish();
         summary
     }

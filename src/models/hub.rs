@@ -118,6 +118,44 @@ pub fn resolve(
     Ok((path, file))
 }
 
+/// The files of a Marian checkpoint: every group names alternatives (the first one found is
+/// used), with whether the file is required.
+const MARIAN_FILES: [(&[&str], bool); 7] = [
+    (&["config.json"], true),
+    (&["generation_config.json"], false),
+    (&["tokenizer_config.json"], false),
+    (&["source.spm"], true),
+    (&["target.spm"], true),
+    (&["vocab.json"], true),
+    (&["model.safetensors", "pytorch_model.bin"], true),
+];
+
+/// Resolves a Marian checkpoint `repo@revision` (cache first, then download unless offline)
+/// to its snapshot directory.
+pub fn resolve_marian(repo: &str, revision: &str, offline: bool, progress: bool) -> Result<PathBuf> {
+    let mut dir = None;
+    for (alternatives, required) in MARIAN_FILES {
+        let mut last_error = None;
+        let mut found = false;
+        for file in alternatives {
+            match resolve(repo, Some(file), revision, offline, progress) {
+                Ok((path, _)) => {
+                    dir = path.parent().map(Path::to_path_buf);
+                    found = true;
+                    break;
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        if !found && required {
+            if let Some(e) = last_error {
+                return Err(e);
+            }
+        }
+    }
+    dir.ok_or_else(|| Error::Fetch { what: format!("{repo}@{revision}"), message: "no files resolved".into() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,6 +90,34 @@ impl ModelStore {
         }
     }
 
+    /// A Marian checkpoint directory: a local directory, or a Hub repository (its snapshot
+    /// directory in the Hugging Face cache, downloaded unless offline).
+    pub fn resolve_marian(&self, spec: &ModelSpec) -> Result<ResolvedModel> {
+        match spec {
+            ModelSpec::Default => Err(Error::Config(
+                "the marian engine needs a checkpoint: a local directory or a Hub id such as \
+                 Helsinki-NLP/opus-mt-fr-en"
+                    .into(),
+            )),
+            ModelSpec::Local(dir) => {
+                if !dir.join("config.json").is_file() {
+                    return Err(Error::Fetch {
+                        what: dir.display().to_string(),
+                        message: "not a Marian checkpoint directory (no config.json)".into(),
+                    });
+                }
+                Ok(ResolvedModel { path: dir.clone(), name: dir.display().to_string() })
+            }
+            ModelSpec::Hub { repo, file: Some(file) } => Err(Error::Config(format!(
+                "a Marian checkpoint is a whole repository: use {repo} without :{file}"
+            ))),
+            ModelSpec::Hub { repo, file: None } => {
+                let path = hub::resolve_marian(repo, &self.revision, self.offline, self.progress)?;
+                Ok(ResolvedModel { path, name: format!("{repo}@{}", self.revision) })
+            }
+        }
+    }
+
     /// The path of a lab model if it is already provisioned (no download).
     pub fn lab_path(&self, model: &LabModel) -> PathBuf {
         self.models_dir.join(model.file)

@@ -42,3 +42,28 @@ pub fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// The text of a fixture case, rebuilt by the conventions written in the fixture header.
+pub fn case_text(case: &serde_json::Value) -> String {
+    let read = |rel: &str| std::fs::read_to_string(shared(rel)).unwrap();
+    match case["source"].as_str().unwrap() {
+        "inline" => case["text"].as_str().unwrap().to_string(),
+        "flores-fra" | "flores-eng" => {
+            let file = if case["source"] == "flores-fra" { "fra_Latn" } else { "eng_Latn" };
+            let text = read(&format!("eval/flores200-devtest/{file}.devtest"));
+            text.split('\n').nth(case["line"].as_u64().unwrap() as usize).unwrap().to_string()
+        }
+        "seed-whole" => read("seed/article.fr.txt"),
+        "seed-paragraph" => {
+            let text = read("seed/article.fr.txt");
+            let blank = regex::Regex::new(r"\n[ \t\r]*\n").unwrap();
+            let paragraphs: Vec<&str> = blank.split(&text).map(str::trim).filter(|p| !p.is_empty()).collect();
+            paragraphs[case["paragraph"].as_u64().unwrap() as usize].to_string()
+        }
+        other => panic!("unknown fixture source {other}"),
+    }
+}
+
+pub fn ids(value: &serde_json::Value) -> Vec<u32> {
+    value.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect()
+}
