@@ -4,6 +4,7 @@
 
 use crate::conventions::{english_conventions, restore_source_numbers};
 use crate::engine::kv_cache::PrefixCache;
+use crate::engine::search::LoopGuard;
 use crate::engine::{ChatMessage, ChatModel, StopReason};
 use crate::segment::{split_long, split_sentences};
 use crate::Result;
@@ -53,8 +54,9 @@ pub struct ParagraphTranslation {
 }
 
 impl ParagraphTranslation {
+    /// A segment ended without an end-of-generation token (the limit, or a repetition loop).
     pub fn hit_limit(&self) -> bool {
-        self.segments.iter().any(|s| s.stop == StopReason::MaxTokens)
+        self.segments.iter().any(|s| s.stop != StopReason::Eog)
     }
 
     pub fn generated_tokens(&self) -> usize {
@@ -98,7 +100,8 @@ impl<'m> Translator<'m> {
         let prompt = self.model.prompt(&translation_messages(text))?;
         let limit = self.settings.max_new_base + self.settings.max_new_per_token * source_tokens;
         let limit = limit.min(self.model.room_after(prompt.len()));
-        let generation = self.model.complete_after(&self.prefix, &prompt, limit)?;
+        let guard = LoopGuard::for_translation(source_tokens);
+        let generation = self.model.complete_after(&self.prefix, &prompt, limit, Some(guard))?;
         let raw = self.model.tokenizer.decode(&generation.tokens, true);
         let text = restore_source_numbers(&english_conventions(&raw), text);
         // A paragraph stays one paragraph, whatever line breaks the model wrote.

@@ -72,11 +72,11 @@ fn greedy_stops_at_end_of_generation_and_respects_the_limit() {
     let model = ChatModel::load(&common::model(common::MODEL_0_5B)).unwrap();
     let prompt = model.prompt(&precis::translate::translation_messages("Bonjour.")).unwrap();
     let mut cache = model.llm.new_cache();
-    let done = greedy(&model.llm, &prompt, &mut cache, 64, |id| model.tokenizer.is_eog(id)).unwrap();
+    let done = greedy(&model.llm, &prompt, &mut cache, 64, |id| model.tokenizer.is_eog(id), None).unwrap();
     assert_eq!(done.stop, precis::engine::StopReason::Eog);
     assert!(!done.tokens.is_empty() && done.tokens.iter().all(|&t| !model.tokenizer.is_eog(t)));
     let mut cache = model.llm.new_cache();
-    let cut = greedy(&model.llm, &prompt, &mut cache, 1, |id| model.tokenizer.is_eog(id)).unwrap();
+    let cut = greedy(&model.llm, &prompt, &mut cache, 1, |id| model.tokenizer.is_eog(id), None).unwrap();
     assert_eq!(cut.tokens, done.tokens[..1]);
     assert_eq!(cut.stop, precis::engine::StopReason::MaxTokens);
 }
@@ -91,8 +91,8 @@ fn prefix_reuse_gives_the_same_greedy_output_as_recompute() {
     for text in ["Il pleut à Paris.", "Le ministre a annoncé 3 500 créations de postes."] {
         let prompt = model.prompt(&precis::translate::translation_messages(text)).unwrap();
         assert!(prefix.fork(&prompt).is_some());
-        let reused = model.complete_after(&prefix, &prompt, 24).unwrap();
-        let fresh = model.complete(&prompt, 24).unwrap();
+        let reused = model.complete_after(&prefix, &prompt, 24, None).unwrap();
+        let fresh = model.complete(&prompt, 24, None).unwrap();
         assert_eq!(reused.tokens, fresh.tokens, "{text}");
         assert_eq!(reused.prompt_tokens, prompt.len());
     }

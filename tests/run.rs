@@ -122,14 +122,14 @@ fn write_inputs(root: &Path) -> Inputs {
     );
     // One sentence of over 5,000 characters: clauses about different towns, joined by commas.
     let towns = ["Arras", "Brest", "Caen", "Dole", "Évreux", "Foix", "Gap", "Hyères", "Issoire", "Jarnac", "Laval", "Millau"];
-    let works = ["une école", "un gymnase", "une crèche", "une bibliothèque", "un pont", "une piscine"];
-    let mut sentence = String::from("Au cours d'une séance qui a duré toute la nuit, le conseil régional a attribué ");
+    let works = ["une école", "un gymnase", "une crèche", "une bibliothèque", "un pont", "une piscine", "un stade"];
+    let mut sentence = String::from("Au cours d'une séance qui a duré toute la nuit, le conseil régional a décidé que ");
     for i in 0.. {
         if sentence.chars().count() >= 5000 {
             break;
         }
         let (town, work) = (towns[i % towns.len()], works[i % works.len()]);
-        sentence.push_str(&format!("{} euros à la commune de {town} pour rénover {work}, ", 10_000 + 1_000 * i));
+        sentence.push_str(&format!("la commune de {town} recevrait une aide pour rénover {work}, "));
     }
     sentence.push_str("avant de voter le budget de l'année prochaine.");
     write("long-sentence.txt", format!("Une très longue séance\n\n{sentence}\n").as_bytes());
@@ -268,7 +268,7 @@ fn batch_run_survives_kill_resumes_skips_and_reports_bad_inputs() {
     assert_eq!(written["page"]["translation"].as_array().unwrap().len(), 1, "navigation and footer dropped");
     assert_eq!(written["crlf"]["source"]["format"], "markdown");
     let long = written["long-sentence"]["translation"][0].as_str().unwrap();
-    assert!(long.split_whitespace().count() > 300, "the long sentence is translated whole, in pieces: {long}");
+    assert!(long.split_whitespace().count() > 400, "the long sentence is translated whole, in pieces: {long}");
     let injection = &written["injection"];
     let english: Vec<&str> = injection["translation"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
     assert!(english.join(" ").to_lowercase().contains("instructions"), "translated, not obeyed: {english:?}");

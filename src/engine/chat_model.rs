@@ -9,7 +9,7 @@ use super::chat::{ChatMessage, ChatTemplate};
 use super::gguf::GgufFile;
 use super::kv_cache::{common_prefix, PrefixCache};
 use super::llm::{Llm, LlmConfig};
-use super::search::{greedy, Generation};
+use super::search::{greedy, Generation, LoopGuard};
 use super::tokenizer::GgufTokenizer;
 use crate::Result;
 
@@ -38,18 +38,24 @@ impl ChatModel {
     }
 
     /// Greedy completion of a prompt, from an empty cache.
-    pub fn complete(&self, prompt: &[u32], max_new_tokens: usize) -> Result<Generation> {
+    pub fn complete(&self, prompt: &[u32], max_new_tokens: usize, guard: Option<LoopGuard>) -> Result<Generation> {
         let mut cache = self.llm.new_cache();
-        greedy(&self.llm, prompt, &mut cache, max_new_tokens, |id| self.tokenizer.is_eog(id))
+        greedy(&self.llm, prompt, &mut cache, max_new_tokens, |id| self.tokenizer.is_eog(id), guard)
     }
 
     /// Greedy completion that starts from `prefix` when the prompt begins with it; the output
     /// is identical to [`ChatModel::complete`].
-    pub fn complete_after(&self, prefix: &PrefixCache, prompt: &[u32], max_new_tokens: usize) -> Result<Generation> {
+    pub fn complete_after(
+        &self,
+        prefix: &PrefixCache,
+        prompt: &[u32],
+        max_new_tokens: usize,
+        guard: Option<LoopGuard>,
+    ) -> Result<Generation> {
         let Some((mut cache, rest)) = prefix.fork(prompt) else {
-            return self.complete(prompt, max_new_tokens);
+            return self.complete(prompt, max_new_tokens, guard);
         };
-        let mut generation = greedy(&self.llm, rest, &mut cache, max_new_tokens, |id| self.tokenizer.is_eog(id))?;
+        let mut generation = greedy(&self.llm, rest, &mut cache, max_new_tokens, |id| self.tokenizer.is_eog(id), guard)?;
         generation.prompt_tokens = prompt.len();
         Ok(generation)
     }

@@ -80,7 +80,7 @@ impl<'m> Summarizer<'m> {
     fn generate(&self, article: &str, strict: bool) -> Result<String> {
         let prompt = self.model.prompt(&summary_messages(article, strict))?;
         let limit = self.settings.max_new_tokens.min(self.model.room_after(prompt.len()));
-        let generation = self.model.complete(&prompt, limit)?;
+        let generation = self.model.complete(&prompt, limit, None)?;
         let raw = self.model.tokenizer.decode(&generation.tokens, true);
         Ok(shape_summary(&raw, self.settings.max_sentences, self.settings.max_words))
     }
