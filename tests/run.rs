@@ -347,3 +347,44 @@ fn runs_that_cannot_start_exit_2() {
     assert_eq!(status, "failed");
     assert!(reason.ends_with("nowhere.txt: no such file or directory"), "{reason}");
 }
+
+/// With the Marian engine the model thread translates several articles in one batch; each
+/// article's translation must be what `translate` gives for it alone.
+#[test]
+fn marian_batches_articles_with_the_same_output_as_one_by_one() {
+    let _serial = common::serial();
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let articles = [
+        ("a", "Un pont fermé à Lyon\n\nLe pont Lafayette est fermé depuis mardi. Les travaux dureront trois semaines."),
+        ("b", "Une grève à Lille\n\nLes conducteurs de tramway sont en grève depuis mercredi."),
+        ("c", "Un marché à Pau\n\nLe marché ouvrira le dimanche matin.\n\nLes commerçants sont satisfaits."),
+    ];
+    for (name, text) in articles {
+        std::fs::write(dir.join(format!("{name}.txt")), text).unwrap();
+    }
+    let checkpoint = common::repo_root().join("tests/fixtures/marian/tiny-swish");
+    let out = root.path().join("out");
+    let output = run(precis(&out, &[&dir]).args(["--engine", "marian", "--beams", "2", "--translation-model"]).arg(&checkpoint));
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let written = records(&out);
+    assert_eq!(written.len(), 3);
+    for (name, _) in articles {
+        let alone = Command::new(env!("CARGO_BIN_EXE_precis"))
+            .args(["translate", "--json", "--engine", "marian", "--beams", "2", "--model"])
+            .arg(&checkpoint)
+            .arg(dir.join(format!("{name}.txt")))
+            .output()
+            .unwrap();
+        assert!(alone.status.success(), "{}", String::from_utf8_lossy(&alone.stderr));
+        let alone: Value = serde_json::from_slice(&alone.stdout).unwrap();
+        let paragraphs = alone["paragraphs"].as_array().unwrap();
+        let record = &written[name];
+        assert_eq!(record["title"], paragraphs[0], "{name}");
+        assert_eq!(record["translation"].as_array().unwrap()[..], paragraphs[1..], "{name}");
+        assert!(record["translation_model"]["weights_sha256"].as_str().is_some_and(|s| s.len() == 64));
+    }
+    let report = report(&out, "report.json");
+    assert_eq!(report["identity"]["engine"], "marian");
+}

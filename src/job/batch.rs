@@ -125,7 +125,9 @@ async fn run_batch(config: &Config, settings: &BatchSettings) -> Result<Outcome>
     report.count();
 
     let progress = BatchProgress::new(config.progress, items.len());
-    let (work_tx, work_rx) = mpsc::channel::<Work>(1);
+    // Read ahead one article, or a batch's worth when the engine batches across articles.
+    let read_ahead = if matches!(config.translation, crate::config::TranslationEngine::Marian { .. }) { ARTICLES_PER_BATCH } else { 1 };
+    let (work_tx, work_rx) = mpsc::channel::<Work>(read_ahead);
     let (event_tx, event_rx) = mpsc::unbounded_channel::<Event>();
     let model_config = Config { progress: false, ..config.clone() };
     let model_events = event_tx.clone();
@@ -247,10 +249,14 @@ async fn prepare(item: &Item, config: &Config) -> Result<(Document, Article)> {
     Ok((doc, article))
 }
 
-/// The model thread: loads the model on the first article, then briefs articles as they come.
+/// Most articles the model thread takes at once when its engine batches across articles.
+const ARTICLES_PER_BATCH: usize = 16;
+
+/// The model thread: loads the model on the first article, then briefs articles as they come
+/// (several at once when the engine batches across articles and several are ready).
 fn model_worker(config: &Config, mut work: mpsc::Receiver<Work>, events: &mpsc::UnboundedSender<Event>, progress: &BatchProgress) {
     let mut pipeline: Option<Pipeline> = None;
-    while let Some(Work { index, id, doc, article }) = work.blocking_recv() {
+    while let Some(first) = work.blocking_recv() {
         let pipeline = match &mut pipeline {
             Some(pipeline) => pipeline,
             None => {
@@ -268,20 +274,33 @@ fn model_worker(config: &Config, mut work: mpsc::Receiver<Work>, events: &mpsc::
                 }
             }
         };
-        progress.working(&id);
+        let mut batch = vec![first];
+        while pipeline.batches_articles() && batch.len() < ARTICLES_PER_BATCH {
+            match work.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let ids: Vec<&str> = batch.iter().map(|w| w.id.as_str()).collect();
+        progress.working(&ids.join(", "));
         let start = Instant::now();
-        let event = match pipeline.brief(&doc, &article) {
-            Ok(brief) => Event::Done { index, brief: Box::new(brief), ms: start.elapsed().as_millis() as u64 },
-            Err(Error::Interrupted { .. }) => Event::Interrupted { index },
-            Err(e) => Event::Failed {
-                index,
-                reason: error_chain(&e),
-                fingerprint: None,
-                warnings: doc.warnings.clone(),
-            },
-        };
-        if events.send(event).is_err() {
-            return;
+        let inputs: Vec<(&Document, &Article)> = batch.iter().map(|w| (&w.doc, &w.article)).collect();
+        let results = pipeline.brief_many(&inputs);
+        let ms = start.elapsed().as_millis() as u64 / batch.len() as u64;
+        for (Work { index, doc, .. }, result) in batch.iter().zip(results) {
+            let event = match result {
+                Ok(brief) => Event::Done { index: *index, brief: Box::new(brief), ms },
+                Err(Error::Interrupted { .. }) => Event::Interrupted { index: *index },
+                Err(e) => Event::Failed {
+                    index: *index,
+                    reason: error_chain(&e),
+                    fingerprint: None,
+                    warnings: doc.warnings.clone(),
+                },
+            };
+            if events.send(event).is_err() {
+                return;
+            }
         }
     }
 }

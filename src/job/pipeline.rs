@@ -19,7 +19,7 @@ use crate::models::{file_sha256, ResolvedModel};
 use crate::output::write_json_line;
 use crate::segment::Article;
 use crate::summarize::{SummarizeSettings, Summarizer};
-use crate::translate::marian::{MarianSettings, MarianTranslator};
+use crate::translate::marian::{MarianSettings, MarianTranslation, MarianTranslator};
 use crate::translate::{TranslateSettings, Translator};
 use crate::{Error, Result};
 
@@ -66,6 +66,23 @@ impl RunIdentity {
         let identity = serde_json::to_string(self).unwrap_or_default();
         hex::encode(Sha256::digest(format!("{input_sha256}\n{identity}")))
     }
+}
+
+/// The title, then the body paragraphs: what a brief translates.
+fn title_and_body(article: &Article) -> Vec<String> {
+    std::iter::once(article.title.clone()).chain(article.paragraphs.iter().cloned()).collect()
+}
+
+/// Marian translations of a document's paragraphs, with a warning for each that hit the limit
+/// (after what the input itself warned about).
+fn marian_paragraphs(doc: &Document, translations: Vec<MarianTranslation>) -> TranslatedParagraphs {
+    let mut warnings = doc.warnings.clone();
+    for (i, _) in translations.iter().enumerate().filter(|(_, t)| t.hit_limit) {
+        let w = format!("{}: paragraph {} hit the generation limit; its translation may be incomplete", doc.origin, i + 1);
+        tracing::warn!("{w}");
+        warnings.push(w);
+    }
+    TranslatedParagraphs { texts: translations.into_iter().map(|t| t.text).collect(), warnings }
 }
 
 /// With `--engine marian`, what decides the Marian translations: the SHA-256 of the checkpoint's
@@ -242,13 +259,49 @@ impl Pipeline {
 
     pub fn brief(&self, doc: &Document, article: &Article) -> Result<Brief> {
         let start = Instant::now();
-        let mut all = Vec::with_capacity(article.paragraphs.len() + 1);
-        all.push(article.title.clone());
-        all.extend(article.paragraphs.iter().cloned());
-        let translate_start = Instant::now();
-        let english = self.translate_paragraphs(doc, &all)?;
-        let translate_ms = translate_start.elapsed().as_millis() as u64;
+        let english = self.translate_paragraphs(doc, &title_and_body(article))?;
+        self.finish_brief(doc, article, english, start)
+    }
 
+    /// Whether [`Pipeline::brief_many`] translates several articles in one batch (the Marian
+    /// engine does; the LLM translates one prompt at a time).
+    pub fn batches_articles(&self) -> bool {
+        self.marian.is_some()
+    }
+
+    /// Briefs several articles; with the Marian engine their sentences are translated together
+    /// in one set of padded batches (the same output as one article at a time: each sentence is
+    /// decoded independently), then each article is summarized.
+    pub fn brief_many(&self, articles: &[(&Document, &Article)]) -> Vec<Result<Brief>> {
+        let Some(m) = self.marian.as_ref().filter(|_| articles.len() > 1) else {
+            return articles.iter().map(|(doc, article)| self.brief(doc, article)).collect();
+        };
+        let start = Instant::now();
+        let paragraphs: Vec<Vec<String>> = articles.iter().map(|(_, article)| title_and_body(article)).collect();
+        let flat: Vec<String> = paragraphs.iter().flatten().cloned().collect();
+        let translated = match MarianTranslator::new(&m.marian, &m.settings).translate_paragraphs(&flat) {
+            Ok(translated) => translated,
+            Err(Error::Interrupted { signal }) => {
+                return articles.iter().map(|_| Err(Error::Interrupted { signal })).collect();
+            }
+            // One article may be the cause: translate them one by one so that only it fails.
+            Err(_) => return articles.iter().map(|(doc, article)| self.brief(doc, article)).collect(),
+        };
+        let mut translated = translated.into_iter();
+        articles
+            .iter()
+            .zip(&paragraphs)
+            .map(|((doc, article), own)| {
+                let mine: Vec<_> = translated.by_ref().take(own.len()).collect();
+                let english = marian_paragraphs(doc, mine);
+                self.finish_brief(doc, article, english, start)
+            })
+            .collect()
+    }
+
+    /// Summarizes the translated article and assembles its record.
+    fn finish_brief(&self, doc: &Document, article: &Article, english: TranslatedParagraphs, start: Instant) -> Result<Brief> {
+        let translate_ms = start.elapsed().as_millis() as u64;
         let summarize_start = Instant::now();
         let summary: Summary = self.summarize(&english.texts, &[doc.text.as_str()])?;
         let summarize_ms = summarize_start.elapsed().as_millis() as u64;
@@ -281,13 +334,7 @@ impl Pipeline {
             let progress = Progress::new(self.progress, 0, "translating");
             let translations = MarianTranslator::new(&m.marian, &m.settings).translate_paragraphs(paragraphs)?;
             progress.finish();
-            let mut warnings = doc.warnings.clone();
-            for (i, _) in translations.iter().enumerate().filter(|(_, t)| t.hit_limit) {
-                let w = format!("{}: paragraph {} hit the generation limit; its translation may be incomplete", doc.origin, i + 1);
-                tracing::warn!("{w}");
-                warnings.push(w);
-            }
-            return Ok(TranslatedParagraphs { texts: translations.into_iter().map(|t| t.text).collect(), warnings });
+            return Ok(marian_paragraphs(doc, translations));
         }
         let translator = Translator::new(self.llm()?, self.translate.clone())?;
         let progress = Progress::new(self.progress, paragraphs.len() as u64, "translating");
