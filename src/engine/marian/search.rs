@@ -107,6 +107,8 @@ pub fn greedy(model: &MarianModel, encoded: &Encoded, config: &GenerationConfig)
     let mut live: Vec<(usize, Vec<u32>, f64)> = (0..n).map(|i| (i, Vec::new(), 0.0)).collect();
     let mut inputs: Vec<u32> = vec![start; n];
     while !live.is_empty() {
+        // Ctrl-C / SIGTERM in a batch run: stop between decoding steps.
+        crate::interrupt::check()?;
         let mut logits = model.decode_last(&inputs, &mut cache)?;
         let vocab = logits.len() / live.len();
         let mut keep = Vec::with_capacity(live.len());
@@ -196,6 +198,7 @@ pub fn beam(model: &MarianModel, encoded: &Encoded, config: &GenerationConfig) -
     let mut inputs: Vec<u32> = vec![start; n * beams];
     let mut step = 0;
     loop {
+        crate::interrupt::check()?;
         step += 1;
         let mut logits = model.decode_last(&inputs, &mut cache)?;
         let vocab = logits.len() / (live.len() * beams);
