@@ -73,13 +73,19 @@ fn title_and_body(article: &Article) -> Vec<String> {
     std::iter::once(article.title.clone()).chain(article.paragraphs.iter().cloned()).collect()
 }
 
+/// The warning for paragraph `i` (0-based) of `doc` that did not end normally, also logged.
+fn limit_warning(doc: &Document, i: usize) -> String {
+    let w = format!("{}: paragraph {} hit the generation limit; its translation may be incomplete", doc.origin, i + 1);
+    tracing::warn!("{w}");
+    w
+}
+
 /// Marian translations of a document's paragraphs, with a warning for each that hit the limit
 /// (after what the input itself warned about).
 fn marian_paragraphs(doc: &Document, translations: Vec<MarianTranslation>) -> TranslatedParagraphs {
     let mut warnings = doc.warnings.clone();
     for (i, _) in translations.iter().enumerate().filter(|(_, t)| t.hit_limit) {
-        let w = format!("{}: paragraph {} hit the generation limit; its translation may be incomplete", doc.origin, i + 1);
-        tracing::warn!("{w}");
+        let w = limit_warning(doc, i);
         warnings.push(w);
     }
     TranslatedParagraphs { texts: translations.into_iter().map(|t| t.text).collect(), warnings }
@@ -260,7 +266,7 @@ impl Pipeline {
     pub fn brief(&self, doc: &Document, article: &Article) -> Result<Brief> {
         let start = Instant::now();
         let english = self.translate_paragraphs(doc, &title_and_body(article))?;
-        self.finish_brief(doc, article, english, start)
+        self.finish_brief(doc, article, english, start.elapsed().as_millis() as u64)
     }
 
     /// Whether [`Pipeline::brief_many`] translates several articles in one batch (the Marian
@@ -287,6 +293,8 @@ impl Pipeline {
             // One article may be the cause: translate them one by one so that only it fails.
             Err(_) => return articles.iter().map(|(doc, article)| self.brief(doc, article)).collect(),
         };
+        // One translation pass served every article of the batch: each records its duration.
+        let translate_ms = start.elapsed().as_millis() as u64;
         let mut translated = translated.into_iter();
         articles
             .iter()
@@ -294,14 +302,13 @@ impl Pipeline {
             .map(|((doc, article), own)| {
                 let mine: Vec<_> = translated.by_ref().take(own.len()).collect();
                 let english = marian_paragraphs(doc, mine);
-                self.finish_brief(doc, article, english, start)
+                self.finish_brief(doc, article, english, translate_ms)
             })
             .collect()
     }
 
     /// Summarizes the translated article and assembles its record.
-    fn finish_brief(&self, doc: &Document, article: &Article, english: TranslatedParagraphs, start: Instant) -> Result<Brief> {
-        let translate_ms = start.elapsed().as_millis() as u64;
+    fn finish_brief(&self, doc: &Document, article: &Article, english: TranslatedParagraphs, translate_ms: u64) -> Result<Brief> {
         let summarize_start = Instant::now();
         let summary: Summary = self.summarize(&english.texts, &[doc.text.as_str()])?;
         let summarize_ms = summarize_start.elapsed().as_millis() as u64;
@@ -312,7 +319,7 @@ impl Pipeline {
             ("load_model".to_string(), self.load_ms),
             ("translate".to_string(), translate_ms),
             ("summarize".to_string(), summarize_ms),
-            ("total".to_string(), start.elapsed().as_millis() as u64 + self.load_ms),
+            ("total".to_string(), self.load_ms + translate_ms + summarize_ms),
         ]);
         Ok(Brief {
             title,
@@ -344,13 +351,7 @@ impl Pipeline {
         for (i, paragraph) in paragraphs.iter().enumerate() {
             let t = translator.translate_paragraph(paragraph)?;
             if t.hit_limit() {
-                let w = format!(
-                    "{}: paragraph {} hit the generation limit; its translation may be incomplete",
-                    doc.origin,
-                    i + 1
-                );
-                tracing::warn!("{w}");
-                warnings.push(w);
+                warnings.push(limit_warning(doc, i));
             }
             progress.step(&format!("paragraph {}/{} ({} tokens)", i + 1, paragraphs.len(), t.generated_tokens()));
             texts.push(t.text);
