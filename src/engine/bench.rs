@@ -39,7 +39,7 @@ pub fn run(model: &Llm, prompt: &[u32], n_predict: usize, repeat: usize, threads
         let start = Instant::now();
         let mut tokens = Vec::with_capacity(n_predict);
         for _ in 0..n_predict {
-            let next = argmax(&logits)?;
+            let next = argmax(&logits);
             tokens.push(next);
             logits = model.forward(&[next], &mut cache)?;
         }

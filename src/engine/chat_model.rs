@@ -3,13 +3,12 @@
 
 use std::path::Path;
 
-use candle_core::Device;
 
 use super::chat::{ChatMessage, ChatTemplate};
 use super::gguf::GgufFile;
 use super::kv_cache::{common_prefix, PrefixCache};
 use super::llm::{Llm, LlmConfig};
-use super::search::{greedy, Generation, LoopGuard};
+use super::search::{greedy, greedy_batch, Generation, Job, LoopGuard};
 use super::tokenizer::GgufTokenizer;
 use crate::Result;
 
@@ -28,7 +27,7 @@ impl ChatModel {
         LlmConfig::from_gguf(&gguf)?;
         let tokenizer = GgufTokenizer::from_gguf(&gguf)?;
         let template = ChatTemplate::from_gguf(&gguf, &tokenizer)?;
-        let llm = Llm::load(&mut gguf, &Device::Cpu)?;
+        let llm = Llm::load(&mut gguf)?;
         Ok(Self { llm, tokenizer, template })
     }
 
@@ -58,6 +57,19 @@ impl ChatModel {
         let mut generation = greedy(&self.llm, rest, &mut cache, max_new_tokens, |id| self.tokenizer.is_eog(id), guard)?;
         generation.prompt_tokens = prompt.len();
         Ok(generation)
+    }
+
+    /// A decoding job for `prompt` that starts from `prefix` when the prompt begins with it.
+    pub fn job_after(&self, prefix: &PrefixCache, prompt: &[u32], max_new_tokens: usize, guard: Option<LoopGuard>) -> Job {
+        let (cache, rest) = prefix.fork(prompt).unwrap_or_else(|| (self.llm.new_cache(), prompt));
+        Job { prompt: rest.to_vec(), cache, max_new_tokens, guard }
+    }
+
+    /// Greedy completion of many jobs, `max_batch` at a time (see [`greedy_batch`]); the
+    /// generations come back in job order, each counting its whole prompt (prefix included).
+    pub fn complete_all(&self, jobs: Vec<Job>, max_batch: usize, on_finish: impl FnMut(usize)) -> Result<Vec<Generation>> {
+        let done = greedy_batch(&self.llm, jobs, max_batch, |id| self.tokenizer.is_eog(id), on_finish)?;
+        Ok(done.into_iter().map(|(generation, _)| generation).collect())
     }
 
     /// Computes the cache of the prefix that every prompt made by `make_prompt` shares: the

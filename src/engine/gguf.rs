@@ -9,6 +9,8 @@ use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Device;
 
+use super::quant::{Kind, QMatrix};
+
 use crate::{Error, Result};
 
 /// An open GGUF file: its parsed header (metadata and tensor index) and a reader for tensors.
@@ -125,6 +127,45 @@ impl GgufFile {
             qtensor_from_ggml(GgmlDType::Q8_0, &bytes, tensor.shape().dims().to_vec(), device)
         };
         convert().map_err(|e| Error::model(&self.path, format!("converting tensor `{name}` from Q5_0 to Q8_0: {e}")))
+    }
+}
+
+impl GgufFile {
+    /// A 2-D weight tensor as a [`QMatrix`] of `(rows, cols)`: Q4_K, Q6_K and Q8_0 stay
+    /// quantized in the file's block layout (Q5_0 becomes the equivalent Q8_0, see
+    /// [`GgufFile::tensor`]); any other type is dequantized to f32.
+    pub fn matrix(&mut self, name: &str) -> Result<QMatrix> {
+        let tensor = self.tensor(name, &Device::Cpu)?;
+        let fail = |e: String| Error::model(&self.path, format!("tensor `{name}`: {e}"));
+        let (rows, cols) = match tensor.shape().dims() {
+            [rows, cols] => (*rows, *cols),
+            dims => return Err(fail(format!("expected a matrix, found shape {dims:?}"))),
+        };
+        let kind = match tensor.dtype() {
+            GgmlDType::Q4K => Kind::Q4K,
+            GgmlDType::Q6K => Kind::Q6K,
+            GgmlDType::Q8_0 => Kind::Q8_0,
+            GgmlDType::F32 => Kind::F32,
+            other => {
+                tracing::debug!("tensor {name}: {other:?} dequantized to f32");
+                let values = tensor
+                    .dequantize(&Device::Cpu)
+                    .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
+                    .map_err(|e| fail(e.to_string()))?;
+                return Ok(QMatrix::from_f32(rows, cols, values));
+            }
+        };
+        let bytes = tensor.data().map_err(|e| fail(e.to_string()))?;
+        QMatrix::from_blocks(kind, rows, cols, &bytes).map_err(fail)
+    }
+
+    /// A 1-D tensor (norm weights, biases) as f32.
+    pub fn vector(&mut self, name: &str) -> Result<Vec<f32>> {
+        let tensor = self.tensor(name, &Device::Cpu)?;
+        tensor
+            .dequantize(&Device::Cpu)
+            .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
+            .map_err(|e| Error::model(&self.path, format!("tensor `{name}`: {e}")))
     }
 }
 

@@ -1,21 +1,25 @@
 //! Per-sequence key/value cache for a decoder-only model, owned by the caller so that the
-//! model itself stays stateless and one loaded model can serve many sequences.
-
-use candle_core::{Result, Tensor};
+//! model itself stays stateless and one loaded model serves many sequences at once.
+//!
+//! Keys and values are rounded to f16, as llama.cpp keeps them by default (the rounding is part
+//! of the numerics greedy outputs are compared on); they are held as the equivalent f32 values so
+//! that attention reads them without conversions.
 
 #[derive(Clone, Debug)]
 pub struct KvCache {
-    /// Per layer: keys and values, each `(b, n_kv_head, t, head_dim)`.
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    /// Per layer: keys and values, `(position, n_kv_head * head_dim)` row-major.
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
+    /// `n_kv_head * head_dim`.
+    width: usize,
     len: usize,
 }
 
 impl KvCache {
-    pub fn new(n_layer: usize) -> Self {
-        Self { layers: vec![None; n_layer], len: 0 }
+    pub fn new(n_layer: usize, width: usize) -> Self {
+        Self { layers: vec![(Vec::new(), Vec::new()); n_layer], width, len: 0 }
     }
 
-    /// Number of positions already in the cache (the position of the next token).
+    /// Number of positions in the cache (the position of the next token).
     pub fn len(&self) -> usize {
         self.len
     }
@@ -24,41 +28,46 @@ impl KvCache {
         self.len == 0
     }
 
-    /// Appends this step's keys and values for `layer` and returns the whole history.
-    /// The position counter advances when the last layer has been appended.
-    pub fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
-        let (k, v) = match &self.layers[layer] {
-            None => (k.clone(), v.clone()),
-            Some((k_past, v_past)) => (Tensor::cat(&[k_past, k], 2)?, Tensor::cat(&[v_past, v], 2)?),
-        };
-        self.layers[layer] = Some((k.clone(), v.clone()));
-        if layer + 1 == self.layers.len() {
-            self.len = k.dim(2)?;
+    /// Appends rows of keys and values (`n * width` each) to `layer`. The position count
+    /// advances when the last layer has been appended.
+    pub(crate) fn append(&mut self, layer: usize, keys: &[f32], values: &[f32]) {
+        let last = layer + 1 == self.layers.len();
+        let (k, v) = &mut self.layers[layer];
+        k.extend(super::quant::round_to_f16(keys));
+        v.extend(super::quant::round_to_f16(values));
+        if last {
+            self.len = k.len() / self.width;
         }
-        Ok((k, v))
     }
 
-    /// Keeps only the first `len` positions (for reusing a shared prompt prefix).
-    pub fn truncate(&mut self, len: usize) -> Result<()> {
+    /// Keys and values of `layer`, `(len, width)` each.
+    pub(crate) fn layer(&self, layer: usize) -> (&[f32], &[f32]) {
+        let (k, v) = &self.layers[layer];
+        (k, v)
+    }
+
+    /// Keeps only the first `len` positions.
+    pub fn truncate(&mut self, len: usize) {
         if len >= self.len {
-            return Ok(());
+            return;
         }
-        if len == 0 {
-            self.layers.iter_mut().for_each(|layer| *layer = None);
-            self.len = 0;
-            return Ok(());
-        }
-        for (k, v) in self.layers.iter_mut().flatten() {
-            *k = k.narrow(2, 0, len)?;
-            *v = v.narrow(2, 0, len)?;
+        for (k, v) in &mut self.layers {
+            k.truncate(len * self.width);
+            v.truncate(len * self.width);
         }
         self.len = len;
-        Ok(())
+    }
+
+    /// Bytes held.
+    pub fn size_in_bytes(&self) -> usize {
+        self.layers.iter().map(|(k, v)| 4 * (k.len() + v.len())).sum()
     }
 }
 
 /// The KV cache of a prompt prefix shared by many prompts (system prompt and instructions),
-/// computed once. A prompt that starts with `ids` continues from a copy of `cache`.
+/// computed once. A prompt that starts with `ids` continues from a copy of `cache`; the model's
+/// computation of a position does not depend on how the positions were grouped into calls, so
+/// the result is identical to computing the whole prompt.
 #[derive(Clone, Debug)]
 pub struct PrefixCache {
     pub ids: Vec<u32>,
@@ -67,11 +76,9 @@ pub struct PrefixCache {
 
 impl PrefixCache {
     /// A copy of the prefix cache and the part of `prompt` still to run, if `prompt` extends
-    /// the prefix by at least two tokens. (Two, because candle's single-row kernels round
-    /// differently from its multi-row ones: running the rest as a multi-row call keeps the
-    /// logits bit-identical to running the whole prompt at once.)
+    /// the prefix by at least one token.
     pub fn fork<'p>(&self, prompt: &'p [u32]) -> Option<(KvCache, &'p [u32])> {
-        if self.ids.is_empty() || prompt.len() < self.ids.len() + 2 || !prompt.starts_with(&self.ids) {
+        if self.ids.is_empty() || prompt.len() <= self.ids.len() || !prompt.starts_with(&self.ids) {
             return None;
         }
         Some((self.cache.clone(), &prompt[self.ids.len()..]))

@@ -1,12 +1,16 @@
-//! Decoder-only transformer over GGUF weights (architectures `qwen2` and `llama`), run with
-//! candle's quantized matmuls. The model is stateless: every call takes the sequence's
-//! [`KvCache`], so one loaded model serves any number of sequences.
+//! Decoder-only transformer over GGUF weights (architectures `qwen2` and `llama`). The model is
+//! stateless: every call takes the sequences' [`KvCache`]s, so one loaded model serves any
+//! number of sequences, and one forward pass can advance many of them at once.
+//!
+//! The numerics follow llama.cpp's CPU backend operation by operation (see [`super::quant`] for
+//! the matrix products), so that greedy decoding picks the same tokens as llama.cpp.
 
-use candle_core::quantized::{QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Tensor};
+use rayon::prelude::*;
 
 use super::gguf::GgufFile;
 use super::kv_cache::KvCache;
+use super::quant::{hsum8, QMatrix};
+use crate::simd_dispatch;
 use crate::{Error, Result};
 
 /// Architectures this engine runs, with the rotary embedding layout each uses in GGUF.
@@ -68,262 +72,435 @@ impl LlmConfig {
     }
 }
 
-struct RmsNorm {
-    weight: Tensor,
-    eps: f64,
-}
-
-impl RmsNorm {
-    fn load(gguf: &mut GgufFile, name: &str, eps: f64, device: &Device) -> Result<Self> {
-        Ok(Self { weight: gguf.tensor(name, device)?.dequantize(device)?, eps })
-    }
-
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        candle_nn::ops::rms_norm(xs, &self.weight, self.eps as f32)
-    }
-}
-
+/// A projection: quantized weights and an optional f32 bias.
 struct Linear {
-    weight: QMatMul,
-    bias: Option<Tensor>,
+    weight: QMatrix,
+    bias: Option<Vec<f32>>,
 }
 
 impl Linear {
-    fn load(gguf: &mut GgufFile, name: &str, device: &Device) -> Result<Self> {
-        let weight = QMatMul::from_qtensor(gguf.tensor(&format!("{name}.weight"), device)?)?;
+    fn load(gguf: &mut GgufFile, name: &str) -> Result<Self> {
+        let weight = gguf.matrix(&format!("{name}.weight"))?;
         let bias_name = format!("{name}.bias");
-        let bias = if gguf.has_tensor(&bias_name) {
-            Some(gguf.tensor(&bias_name, device)?.dequantize(device)?)
-        } else {
-            None
-        };
+        let bias = if gguf.has_tensor(&bias_name) { Some(gguf.vector(&bias_name)?) } else { None };
         Ok(Self { weight, bias })
     }
 
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let ys = self.weight.forward(xs)?;
-        match &self.bias {
-            Some(bias) => ys.broadcast_add(bias),
-            None => Ok(ys),
+    /// `xs · Wᵀ + b` for `xs` of any number of rows.
+    fn forward(&self, xs: &[f32]) -> Vec<f32> {
+        let mut ys = self.weight.matmul(xs);
+        if let Some(bias) = &self.bias {
+            for row in ys.chunks_exact_mut(bias.len()) {
+                row.iter_mut().zip(bias).for_each(|(y, b)| *y += b);
+            }
         }
+        ys
     }
 }
 
-struct Attention {
+struct Block {
+    attn_norm: Vec<f32>,
     q: Linear,
     k: Linear,
     v: Linear,
     output: Linear,
-}
-
-struct Mlp {
+    ffn_norm: Vec<f32>,
     gate: Linear,
     up: Linear,
     down: Linear,
 }
 
-impl Mlp {
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate.forward(xs)?)?;
-        self.down.forward(&(gate * self.up.forward(xs)?)?)
-    }
-}
-
-struct Block {
-    attn_norm: RmsNorm,
-    attn: Attention,
-    ffn_norm: RmsNorm,
-    mlp: Mlp,
+/// One sequence's part of a batched forward pass: its new tokens, its cache (which receives
+/// their keys and values), and which logits it needs.
+pub struct Step<'a> {
+    pub tokens: &'a [u32],
+    pub cache: &'a mut KvCache,
+    /// The logits of every new token (for speculative verification), not only the last.
+    pub all_logits: bool,
 }
 
 pub struct Llm {
     config: LlmConfig,
-    tok_embeddings: QTensor,
+    tok_embeddings: QMatrix,
+    /// `None` when the output projection is tied to the embeddings.
+    output: Option<QMatrix>,
+    output_norm: Vec<f32>,
     blocks: Vec<Block>,
-    output_norm: RmsNorm,
-    output: QMatMul,
-    /// Rotary tables, `(context_length, head_dim / 2)`.
-    cos: Tensor,
-    sin: Tensor,
-    device: Device,
+    vocab: usize,
 }
 
 impl Llm {
-    pub fn load(gguf: &mut GgufFile, device: &Device) -> Result<Self> {
+    pub fn load(gguf: &mut GgufFile) -> Result<Self> {
         let config = LlmConfig::from_gguf(gguf)?;
-        let eps = config.rms_norm_eps;
-        let tok_embeddings = gguf.tensor("token_embd.weight", device)?;
-        let output = if gguf.has_tensor("output.weight") {
-            QMatMul::from_qtensor(gguf.tensor("output.weight", device)?)?
-        } else {
-            // Tied embeddings.
-            QMatMul::from_qtensor(gguf.tensor("token_embd.weight", device)?)?
-        };
-        let output_norm = RmsNorm::load(gguf, "output_norm.weight", eps, device)?;
+        let tok_embeddings = gguf.matrix("token_embd.weight")?;
+        let output = if gguf.has_tensor("output.weight") { Some(gguf.matrix("output.weight")?) } else { None };
+        let output_norm = gguf.vector("output_norm.weight")?;
+        if gguf.has_tensor("rope_freqs.weight") {
+            return Err(Error::model(gguf.path(), "rope frequency factors (rope_freqs.weight) are not supported yet"));
+        }
         let mut blocks = Vec::with_capacity(config.n_layer);
         for i in 0..config.n_layer {
             let p = format!("blk.{i}");
             blocks.push(Block {
-                attn_norm: RmsNorm::load(gguf, &format!("{p}.attn_norm.weight"), eps, device)?,
-                attn: Attention {
-                    q: Linear::load(gguf, &format!("{p}.attn_q"), device)?,
-                    k: Linear::load(gguf, &format!("{p}.attn_k"), device)?,
-                    v: Linear::load(gguf, &format!("{p}.attn_v"), device)?,
-                    output: Linear::load(gguf, &format!("{p}.attn_output"), device)?,
-                },
-                ffn_norm: RmsNorm::load(gguf, &format!("{p}.ffn_norm.weight"), eps, device)?,
-                mlp: Mlp {
-                    gate: Linear::load(gguf, &format!("{p}.ffn_gate"), device)?,
-                    up: Linear::load(gguf, &format!("{p}.ffn_up"), device)?,
-                    down: Linear::load(gguf, &format!("{p}.ffn_down"), device)?,
-                },
+                attn_norm: gguf.vector(&format!("{p}.attn_norm.weight"))?,
+                q: Linear::load(gguf, &format!("{p}.attn_q"))?,
+                k: Linear::load(gguf, &format!("{p}.attn_k"))?,
+                v: Linear::load(gguf, &format!("{p}.attn_v"))?,
+                output: Linear::load(gguf, &format!("{p}.attn_output"))?,
+                ffn_norm: gguf.vector(&format!("{p}.ffn_norm.weight"))?,
+                gate: Linear::load(gguf, &format!("{p}.ffn_gate"))?,
+                up: Linear::load(gguf, &format!("{p}.ffn_up"))?,
+                down: Linear::load(gguf, &format!("{p}.ffn_down"))?,
             });
         }
-        let freq_factors = if gguf.has_tensor("rope_freqs.weight") {
-            Some(gguf.tensor("rope_freqs.weight", device)?.dequantize(device)?.to_vec1::<f32>()?)
-        } else {
-            None
-        };
-        let (cos, sin) = rope_tables(&config, freq_factors.as_deref(), device)?;
-        Ok(Self { config, tok_embeddings, blocks, output_norm, output, cos, sin, device: device.clone() })
+        let vocab = output.as_ref().unwrap_or(&tok_embeddings).rows();
+        let q_width = blocks.first().map_or(0, |b| b.q.weight.rows());
+        if q_width != config.n_head * config.head_dim || tok_embeddings.cols() != config.n_embd {
+            return Err(Error::model(gguf.path(), "tensor shapes do not match the model's hyper-parameters"));
+        }
+        Ok(Self { config, tok_embeddings, output, output_norm, blocks, vocab })
     }
 
     pub fn config(&self) -> &LlmConfig {
         &self.config
     }
 
+    pub fn vocab_size(&self) -> usize {
+        self.vocab
+    }
+
+    /// Bytes of weights held in memory.
+    pub fn size_in_bytes(&self) -> usize {
+        let linear = |l: &Linear| l.weight.size_in_bytes() + 4 * l.bias.as_ref().map_or(0, Vec::len);
+        self.tok_embeddings.size_in_bytes()
+            + self.output.as_ref().map_or(0, QMatrix::size_in_bytes)
+            + self
+                .blocks
+                .iter()
+                .map(|b| {
+                    [&b.q, &b.k, &b.v, &b.output, &b.gate, &b.up, &b.down].into_iter().map(linear).sum::<usize>()
+                        + 4 * (b.attn_norm.len() + b.ffn_norm.len())
+                })
+                .sum::<usize>()
+    }
+
     pub fn new_cache(&self) -> KvCache {
-        KvCache::new(self.config.n_layer)
+        KvCache::new(self.config.n_layer, self.config.n_kv_head * self.config.head_dim)
     }
 
-    /// Runs `tokens` at positions `cache.len()..` and returns the logits of the last one,
-    /// `(vocab,)`, as f32.
-    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
-        let seq_len = tokens.len();
-        let pos = cache.len();
-        if seq_len == 0 {
-            return Err(Error::Config("forward called with no tokens".into()));
-        }
-        if pos + seq_len > self.config.context_length {
-            return Err(Error::Config(format!(
-                "sequence of {} tokens exceeds the model's context length of {}",
-                pos + seq_len,
-                self.config.context_length
-            )));
-        }
-        let ids = Tensor::new(tokens, &self.device)?;
-        let mut xs = self.tok_embeddings.embedding(&ids)?.unsqueeze(0)?; // (1, t, n_embd)
-        let mask = causal_mask(seq_len, pos, &self.device)?;
-        let cos = self.cos.narrow(0, pos, seq_len)?;
-        let sin = self.sin.narrow(0, pos, seq_len)?;
-        for (layer, block) in self.blocks.iter().enumerate() {
-            let residual = &xs;
-            let h = block.attn_norm.forward(&xs)?;
-            let h = self.attention(&block.attn, &h, mask.as_ref(), &cos, &sin, layer, cache)?;
-            let xs_mid = (h + residual)?;
-            let h = block.mlp.forward(&block.ffn_norm.forward(&xs_mid)?)?;
-            xs = (h + xs_mid)?;
-        }
-        let last = xs.narrow(1, seq_len - 1, 1)?;
-        let logits = self.output.forward(&self.output_norm.forward(&last)?)?;
-        Ok(logits.flatten_all()?.to_dtype(DType::F32)?)
+    /// Runs `tokens` at positions `cache.len()..` and returns the logits of the last one.
+    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
+        let mut logits = self.forward_batch(&mut [Step { tokens, cache, all_logits: false }])?;
+        Ok(logits.pop().expect("one step, one row of logits"))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn attention(
-        &self,
-        attn: &Attention,
-        xs: &Tensor,
-        mask: Option<&Tensor>,
-        cos: &Tensor,
-        sin: &Tensor,
-        layer: usize,
-        cache: &mut KvCache,
-    ) -> Result<Tensor> {
+    /// One forward pass over several sequences at once: every step's tokens run at positions
+    /// `cache.len()..` of its own cache. Returns, step after step, the logits of its last token
+    /// (or of all its tokens with `all_logits`), each `vocab_size()` long.
+    ///
+    /// Every operation works row by row and every dot product is computed the same way whatever
+    /// the number of rows, so a token's logits are bit-identical however the tokens were
+    /// batched: alone, with other sequences, or several positions of one sequence at once.
+    pub fn forward_batch(&self, steps: &mut [Step]) -> Result<Vec<Vec<f32>>> {
         let c = &self.config;
-        let (b_sz, seq_len, _) = xs.dims3()?;
-        let heads = |t: Tensor, n: usize| -> candle_core::Result<Tensor> {
-            t.reshape((b_sz, seq_len, n, c.head_dim))?.transpose(1, 2)?.contiguous()
-        };
-        let q = heads(attn.q.forward(xs)?, c.n_head)?;
-        let k = heads(attn.k.forward(xs)?, c.n_kv_head)?;
-        let v = heads(attn.v.forward(xs)?, c.n_kv_head)?;
-        let (q, k) = match c.arch {
-            Arch::Qwen2 => (
-                candle_nn::rotary_emb::rope(&q, cos, sin)?,
-                candle_nn::rotary_emb::rope(&k, cos, sin)?,
-            ),
-            Arch::Llama => (
-                candle_nn::rotary_emb::rope_i(&q, cos, sin)?,
-                candle_nn::rotary_emb::rope_i(&k, cos, sin)?,
-            ),
-        };
-        let (k, v) = cache.append(layer, &k, &v)?; // (b, n_kv_head, kv_len, d)
-        let kv_len = k.dim(2)?;
-
-        // Grouped-query attention without copying K/V: the query heads that share a KV head
-        // are stacked along the row axis. (b, n_kv_head, group * t, d)
-        let group = c.n_head / c.n_kv_head;
-        let q = q.reshape((b_sz, c.n_kv_head, group * seq_len, c.head_dim))?;
-        let scale = 1.0 / (c.head_dim as f64).sqrt();
-        let att = (q.matmul(&k.t()?)? * scale)?; // (b, n_kv_head, group * t, kv_len)
-        let att = match mask {
-            Some(mask) => att
-                .reshape((b_sz, c.n_kv_head, group, seq_len, kv_len))?
-                .broadcast_add(mask)?
-                .reshape((b_sz, c.n_kv_head, group * seq_len, kv_len))?,
-            None => att,
-        };
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let ys = att.matmul(&v)?; // (b, n_kv_head, group * t, d)
-        let ys = ys
-            .reshape((b_sz, c.n_head, seq_len, c.head_dim))?
-            .transpose(1, 2)?
-            .reshape((b_sz, seq_len, c.n_head * c.head_dim))?;
-        Ok(attn.output.forward(&ys)?)
-    }
-}
-
-/// Additive causal mask `(t, past + t)` for `t` new tokens after `past` cached ones; `None`
-/// for a single token, which may attend to everything.
-fn causal_mask(seq_len: usize, past: usize, device: &Device) -> Result<Option<Tensor>> {
-    if seq_len == 1 {
-        return Ok(None);
-    }
-    let kv_len = past + seq_len;
-    let mask: Vec<f32> = (0..seq_len)
-        .flat_map(|i| (0..kv_len).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    Ok(Some(Tensor::from_vec(mask, (seq_len, kv_len), device)?))
-}
-
-fn rope_tables(config: &LlmConfig, freq_factors: Option<&[f32]>, device: &Device) -> Result<(Tensor, Tensor)> {
-    let half = config.head_dim / 2;
-    let inv_freq: Vec<f32> = (0..half)
-        .map(|i| {
-            let f = 1.0 / config.rope_freq_base.powf(2.0 * i as f32 / config.head_dim as f32);
-            match freq_factors {
-                Some(factors) => f / factors.get(i).copied().unwrap_or(1.0),
-                None => f,
+        // Row r of the batch: (step, position).
+        let mut rows = Vec::new();
+        for (s, step) in steps.iter().enumerate() {
+            if step.tokens.is_empty() {
+                return Err(Error::Config("forward called with no tokens".into()));
             }
-        })
-        .collect();
-    let inv_freq = Tensor::from_vec(inv_freq, (1, half), device)?;
-    let positions = Tensor::arange(0u32, config.context_length as u32, device)?
-        .to_dtype(DType::F32)?
-        .reshape((config.context_length, 1))?;
-    let angles = positions.matmul(&inv_freq)?;
-    Ok((angles.cos()?, angles.sin()?))
+            let start = step.cache.len();
+            if start + step.tokens.len() > c.context_length {
+                return Err(Error::Config(format!(
+                    "sequence of {} tokens exceeds the model's context length of {}",
+                    start + step.tokens.len(),
+                    c.context_length
+                )));
+            }
+            rows.extend((start..start + step.tokens.len()).map(|pos| (s, pos)));
+        }
+        let n = rows.len();
+        let mut xs = vec![0f32; n * c.n_embd];
+        for (x, &token) in xs.chunks_exact_mut(c.n_embd).zip(steps.iter().flat_map(|s| s.tokens)) {
+            if token as usize >= self.tok_embeddings.rows() {
+                return Err(Error::Config(format!("token id {token} is outside the vocabulary")));
+            }
+            self.tok_embeddings.dequantize_row(token as usize, x);
+        }
+        let rope = Rope::new(c, rows.iter().map(|&(_, pos)| pos));
+        let eps = c.rms_norm_eps as f32;
+        let kv_width = c.n_kv_head * c.head_dim;
+        for (layer, block) in self.blocks.iter().enumerate() {
+            let h = rms_norm(&xs, &block.attn_norm, eps);
+            let mut q = block.q.forward(&h);
+            let mut k = block.k.forward(&h);
+            let v = block.v.forward(&h);
+            rope.apply(&mut q, c.n_head, c.head_dim, c.arch);
+            rope.apply(&mut k, c.n_kv_head, c.head_dim, c.arch);
+            let mut first = 0;
+            for step in steps.iter_mut() {
+                let len = step.tokens.len();
+                let span = first * kv_width..(first + len) * kv_width;
+                step.cache.append(layer, &k[span.clone()], &v[span]);
+                first += len;
+            }
+            let caches: Vec<&KvCache> = steps.iter().map(|s| &*s.cache).collect();
+            let attended = self.attention(&q, &rows, &caches, layer);
+            let o = block.output.forward(&attended);
+            xs.iter_mut().zip(&o).for_each(|(x, o)| *x += o);
+            let h = rms_norm(&xs, &block.ffn_norm, eps);
+            let gate = block.gate.forward(&h);
+            let up = block.up.forward(&h);
+            let d = block.down.forward(&swiglu(&gate, &up));
+            xs.iter_mut().zip(&d).for_each(|(x, d)| *x += d);
+        }
+        // Only the rows whose logits are wanted go through the output projection.
+        let mut wanted = Vec::new();
+        let mut first = 0;
+        for step in steps.iter() {
+            let len = step.tokens.len();
+            let from = if step.all_logits { first } else { first + len - 1 };
+            wanted.extend(from..first + len);
+            first += len;
+        }
+        let mut last = Vec::with_capacity(wanted.len() * c.n_embd);
+        for &r in &wanted {
+            last.extend_from_slice(&xs[r * c.n_embd..(r + 1) * c.n_embd]);
+        }
+        let normed = rms_norm(&last, &self.output_norm, eps);
+        let logits = self.output.as_ref().unwrap_or(&self.tok_embeddings).matmul(&normed);
+        let mut first = 0;
+        Ok(steps
+            .iter()
+            .map(|step| {
+                let count = if step.all_logits { step.tokens.len() } else { 1 };
+                let rows = logits[first * self.vocab..(first + count) * self.vocab].to_vec();
+                first += count;
+                rows
+            })
+            .collect())
+    }
+
+    /// Causal attention of every row's query heads over its own sequence's cache, which already
+    /// holds this call's keys and values. Rows are independent; they run in parallel.
+    fn attention(&self, q: &[f32], rows: &[(usize, usize)], caches: &[&KvCache], layer: usize) -> Vec<f32> {
+        let c = &self.config;
+        let width = c.n_head * c.head_dim;
+        let mut out = vec![0f32; rows.len() * width];
+        out.par_chunks_mut(width).zip(q.par_chunks(width)).zip(rows.par_iter()).for_each(|((out, q), &(s, pos))| {
+            let (keys, values) = caches[s].layer(layer);
+            attend_row(c, q, keys, values, pos + 1, out);
+        });
+        out
+    }
+}
+
+simd_dispatch! {
+    /// Attention for one row (all heads) over the first `len` cached positions, with llama.cpp's
+    /// numerics: the query rounded to f16 like the f16 keys it is multiplied with, scores
+    /// scaled, softmax with ggml's vectorized exp and its grouping of the sum, probabilities
+    /// rounded to f16 for the product with the f16 values.
+    fn attend_row(c: &LlmConfig, q: &[f32], keys: &[f32], values: &[f32], len: usize, out: &mut [f32]) = attend_row_impl;
+}
+
+#[inline(always)]
+fn attend_row_impl(c: &LlmConfig, q: &[f32], keys: &[f32], values: &[f32], len: usize, out: &mut [f32]) {
+    let hd = c.head_dim;
+    let kv_width = c.n_kv_head * hd;
+    let group = c.n_head / c.n_kv_head;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let q = super::quant::round_to_f16(q);
+    // Scores padded to whole groups of eight with zero probabilities.
+    let padded = len.div_ceil(8) * 8;
+    let mut scores = vec![0f32; padded];
+    let mut acc = vec![0f32; 8 * hd];
+    for head in 0..c.n_head {
+        let kv = head / group;
+        let qh = &q[head * hd..(head + 1) * hd];
+        for (j, score) in scores[..len].iter_mut().enumerate() {
+            let k = &keys[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
+            *score = dot8(qh, k) * scale;
+        }
+        let max = scores[..len].iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+        let mut sum = 0f64;
+        for (chunk, group_scores) in scores.chunks_exact_mut(8).enumerate() {
+            let mut lanes = [0f32; 8];
+            for (l, s) in group_scores.iter_mut().enumerate() {
+                let e = if chunk * 8 + l < len { ggml_expf(*s - max) } else { 0.0 };
+                *s = e;
+                lanes[l] = e;
+            }
+            sum += hsum8(&lanes) as f64;
+        }
+        let inv = (1.0 / sum) as f32;
+        scores.iter_mut().for_each(|e| *e *= inv);
+        let probs = super::quant::round_to_f16(&scores);
+        // out[d] = Σ_j p_j v_j[d], in eight partial sums by j mod 8.
+        acc.fill(0.0);
+        for j in 0..len {
+            let p = probs[j];
+            let v = &values[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
+            let lane = &mut acc[(j % 8) * hd..(j % 8 + 1) * hd];
+            for (a, &v) in lane.iter_mut().zip(v) {
+                *a = p.mul_add(v, *a);
+            }
+        }
+        for (d, o) in out[head * hd..(head + 1) * hd].iter_mut().enumerate() {
+            let lanes: [f32; 8] = std::array::from_fn(|l| acc[l * hd + d]);
+            *o = hsum8(&lanes);
+        }
+    }
+}
+
+/// Dot product in eight lanes of fused multiply-adds, summed in ggml's order.
+#[inline(always)]
+fn dot8(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    for (a, b) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for l in 0..8 {
+            lanes[l] = a[l].mul_add(b[l], lanes[l]);
+        }
+    }
+    hsum8(&lanes)
+}
+
+/// ggml's RMS norm (the sum of squares in f64) followed by the multiplication by the weight.
+#[inline(always)]
+fn rms_norm(xs: &[f32], weight: &[f32], eps: f32) -> Vec<f32> {
+    let n = weight.len();
+    let mut out = vec![0f32; xs.len()];
+    for (x, y) in xs.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+        let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+        let mean = (sum / n as f64) as f32;
+        let scale = 1.0 / (mean + eps).sqrt();
+        for ((y, &x), &w) in y.iter_mut().zip(x).zip(weight) {
+            *y = (x * scale) * w;
+        }
+    }
+    out
+}
+
+simd_dispatch! {
+    /// `silu(gate) * up` with ggml's vectorized SiLU, `x / (1 + exp(-x))`.
+    fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> = swiglu_rows;
+}
+
+#[inline(always)]
+fn swiglu_rows(gate: &[f32], up: &[f32]) -> Vec<f32> {
+    gate.iter().zip(up).map(|(&x, &g)| (x / (1.0 + ggml_expf(0.0 - x))) * g).collect()
+}
+
+/// ggml's AVX2 `ggml_v_expf`, lane by lane: a range reduction by powers of two and a degree-5
+/// polynomial, accurate to about 1.5 ulp. Used wherever llama.cpp uses it, so that results
+/// match it to the bit.
+#[inline(always)]
+pub fn ggml_expf(x: f32) -> f32 {
+    const fn hex(mantissa: u32, exp: i32) -> f32 {
+        // 0x1.XXXXXXpE: `mantissa` is 0x1XXXXXX (24 fraction bits, the last one zero).
+        f32::from_bits((((exp + 127) as u32) << 23) | ((mantissa & 0xFF_FFFF) >> 1))
+    }
+    let r = hex(0x1800000, 23);
+    let z = x.mul_add(hex(0x1715476, 0), r);
+    let n = z - r;
+    let b = (-n).mul_add(hex(0x17f7d1c, -20), (-n).mul_add(hex(0x162e400, -1), x));
+    let e = z.to_bits() << 23;
+    let k = f32::from_bits(e.wrapping_add(1f32.to_bits()));
+    let u = b * b;
+    let j = hex(0x10e4020, -7)
+        .mul_add(b, hex(0x1573e2e, -5))
+        .mul_add(u, hex(0x1555e66, -3).mul_add(b, hex(0x1fffdb6, -2)))
+        .mul_add(u, hex(0x1ffffec, -1) * b);
+    if n.abs() <= 126.0 {
+        return j.mul_add(k, k);
+    }
+    let g: u32 = if n <= 0.0 { 0x8200_0000 } else { 0 };
+    let s1 = f32::from_bits(g.wrapping_add(0x7f00_0000));
+    let s2 = f32::from_bits(e.wrapping_sub(g));
+    if n.abs() > 192.0 {
+        s1 * s1
+    } else {
+        s2.mul_add(j, s2) * s1
+    }
+}
+
+/// Rotary embedding angles for a batch's positions, computed as ggml does: `theta` starts at
+/// the position and is multiplied by `base^(-2/head_dim)` from one pair of dimensions to the next.
+struct Rope {
+    /// Per row: (cos, sin) of each dimension pair.
+    tables: Vec<Vec<(f32, f32)>>,
+}
+
+impl Rope {
+    fn new(c: &LlmConfig, positions: impl Iterator<Item = usize>) -> Self {
+        let half = c.head_dim / 2;
+        let theta_scale = c.rope_freq_base.powf(-2.0 / c.head_dim as f32);
+        let tables = positions
+            .map(|pos| {
+                let mut theta = pos as f32;
+                (0..half)
+                    .map(|_| {
+                        let cs = (theta.cos(), theta.sin());
+                        theta *= theta_scale;
+                        cs
+                    })
+                    .collect()
+            })
+            .collect();
+        Self { tables }
+    }
+
+    /// Rotates every head of every row of `xs` (`rows × n_head × head_dim`). The products are
+    /// fused the way GCC contracts ggml's `x0*cos - x1*sin` (the first product fused).
+    fn apply(&self, xs: &mut [f32], n_head: usize, head_dim: usize, arch: Arch) {
+        rotate(&self.tables, xs, n_head, head_dim, arch)
+    }
+}
+
+simd_dispatch! {
+    fn rotate(tables: &[Vec<(f32, f32)>], xs: &mut [f32], n_head: usize, head_dim: usize, arch: Arch) = rotate_rows;
+}
+
+#[inline(always)]
+fn rotate_rows(tables: &[Vec<(f32, f32)>], xs: &mut [f32], n_head: usize, head_dim: usize, arch: Arch) {
+    {
+        let half = head_dim / 2;
+        for (row, table) in xs.chunks_exact_mut(n_head * head_dim).zip(tables) {
+            for head in row.chunks_exact_mut(head_dim) {
+                for (i, &(cos, sin)) in table.iter().enumerate() {
+                    let (a, b) = match arch {
+                        Arch::Qwen2 => (i, i + half),
+                        Arch::Llama => (2 * i, 2 * i + 1),
+                    };
+                    let (x0, x1) = (head[a], head[b]);
+                    head[a] = x0.mul_add(cos, -(x1 * sin));
+                    head[b] = x0.mul_add(sin, x1 * cos);
+                }
+            }
+        }
+    }
 }
 
 /// Index of the largest logit; the first one on ties, as llama.cpp's greedy sampler.
-pub fn argmax(logits: &Tensor) -> Result<u32> {
-    let values = logits.to_vec1::<f32>()?;
+pub fn argmax(logits: &[f32]) -> u32 {
     let mut best = 0usize;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] {
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] {
             best = i;
         }
     }
-    Ok(best as u32)
+    best as u32
+}
+
+/// The largest and second-largest logit's gap (how close greedy decoding was to a tie).
+pub fn top2_margin(logits: &[f32]) -> f32 {
+    let (mut first, mut second) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+    for &v in logits {
+        if v > first {
+            second = first;
+            first = v;
+        } else if v > second {
+            second = v;
+        }
+    }
+    first - second
 }

@@ -7,6 +7,7 @@ pub mod chat_model;
 pub mod gguf;
 pub mod kv_cache;
 pub mod llm;
+pub mod quant;
 pub mod marian;
 pub mod search;
 pub mod tokenizer;

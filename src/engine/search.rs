@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::kv_cache::KvCache;
-use super::llm::{argmax, Llm};
+use super::llm::{argmax, Llm, Step};
 use crate::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,6 +64,7 @@ pub struct Generation {
     /// Generated ids, without the end-of-generation token.
     pub tokens: Vec<u32>,
     pub stop: StopReason,
+    /// Positions before the first generated token: the prompt, with any cached prefix.
     pub prompt_tokens: usize,
     pub prefill: Duration,
     pub decode: Duration,
@@ -80,33 +81,131 @@ pub fn greedy(
     is_eog: impl Fn(u32) -> bool,
     guard: Option<LoopGuard>,
 ) -> Result<Generation> {
-    crate::interrupt::check()?;
-    let start = Instant::now();
-    let mut logits = model.forward(prompt, cache)?;
-    let prefill = start.elapsed();
-    let start = Instant::now();
-    let mut tokens = Vec::new();
-    let mut stop = StopReason::MaxTokens;
-    while tokens.len() < max_new_tokens {
-        let next = argmax(&logits)?;
-        if is_eog(next) {
-            stop = StopReason::Eog;
-            break;
+    let job = Job { prompt: prompt.to_vec(), cache: std::mem::replace(cache, model.new_cache()), max_new_tokens, guard };
+    let mut done = greedy_batch(model, vec![job], 1, is_eog, |_| {})?;
+    let (generation, finished_cache) = done.pop().expect("one job, one generation");
+    *cache = finished_cache;
+    Ok(generation)
+}
+
+/// One sequence to decode greedily: `prompt` runs after what `cache` holds.
+pub struct Job {
+    pub prompt: Vec<u32>,
+    pub cache: KvCache,
+    pub max_new_tokens: usize,
+    pub guard: Option<LoopGuard>,
+}
+
+struct Active {
+    job: usize,
+    cache: KvCache,
+    input: Vec<u32>,
+    tokens: Vec<u32>,
+    max_new_tokens: usize,
+    guard: Option<LoopGuard>,
+    prompt_tokens: usize,
+    prefilled: bool,
+    prefill: Duration,
+    decode: Duration,
+}
+
+/// Greedy decoding of many sequences with continuous batching: up to `max_batch` sequences
+/// advance together, one forward pass per step (a newcomer's whole prompt and the others' last
+/// tokens in the same pass); a sequence that stops frees its place for the next job. Because the
+/// model computes each position the same way whatever else is in the batch, every sequence's
+/// output is identical to decoding it alone with [`greedy`].
+///
+/// Returns the generations (with their final caches) in job order; `on_finish` is called with a
+/// job's index as soon as it is done.
+pub fn greedy_batch(
+    model: &Llm,
+    jobs: Vec<Job>,
+    max_batch: usize,
+    is_eog: impl Fn(u32) -> bool,
+    mut on_finish: impl FnMut(usize),
+) -> Result<Vec<(Generation, KvCache)>> {
+    let mut results: Vec<Option<(Generation, KvCache)>> = (0..jobs.len()).map(|_| None).collect();
+    let mut pending = jobs.into_iter().enumerate();
+    let mut active: Vec<Active> = Vec::new();
+    loop {
+        while active.len() < max_batch.max(1) {
+            let Some((job, j)) = pending.next() else { break };
+            if j.prompt.is_empty() {
+                return Err(crate::Error::Config("greedy decoding needs a prompt".into()));
+            }
+            active.push(Active {
+                job,
+                prompt_tokens: j.cache.len() + j.prompt.len(),
+                cache: j.cache,
+                input: j.prompt,
+                tokens: Vec::new(),
+                max_new_tokens: j.max_new_tokens,
+                guard: j.guard,
+                prefilled: false,
+                prefill: Duration::ZERO,
+                decode: Duration::ZERO,
+            });
         }
-        tokens.push(next);
-        if let Some((guard, period)) = guard.and_then(|g| g.period(&tokens).map(|p| (g, p))) {
-            // Keep the first copy of the repeated block, drop the rest of the loop.
-            tokens.truncate(tokens.len() - (guard.span(period) - period));
-            stop = StopReason::Repetition;
-            break;
-        }
-        if tokens.len() == max_new_tokens {
+        if active.is_empty() {
             break;
         }
         crate::interrupt::check()?;
-        logits = model.forward(&[next], cache)?;
+        let start = Instant::now();
+        let logits = {
+            let mut steps: Vec<Step> =
+                active.iter_mut().map(|a| Step { tokens: &a.input, cache: &mut a.cache, all_logits: false }).collect();
+            model.forward_batch(&mut steps)?
+        };
+        let elapsed = start.elapsed();
+        let mut still = Vec::with_capacity(active.len());
+        for (mut a, logits) in active.drain(..).zip(logits) {
+            if a.prefilled {
+                a.decode += elapsed;
+            } else {
+                a.prefill = elapsed;
+                a.prefilled = true;
+            }
+            match next_step(&mut a, &logits, &is_eog) {
+                Some(stop) => {
+                    let generation = Generation {
+                        tokens: std::mem::take(&mut a.tokens),
+                        stop,
+                        prompt_tokens: a.prompt_tokens,
+                        prefill: a.prefill,
+                        decode: a.decode,
+                    };
+                    on_finish(a.job);
+                    results[a.job] = Some((generation, a.cache));
+                }
+                None => still.push(a),
+            }
+        }
+        active = still;
     }
-    Ok(Generation { tokens, stop, prompt_tokens: prompt.len(), prefill, decode: start.elapsed() })
+    Ok(results.into_iter().map(|r| r.expect("every job finishes")).collect())
+}
+
+/// Takes the arg-max of `logits` for sequence `a`; returns why it stops, if it does, or sets
+/// its next input.
+fn next_step(a: &mut Active, logits: &[f32], is_eog: &impl Fn(u32) -> bool) -> Option<StopReason> {
+    if a.tokens.len() >= a.max_new_tokens {
+        return Some(StopReason::MaxTokens);
+    }
+    let next = argmax(logits);
+    if is_eog(next) {
+        return Some(StopReason::Eog);
+    }
+    a.tokens.push(next);
+    if let Some((guard, period)) = a.guard.and_then(|g| g.period(&a.tokens).map(|p| (g, p))) {
+        // Keep the first copy of the repeated block, drop the rest of the loop.
+        a.tokens.truncate(a.tokens.len() - (guard.span(period) - period));
+        return Some(StopReason::Repetition);
+    }
+    if a.tokens.len() == a.max_new_tokens {
+        return Some(StopReason::MaxTokens);
+    }
+    a.input = vec![next];
+    None
 }
 
 #[cfg(test)]

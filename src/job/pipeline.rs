@@ -345,15 +345,25 @@ impl Pipeline {
         }
         let translator = Translator::new(self.llm()?, self.translate.clone())?;
         let progress = Progress::new(self.progress, paragraphs.len() as u64, "translating");
-        let mut texts = Vec::with_capacity(paragraphs.len());
         // What the input itself warned about (e.g. its encoding) comes first.
         let mut warnings = doc.warnings.clone();
-        for (i, paragraph) in paragraphs.iter().enumerate() {
-            let t = translator.translate_paragraph(paragraph)?;
+        let refs: Vec<&str> = paragraphs.iter().map(String::as_str).collect();
+        let mut finished = 0;
+        let translations = translator.translate_paragraphs(&refs, |i, t| {
+            finished += 1;
+            progress.step(&format!(
+                "paragraph {}/{} done ({finished} of {}, {} tokens)",
+                i + 1,
+                paragraphs.len(),
+                paragraphs.len(),
+                t.generated_tokens()
+            ));
+        })?;
+        let mut texts = Vec::with_capacity(paragraphs.len());
+        for (i, t) in translations.into_iter().enumerate() {
             if t.hit_limit() {
                 warnings.push(limit_warning(doc, i));
             }
-            progress.step(&format!("paragraph {}/{} ({} tokens)", i + 1, paragraphs.len(), t.generated_tokens()));
             texts.push(t.text);
         }
         progress.finish();
@@ -394,25 +404,34 @@ impl Pipeline {
         }
         let translator = Translator::new(self.llm()?, self.translate.clone())?;
         let progress = Progress::new(self.progress, lines.len() as u64, "translating");
-        for (i, line) in lines.iter().enumerate() {
-            let t = translator.translate_paragraph(line)?;
-            // One output line per input line, whatever the model wrote.
-            let text = t.text.replace(['\n', '\r'], " ");
-            if t.hit_limit() {
-                tracing::warn!("{}: line {} hit the generation limit", doc.origin, i + 1);
-            }
-            match format {
-                OutputFormat::Text => write_text(out, &(text + "\n"))?,
-                OutputFormat::Json => {
-                    let tokens: Vec<u32> = t.segments.iter().flat_map(|s| s.tokens.iter().copied()).collect();
-                    let stop = if t.hit_limit() { StopReason::MaxTokens } else { StopReason::Eog };
-                    write_json_line(
-                        out,
-                        &LineRecord { line: i + 1, text: &text, tokens: &tokens, prompt_tokens: t.prompt_tokens(), stop },
-                    )?
+        // Windows of lines decoded together; each window's lines are written when it is done,
+        // so a long input streams out.
+        const WINDOW: usize = 4 * crate::translate::BATCH;
+        let mut finished = 0;
+        for (w, window) in lines.chunks(WINDOW).enumerate() {
+            let translations = translator.translate_paragraphs(window, |_, _| {
+                finished += 1;
+                progress.step(&format!("line {finished}/{}", lines.len()));
+            })?;
+            for (j, t) in translations.iter().enumerate() {
+                let i = w * WINDOW + j;
+                // One output line per input line, whatever the model wrote.
+                let text = t.text.replace(['\n', '\r'], " ");
+                if t.hit_limit() {
+                    tracing::warn!("{}: line {} hit the generation limit", doc.origin, i + 1);
+                }
+                match format {
+                    OutputFormat::Text => write_text(out, &(text + "\n"))?,
+                    OutputFormat::Json => {
+                        let tokens: Vec<u32> = t.segments.iter().flat_map(|s| s.tokens.iter().copied()).collect();
+                        let stop = if t.hit_limit() { StopReason::MaxTokens } else { StopReason::Eog };
+                        write_json_line(
+                            out,
+                            &LineRecord { line: i + 1, text: &text, tokens: &tokens, prompt_tokens: t.prompt_tokens(), stop },
+                        )?
+                    }
                 }
             }
-            progress.step(&format!("line {}/{}", i + 1, lines.len()));
         }
         progress.finish();
         Ok(())

@@ -1,0 +1,893 @@
+//! Quantized weight matrices in their GGUF block layouts, and the matrix product over them.
+//!
+//! Every output element is one dot product of a weight row with an activation row, computed by
+//! the same operations in the same order whatever the number of rows in the call. A token's
+//! logits therefore do not depend on what else is in the batch: batched decoding, speculative
+//! verification and prompt-prefix reuse reproduce one-token-at-a-time decoding bit for bit.
+//!
+//! The arithmetic is llama.cpp's on x86 CPUs (ggml-cpu, as shipped in llama-cpp-python 0.3.36),
+//! so that greedy outputs can match it token for token:
+//! - activations are quantized as ggml does: Q8_K (round half to even, `d = -max/127`) for the
+//!   k-quants, Q8_0 (AVX2 variant: `d = amax/127` kept as f16, scale `127/amax`) for Q8_0;
+//! - Q4_K follows the repacked AVX2 kernels (`gemv/gemm_q4_K_8x8_q8_K`, which llama.cpp uses for
+//!   every Q4_K matrix on AVX2): per 256-value block an exact integer dot product and an exact
+//!   integer min correction, each folded into its own f32 accumulator with one fused multiply-add;
+//! - Q6_K and Q8_0 follow `ggml_vec_dot_q6_K_q8_K` / `ggml_vec_dot_q8_0_q8_0`: eight 32-bit lanes
+//!   of integer partial sums per block, accumulated lane-wise with fused multiply-adds, then summed
+//!   in ggml's `hsum_float_8` order.
+//!
+//! The integer parts are exact, so only their grouping into lanes matters; the portable code
+//! computes the same lane sums and the same fused multiply-adds as the AVX2 code and gives the
+//! same bits.
+//!
+//! Weights stay in the file's layout: the matrix is the only copy (no repacked second one).
+
+use half::f16;
+use rayon::prelude::*;
+
+/// Defines a function that runs an `#[inline(always)]` one compiled with AVX2, FMA and F16C when
+/// the CPU has them, so that `mul_add` is one instruction instead of a call into libm and loops
+/// vectorize with 256-bit registers. The results are the same either way.
+#[macro_export]
+macro_rules! simd_dispatch {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $inner:path;) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma,f16c")]
+                unsafe fn fast($($arg: $ty),*) $(-> $ret)? {
+                    $inner($($arg),*)
+                }
+                if $crate::engine::quant::simd_available() {
+                    // SAFETY: the features were detected on this CPU.
+                    return unsafe { fast($($arg),*) };
+                }
+            }
+            $inner($($arg),*)
+        }
+    };
+}
+
+pub const QK_K: usize = 256;
+pub const QK8_0: usize = 32;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct BlockQ4K {
+    d: f16,
+    dmin: f16,
+    scales: [u8; 12],
+    qs: [u8; QK_K / 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct BlockQ6K {
+    ql: [u8; QK_K / 2],
+    qh: [u8; QK_K / 4],
+    scales: [i8; QK_K / 16],
+    d: f16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct BlockQ8_0 {
+    d: f16,
+    qs: [i8; QK8_0],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct BlockQ8K {
+    d: f32,
+    qs: [i8; QK_K],
+    bsums: [i16; QK_K / 16],
+}
+
+const _: () = assert!(
+    std::mem::size_of::<BlockQ4K>() == 144
+        && std::mem::size_of::<BlockQ6K>() == 210
+        && std::mem::size_of::<BlockQ8_0>() == 34
+        && std::mem::size_of::<BlockQ8K>() == 292
+);
+
+/// Blocks copied out of their on-disk bytes.
+///
+/// Only for the `repr(C)` block types above: every field is an integer, an integer array or an
+/// f16, so any bit pattern is a valid value and there is no padding.
+fn blocks_from_bytes<B: Copy>(bytes: &[u8]) -> Vec<B> {
+    let size = std::mem::size_of::<B>();
+    assert_eq!(bytes.len() % size, 0, "{} bytes is not a whole number of {size}-byte blocks", bytes.len());
+    let n = bytes.len() / size;
+    let mut blocks = Vec::<B>::with_capacity(n);
+    // SAFETY: the destination has room for `n` blocks; `B` is plain old data (see above), so the
+    // copied bytes form `n` valid values before the length is set.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), blocks.as_mut_ptr() as *mut u8, n * size);
+        blocks.set_len(n);
+    }
+    blocks
+}
+
+/// The weights of a matrix, row-major, each row a whole number of blocks.
+pub enum Weights {
+    Q4K(Vec<BlockQ4K>),
+    Q6K(Vec<BlockQ6K>),
+    Q8_0(Vec<BlockQ8_0>),
+    /// Any other type, dequantized at load time.
+    F32(Vec<f32>),
+}
+
+/// Activations quantized for one kind of weights: `m` rows.
+pub enum Activations<'a> {
+    Q8K(Vec<BlockQ8K>),
+    Q8_0(Vec<BlockQ8_0>),
+    F32(&'a [f32]),
+}
+
+/// A `(rows, cols)` weight matrix; `matmul` computes `x · Wᵀ`.
+pub struct QMatrix {
+    rows: usize,
+    cols: usize,
+    weights: Weights,
+}
+
+/// The ggml types kept quantized; any other is dequantized to f32 at load time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Q4K,
+    Q6K,
+    Q8_0,
+    F32,
+}
+
+impl QMatrix {
+    /// A matrix from raw GGUF block bytes of a kept type.
+    pub fn from_blocks(kind: Kind, rows: usize, cols: usize, bytes: &[u8]) -> Result<Self, String> {
+        let block = match kind {
+            Kind::Q4K | Kind::Q6K => QK_K,
+            Kind::Q8_0 => QK8_0,
+            Kind::F32 => 1,
+        };
+        if cols % block != 0 {
+            return Err(format!("{cols} columns is not a multiple of the {kind:?} block size {block}"));
+        }
+        let weights = match kind {
+            Kind::Q4K => Weights::Q4K(blocks_from_bytes(bytes)),
+            Kind::Q6K => Weights::Q6K(blocks_from_bytes(bytes)),
+            Kind::Q8_0 => Weights::Q8_0(blocks_from_bytes(bytes)),
+            Kind::F32 => Weights::F32(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
+        };
+        let matrix = Self { rows, cols, weights };
+        if matrix.len() != rows * cols / block {
+            return Err(format!("{} bytes do not hold a {rows}x{cols} {kind:?} matrix", bytes.len()));
+        }
+        Ok(matrix)
+    }
+
+    pub fn from_f32(rows: usize, cols: usize, values: Vec<f32>) -> Self {
+        assert_eq!(values.len(), rows * cols);
+        Self { rows, cols, weights: Weights::F32(values) }
+    }
+
+    fn len(&self) -> usize {
+        match &self.weights {
+            Weights::Q4K(b) => b.len(),
+            Weights::Q6K(b) => b.len(),
+            Weights::Q8_0(b) => b.len(),
+            Weights::F32(v) => v.len(),
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    pub fn kind(&self) -> Kind {
+        match &self.weights {
+            Weights::Q4K(_) => Kind::Q4K,
+            Weights::Q6K(_) => Kind::Q6K,
+            Weights::Q8_0(_) => Kind::Q8_0,
+            Weights::F32(_) => Kind::F32,
+        }
+    }
+
+    /// Bytes held by the weights.
+    pub fn size_in_bytes(&self) -> usize {
+        match &self.weights {
+            Weights::Q4K(b) => std::mem::size_of_val(b.as_slice()),
+            Weights::Q6K(b) => std::mem::size_of_val(b.as_slice()),
+            Weights::Q8_0(b) => std::mem::size_of_val(b.as_slice()),
+            Weights::F32(v) => std::mem::size_of_val(v.as_slice()),
+        }
+    }
+
+    /// Row `row` of the matrix as f32 (an embedding lookup), with ggml's dequantization.
+    pub fn dequantize_row(&self, row: usize, out: &mut [f32]) {
+        assert_eq!(out.len(), self.cols);
+        match &self.weights {
+            Weights::Q4K(blocks) => {
+                let per_row = self.cols / QK_K;
+                for (block, out) in blocks[row * per_row..(row + 1) * per_row].iter().zip(out.chunks_exact_mut(QK_K)) {
+                    dequantize_q4k(block, out);
+                }
+            }
+            Weights::Q6K(blocks) => {
+                let per_row = self.cols / QK_K;
+                for (block, out) in blocks[row * per_row..(row + 1) * per_row].iter().zip(out.chunks_exact_mut(QK_K)) {
+                    dequantize_q6k(block, out);
+                }
+            }
+            Weights::Q8_0(blocks) => {
+                let per_row = self.cols / QK8_0;
+                for (block, out) in blocks[row * per_row..(row + 1) * per_row].iter().zip(out.chunks_exact_mut(QK8_0)) {
+                    let d = block.d.to_f32();
+                    for (o, &q) in out.iter_mut().zip(&block.qs) {
+                        *o = q as f32 * d;
+                    }
+                }
+            }
+            Weights::F32(values) => out.copy_from_slice(&values[row * self.cols..(row + 1) * self.cols]),
+        }
+    }
+
+    /// `xs` (`m` rows of `cols`) quantized the way this matrix's dot products expect.
+    pub fn quantize<'a>(&self, xs: &'a [f32]) -> Activations<'a> {
+        assert_eq!(xs.len() % self.cols, 0);
+        match self.weights {
+            Weights::Q4K(_) | Weights::Q6K(_) => {
+                let mut blocks = vec![BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] }; xs.len() / QK_K];
+                blocks.iter_mut().zip(xs.chunks_exact(QK_K)).for_each(|(b, x)| quantize_q8k(x, b));
+                Activations::Q8K(blocks)
+            }
+            Weights::Q8_0(_) => {
+                let mut blocks = vec![BlockQ8_0 { d: f16::ZERO, qs: [0; QK8_0] }; xs.len() / QK8_0];
+                blocks.iter_mut().zip(xs.chunks_exact(QK8_0)).for_each(|(b, x)| quantize_q8_0(x, b));
+                Activations::Q8_0(blocks)
+            }
+            Weights::F32(_) => Activations::F32(xs),
+        }
+    }
+
+    /// `xs · Wᵀ` for `xs` of `m` rows: `(m, rows)`, row-major.
+    pub fn matmul(&self, xs: &[f32]) -> Vec<f32> {
+        let m = xs.len() / self.cols;
+        let acts = self.quantize(xs);
+        self.matmul_quantized(&acts, m)
+    }
+
+    /// Like [`QMatrix::matmul`] on activations already quantized by [`QMatrix::quantize`] (of
+    /// this matrix or another of the same kind and width).
+    pub fn matmul_quantized(&self, acts: &Activations, m: usize) -> Vec<f32> {
+        if m == 0 {
+            return Vec::new();
+        }
+        // Output transposed, `(rows, m)`, so that each task owns a contiguous range of it.
+        let mut out_t = vec![0f32; self.rows * m];
+        // Enough tasks to balance the threads, each a run of weight rows read once for all m
+        // activation rows.
+        let threads = rayon::current_num_threads().max(1);
+        let chunk_rows = self.rows.div_ceil(threads * 8).clamp(1, 64);
+        // Activation rows in tiles that stay in the core's cache while the task's weight rows
+        // pass over them.
+        const TILE: usize = 16;
+        out_t.par_chunks_mut(chunk_rows * m).enumerate().for_each(|(chunk, out)| {
+            let first = chunk * chunk_rows;
+            for tile in (0..m).step_by(TILE) {
+                let tile = tile..(tile + TILE).min(m);
+                for (i, out_row) in out.chunks_exact_mut(m).enumerate() {
+                    self.dot_row(first + i, acts, tile.clone(), &mut out_row[tile.clone()]);
+                }
+            }
+        });
+        if m == 1 {
+            return out_t;
+        }
+        let mut out = vec![0f32; m * self.rows];
+        for (j, column) in out_t.chunks_exact(m).enumerate() {
+            for (r, &v) in column.iter().enumerate() {
+                out[r * self.rows + j] = v;
+            }
+        }
+        out
+    }
+
+    /// Weight row `row` against the activation rows `acts_rows`.
+    fn dot_row(&self, row: usize, acts: &Activations, acts_rows: std::ops::Range<usize>, out: &mut [f32]) {
+        match (&self.weights, acts) {
+            (Weights::Q4K(w), Activations::Q8K(a)) => {
+                let kb = self.cols / QK_K;
+                dot_rows(&w[row * kb..(row + 1) * kb], &a[acts_rows.start * kb..acts_rows.end * kb], kb, out, kernels::q4k);
+            }
+            (Weights::Q6K(w), Activations::Q8K(a)) => {
+                let kb = self.cols / QK_K;
+                dot_rows(&w[row * kb..(row + 1) * kb], &a[acts_rows.start * kb..acts_rows.end * kb], kb, out, kernels::q6k);
+            }
+            (Weights::Q8_0(w), Activations::Q8_0(a)) => {
+                let kb = self.cols / QK8_0;
+                dot_rows(&w[row * kb..(row + 1) * kb], &a[acts_rows.start * kb..acts_rows.end * kb], kb, out, kernels::q8_0);
+            }
+            (Weights::F32(w), Activations::F32(a)) => {
+                let w = &w[row * self.cols..(row + 1) * self.cols];
+                let a = &a[acts_rows.start * self.cols..acts_rows.end * self.cols];
+                for (o, x) in out.iter_mut().zip(a.chunks_exact(self.cols)) {
+                    *o = dot_f32(w, x);
+                }
+            }
+            _ => panic!("activations quantized for another kind of matrix"),
+        }
+    }
+}
+
+/// Runs `kernel` over the activation rows in groups of up to four (the weight block is decoded
+/// once per group); every row's result is the same whatever group it is in.
+fn dot_rows<W, A>(
+    w: &[W],
+    acts: &[A],
+    kb: usize,
+    out: &mut [f32],
+    kernel: impl Fn(&[W], &[&[A]], &mut [f32]),
+) {
+    for (group, out) in acts.chunks(4 * kb).zip(out.chunks_mut(4)) {
+        let mut rows: [&[A]; 4] = [&[]; 4];
+        let n = group.len() / kb;
+        for (row, blocks) in rows.iter_mut().zip(group.chunks_exact(kb)) {
+            *row = blocks;
+        }
+        kernel(w, &rows[..n], out);
+    }
+}
+
+simd_dispatch! {
+    fn dot_f32(a: &[f32], b: &[f32]) -> f32 = dot_f32_lanes;
+}
+
+#[inline(always)]
+fn dot_f32_lanes(a: &[f32], b: &[f32]) -> f32 {
+    // Eight independent lanes, then a fixed reduction: vectorizes, and is deterministic.
+    let mut lanes = [0f32; 8];
+    let mut a8 = a.chunks_exact(8);
+    let mut b8 = b.chunks_exact(8);
+    for (x, y) in (&mut a8).zip(&mut b8) {
+        for l in 0..8 {
+            lanes[l] = x[l].mul_add(y[l], lanes[l]);
+        }
+    }
+    let mut sum = hsum8(&lanes);
+    for (x, y) in a8.remainder().iter().zip(b8.remainder()) {
+        sum = x.mul_add(*y, sum);
+    }
+    sum
+}
+
+/// `xs` rounded to the nearest f16 values (ties to even), as f32.
+pub fn round_to_f16(xs: &[f32]) -> Vec<f32> {
+    use half::slice::HalfFloatSliceExt;
+    let mut halves = vec![f16::ZERO; xs.len()];
+    halves.convert_from_f32_slice(xs);
+    let mut out = vec![0f32; xs.len()];
+    halves.convert_to_f32_slice(&mut out);
+    out
+}
+
+/// Whether the CPU has AVX2, FMA and F16C (the SIMD kernels' requirements).
+pub fn simd_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return kernels::avx2::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// ggml's `hsum_float_8`: (l0+l4, l1+l5, l2+l6, l3+l7), then (0+2, 1+3), then 0+1.
+#[inline(always)]
+pub fn hsum8(l: &[f32; 8]) -> f32 {
+    let (a0, a1, a2, a3) = (l[0] + l[4], l[1] + l[5], l[2] + l[6], l[3] + l[7]);
+    (a0 + a2) + (a1 + a3)
+}
+
+simd_dispatch! {
+    /// ggml's `quantize_row_q8_K_ref`.
+    fn quantize_q8k(x: &[f32], y: &mut BlockQ8K) = quantize_q8k_block;
+}
+
+#[inline(always)]
+fn quantize_q8k_block(x: &[f32], y: &mut BlockQ8K) {
+    let (mut max, mut amax) = (0f32, 0f32);
+    for &v in x {
+        if v.abs() > amax {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    if amax == 0.0 {
+        *y = BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] };
+        return;
+    }
+    let iscale = -127.0 / max;
+    for (q, &v) in y.qs.iter_mut().zip(x) {
+        *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+    }
+    for (sum, qs) in y.bsums.iter_mut().zip(y.qs.chunks_exact(16)) {
+        *sum = qs.iter().map(|&q| q as i16).sum();
+    }
+    y.d = 1.0 / iscale;
+}
+
+simd_dispatch! {
+    /// ggml's AVX2 `quantize_row_q8_0` (which differs from the reference one in how the scale
+    /// is inverted and how halves round).
+    fn quantize_q8_0(x: &[f32], y: &mut BlockQ8_0) = quantize_q8_0_block;
+}
+
+#[inline(always)]
+fn quantize_q8_0_block(x: &[f32], y: &mut BlockQ8_0) {
+    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let d = amax / 127.0;
+    y.d = f16::from_f32(d);
+    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+    for (q, &v) in y.qs.iter_mut().zip(x) {
+        *q = ((v * id).round_ties_even() as i32).clamp(-128, 127) as i8;
+    }
+}
+
+/// The 6-bit scale and min of sub-block `j` (of 8) of a Q4_K block.
+#[inline]
+fn scale_min_k4(j: usize, s: &[u8; 12]) -> (u8, u8) {
+    if j < 4 {
+        (s[j] & 63, s[j + 4] & 63)
+    } else {
+        ((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
+    }
+}
+
+/// ggml's `dequantize_row_q4_K` for one block.
+fn dequantize_q4k(b: &BlockQ4K, out: &mut [f32]) {
+    let (d, min) = (b.d.to_f32(), b.dmin.to_f32());
+    for j in 0..QK_K / 64 {
+        let (sc1, m1) = scale_min_k4(2 * j, &b.scales);
+        let (sc2, m2) = scale_min_k4(2 * j + 1, &b.scales);
+        let (d1, m1) = (d * sc1 as f32, min * m1 as f32);
+        let (d2, m2) = (d * sc2 as f32, min * m2 as f32);
+        let q = &b.qs[32 * j..32 * j + 32];
+        for l in 0..32 {
+            out[64 * j + l] = d1 * (q[l] & 0xF) as f32 - m1;
+            out[64 * j + 32 + l] = d2 * (q[l] >> 4) as f32 - m2;
+        }
+    }
+}
+
+/// The 6-bit value of element `i` (0..256) of a Q6_K block, unsigned (0..63; the weight is
+/// `value - 32`).
+#[inline]
+fn q6k_value(b: &BlockQ6K, i: usize) -> u8 {
+    let (chunk, rest) = (i / 128, i % 128);
+    let (quarter, l) = (rest / 32, rest % 32);
+    let ql = &b.ql[64 * chunk..];
+    let qh = b.qh[32 * chunk + l];
+    let low = match quarter {
+        0 => ql[l] & 0xF,
+        1 => ql[l + 32] & 0xF,
+        2 => ql[l] >> 4,
+        _ => ql[l + 32] >> 4,
+    };
+    low | (((qh >> (2 * quarter)) & 3) << 4)
+}
+
+/// ggml's `dequantize_row_q6_K` for one block.
+fn dequantize_q6k(b: &BlockQ6K, out: &mut [f32]) {
+    let d = b.d.to_f32();
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = d * b.scales[i / 16] as f32 * (q6k_value(b, i) as i32 - 32) as f32;
+    }
+}
+
+/// The dot-product kernels: weight row blocks against up to four activation rows at once.
+mod kernels {
+    use super::*;
+
+    /// Calls the AVX2 kernel specialised for the number of activation rows (1 to 4).
+    macro_rules! by_rows {
+        ($kernel:ident, $w:expr, $acts:expr, $out:expr) => {{
+            let (w, acts, out) = ($w, $acts, $out);
+            #[cfg(target_arch = "x86_64")]
+            if avx2::available() {
+                // SAFETY: AVX2, FMA and F16C were detected on this CPU; `acts` has 1 to 4 rows.
+                unsafe {
+                    return match acts.len() {
+                        1 => avx2::$kernel::<1>(w, acts, out),
+                        2 => avx2::$kernel::<2>(w, acts, out),
+                        3 => avx2::$kernel::<3>(w, acts, out),
+                        _ => avx2::$kernel::<4>(w, acts, out),
+                    };
+                }
+            }
+            portable::$kernel(w, acts, out)
+        }};
+    }
+
+    pub fn q4k(w: &[BlockQ4K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
+        by_rows!(q4k, w, acts, out)
+    }
+
+    pub fn q6k(w: &[BlockQ6K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
+        by_rows!(q6k, w, acts, out)
+    }
+
+    pub fn q8_0(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], out: &mut [f32]) {
+        by_rows!(q8_0, w, acts, out)
+    }
+
+    /// The eight 6-bit scales and eight 6-bit mins of a Q4_K block, unpacked with ggml's
+    /// word-wise shuffle: `[scales..., mins...]`.
+    #[inline(always)]
+    pub(super) fn q4k_scales_mins(packed: &[u8; 12]) -> [u8; 16] {
+        const KMASK1: u32 = 0x3f3f3f3f;
+        const KMASK2: u32 = 0x0f0f0f0f;
+        const KMASK3: u32 = 0x03030303;
+        let word = |i: usize| u32::from_le_bytes([packed[4 * i], packed[4 * i + 1], packed[4 * i + 2], packed[4 * i + 3]]);
+        let (u0, u1, u2) = (word(0), word(1), word(2));
+        let u3 = ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4);
+        let u1_new = (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4);
+        let u2_new = u1 & KMASK1;
+        let u0_new = u0 & KMASK1;
+        let mut out = [0u8; 16];
+        out[0..4].copy_from_slice(&u0_new.to_le_bytes());
+        out[4..8].copy_from_slice(&u1_new.to_le_bytes());
+        out[8..12].copy_from_slice(&u2_new.to_le_bytes());
+        out[12..16].copy_from_slice(&u3.to_le_bytes());
+        out
+    }
+
+    /// The Q4_K block's integer dot product and min correction for one activation block.
+    #[inline]
+    pub(super) fn q4k_min_sum(scales: &[u8; 12], a: &BlockQ8K) -> i32 {
+        (0..8)
+            .map(|s| {
+                let (_, m) = scale_min_k4(s, scales);
+                m as i32 * (a.bsums[2 * s] as i32 + a.bsums[2 * s + 1] as i32)
+            })
+            .sum()
+    }
+
+    pub mod portable {
+        use super::*;
+
+        pub fn q4k(w: &[BlockQ4K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
+            for (a, out) in acts.iter().zip(out.iter_mut()) {
+                let (mut acc, mut acc_min) = (0f32, 0f32);
+                for (x, y) in w.iter().zip(a.iter()) {
+                    let mut sum = 0i32;
+                    for s in 0..8 {
+                        let (sc, _) = scale_min_k4(s, &x.scales);
+                        let (j, high) = (s / 2, s % 2 == 1);
+                        let q4 = &x.qs[32 * j..32 * j + 32];
+                        let q8 = &y.qs[32 * s..32 * s + 32];
+                        let dot: i32 = q4
+                            .iter()
+                            .zip(q8)
+                            .map(|(&q, &v)| (if high { q >> 4 } else { q & 0xF }) as i32 * v as i32)
+                            .sum();
+                        sum += sc as i32 * dot;
+                    }
+                    acc = (sum as f32).mul_add(x.d.to_f32() * y.d, acc);
+                    acc_min = (q4k_min_sum(&x.scales, y) as f32).mul_add(x.dmin.to_f32() * y.d, acc_min);
+                }
+                *out = acc - acc_min;
+            }
+        }
+
+        pub fn q6k(w: &[BlockQ6K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
+            for (a, out) in acts.iter().zip(out.iter_mut()) {
+                let mut acc = [0f32; 8];
+                for (x, y) in w.iter().zip(a.iter()) {
+                    let mut lanes = [0i32; 8];
+                    for i in 0..QK_K {
+                        // Lane of element i in the AVX2 kernel: its byte within its 32-byte
+                        // vector, four bytes per 32-bit lane.
+                        let lane = (i % 32) / 4;
+                        lanes[lane] += x.scales[i / 16] as i32 * q6k_value(x, i) as i32 * y.qs[i] as i32;
+                    }
+                    for (l, lane) in lanes.iter_mut().enumerate() {
+                        let offset = y.bsums[2 * l] as i32 * x.scales[2 * l] as i32
+                            + y.bsums[2 * l + 1] as i32 * x.scales[2 * l + 1] as i32;
+                        *lane -= offset << 5;
+                    }
+                    let d = y.d * x.d.to_f32();
+                    for (acc, &lane) in acc.iter_mut().zip(&lanes) {
+                        *acc = d.mul_add(lane as f32, *acc);
+                    }
+                }
+                *out = hsum8(&acc);
+            }
+        }
+
+        pub fn q8_0(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], out: &mut [f32]) {
+            for (a, out) in acts.iter().zip(out.iter_mut()) {
+                let mut acc = [0f32; 8];
+                for (x, y) in w.iter().zip(a.iter()) {
+                    let d = x.d.to_f32() * y.d.to_f32();
+                    for (l, acc) in acc.iter_mut().enumerate() {
+                        let lane: i32 = (4 * l..4 * l + 4).map(|i| x.qs[i] as i32 * y.qs[i] as i32).sum();
+                        *acc = d.mul_add(lane as f32, *acc);
+                    }
+                }
+                *out = hsum8(&acc);
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    pub mod avx2 {
+        use std::arch::x86_64::*;
+        use std::sync::OnceLock;
+
+        use super::*;
+
+        pub fn available() -> bool {
+            static AVAILABLE: OnceLock<bool> = OnceLock::new();
+            *AVAILABLE.get_or_init(|| {
+                is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
+            })
+        }
+
+        /// Sum of the eight (or, with `low_only`, the low four) i32 lanes.
+        #[inline]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn hsum_i32(v: __m256i, low_only: bool) -> i32 {
+            let s = if low_only {
+                _mm256_castsi256_si128(v)
+            } else {
+                _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v))
+            };
+            let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+            _mm_cvtsi128_si32(s)
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn hsum_f32(v: __m256) -> f32 {
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+            hsum8(&lanes)
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn q4k<const R: usize>(w: &[BlockQ4K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
+            let acts: &[&[BlockQ8K]; R] = acts.try_into().expect("R activation rows");
+            let m4 = _mm256_set1_epi8(0xF);
+            let mut acc = [0f32; R];
+            let mut acc_min = [0f32; R];
+            for (b, x) in w.iter().enumerate() {
+                let sm = q4k_scales_mins(&x.scales);
+                let mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(sm.as_ptr().add(8) as *const __m128i));
+                let mut sums = [_mm256_setzero_si256(); R];
+                for j in 0..QK_K / 64 {
+                    let scale_l = _mm256_set1_epi16(sm[2 * j] as i16);
+                    let scale_h = _mm256_set1_epi16(sm[2 * j + 1] as i16);
+                    let bits = _mm256_loadu_si256(x.qs.as_ptr().add(32 * j) as *const __m256i);
+                    let q4l = _mm256_and_si256(bits, m4);
+                    let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(bits), m4);
+                    for i in 0..R {
+                        let q8 = acts[i].get_unchecked(b).qs.as_ptr().add(64 * j);
+                        let q8l = _mm256_loadu_si256(q8 as *const __m256i);
+                        let q8h = _mm256_loadu_si256(q8.add(32) as *const __m256i);
+                        let pl = _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q4l, q8l));
+                        let ph = _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q4h, q8h));
+                        sums[i] = _mm256_add_epi32(sums[i], _mm256_add_epi32(pl, ph));
+                    }
+                }
+                let (d, dmin) = (x.d.to_f32(), x.dmin.to_f32());
+                for i in 0..R {
+                    let y = acts[i].get_unchecked(b);
+                    // Σ_s min_s · (bsums[2s] + bsums[2s+1]), exact in i32.
+                    let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+                    let pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256::<1>(bsums));
+                    let min_sum = hsum_i32(_mm256_castsi128_si256(_mm_madd_epi16(mins, pairs)), true);
+                    acc[i] = (hsum_i32(sums[i], false) as f32).mul_add(d * y.d, acc[i]);
+                    acc_min[i] = (min_sum as f32).mul_add(dmin * y.d, acc_min[i]);
+                }
+            }
+            for i in 0..R {
+                out[i] = acc[i] - acc_min[i];
+            }
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn q6k<const R: usize>(w: &[BlockQ6K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
+            let acts: &[&[BlockQ8K]; R] = acts.try_into().expect("R activation rows");
+            let r = R;
+            let m3 = _mm256_set1_epi8(3);
+            let m15 = _mm256_set1_epi8(15);
+            let mut acc = [_mm256_setzero_ps(); R];
+            for (b, x) in w.iter().enumerate() {
+                let mut sums = [_mm256_setzero_si256(); R];
+                for j in 0..QK_K / 128 {
+                    let ql = x.ql.as_ptr().add(64 * j);
+                    let bits1 = _mm256_loadu_si256(ql as *const __m256i);
+                    let bits2 = _mm256_loadu_si256(ql.add(32) as *const __m256i);
+                    let high = _mm256_loadu_si256(x.qh.as_ptr().add(32 * j) as *const __m256i);
+                    let h0 = _mm256_slli_epi16::<4>(_mm256_and_si256(high, m3));
+                    let h1 = _mm256_slli_epi16::<2>(_mm256_and_si256(high, _mm256_set1_epi8(12)));
+                    let h2 = _mm256_and_si256(high, _mm256_set1_epi8(48));
+                    let h3 = _mm256_srli_epi16::<2>(_mm256_and_si256(high, _mm256_set1_epi8(-64)));
+                    let q = [
+                        _mm256_or_si256(_mm256_and_si256(bits1, m15), h0),
+                        _mm256_or_si256(_mm256_and_si256(bits2, m15), h1),
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(bits1), m15), h2),
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(bits2), m15), h3),
+                    ];
+                    // Elements 0..16 of each 32 use one scale, 16..32 the next.
+                    let s = &x.scales[8 * j..8 * j + 8];
+                    let mut scales = [_mm256_setzero_si256(); 4];
+                    for (t, scale) in scales.iter_mut().enumerate() {
+                        let (lo, hi) = (s[2 * t] as i16, s[2 * t + 1] as i16);
+                        *scale = _mm256_setr_epi16(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi, hi, hi, hi, hi, hi);
+                    }
+                    for i in 0..r {
+                        let q8 = acts[i][b].qs.as_ptr().add(128 * j);
+                        let mut p = [_mm256_setzero_si256(); 4];
+                        for t in 0..4 {
+                            let v = _mm256_loadu_si256(q8.add(32 * t) as *const __m256i);
+                            p[t] = _mm256_madd_epi16(scales[t], _mm256_maddubs_epi16(q[t], v));
+                        }
+                        sums[i] = _mm256_add_epi32(sums[i], _mm256_add_epi32(p[0], p[1]));
+                        sums[i] = _mm256_add_epi32(sums[i], _mm256_add_epi32(p[2], p[3]));
+                    }
+                }
+                let scales_16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(x.scales.as_ptr() as *const __m128i));
+                let xd = x.d.to_f32();
+                for i in 0..r {
+                    let y = &acts[i][b];
+                    let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+                    let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums, scales_16));
+                    let lanes = _mm256_sub_epi32(sums[i], offset);
+                    acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(y.d * xd), _mm256_cvtepi32_ps(lanes), acc[i]);
+                }
+            }
+            for i in 0..r {
+                out[i] = hsum_f32(acc[i]);
+            }
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn q8_0<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], out: &mut [f32]) {
+            let acts: &[&[BlockQ8_0]; R] = acts.try_into().expect("R activation rows");
+            let r = R;
+            let ones = _mm256_set1_epi16(1);
+            let mut acc = [_mm256_setzero_ps(); R];
+            for (b, x) in w.iter().enumerate() {
+                let qx = _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i);
+                let ax = _mm256_sign_epi8(qx, qx);
+                let xd = x.d.to_f32();
+                for i in 0..r {
+                    let y = &acts[i][b];
+                    let qy = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+                    let sy = _mm256_sign_epi8(qy, qx);
+                    let lanes = _mm256_madd_epi16(ones, _mm256_maddubs_epi16(ax, sy));
+                    let d = _mm256_set1_ps(xd * y.d.to_f32());
+                    acc[i] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc[i]);
+                }
+            }
+            for i in 0..r {
+                out[i] = hsum_f32(acc[i]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::quantized::{GgmlDType, QTensor};
+    use candle_core::{Device, Tensor};
+
+    use super::*;
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        // A deterministic spread of magnitudes and signs (xorshift).
+        let mut s = seed.wrapping_mul(2654435761).max(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32 - 0.5) * 4.0
+            })
+            .collect()
+    }
+
+    fn quantized(dtype: GgmlDType, kind: Kind, rows: usize, cols: usize) -> (QMatrix, QTensor) {
+        let w = Tensor::from_vec(values(rows * cols, 7), (rows, cols), &Device::Cpu).unwrap();
+        let q = QTensor::quantize(&w, dtype).unwrap();
+        (QMatrix::from_blocks(kind, rows, cols, &q.data().unwrap()).unwrap(), q)
+    }
+
+    fn portable(matrix: &QMatrix, xs: &[f32]) -> Vec<f32> {
+        let acts = matrix.quantize(xs);
+        let m = xs.len() / matrix.cols;
+        let mut out = vec![0f32; m];
+        let mut all = Vec::new();
+        for row in 0..matrix.rows {
+            match (&matrix.weights, &acts) {
+                (Weights::Q4K(w), Activations::Q8K(a)) => {
+                    let kb = matrix.cols / QK_K;
+                    let rows: Vec<_> = a.chunks_exact(kb).collect();
+                    kernels::portable::q4k(&w[row * kb..(row + 1) * kb], &rows, &mut out)
+                }
+                (Weights::Q6K(w), Activations::Q8K(a)) => {
+                    let kb = matrix.cols / QK_K;
+                    let rows: Vec<_> = a.chunks_exact(kb).collect();
+                    kernels::portable::q6k(&w[row * kb..(row + 1) * kb], &rows, &mut out)
+                }
+                (Weights::Q8_0(w), Activations::Q8_0(a)) => {
+                    let kb = matrix.cols / QK8_0;
+                    let rows: Vec<_> = a.chunks_exact(kb).collect();
+                    kernels::portable::q8_0(&w[row * kb..(row + 1) * kb], &rows, &mut out)
+                }
+                _ => unreachable!(),
+            }
+            all.push(out.clone());
+        }
+        // (rows, m) -> (m, rows)
+        (0..m).flat_map(|r| all.iter().map(move |col| col[r])).collect()
+    }
+
+    #[test]
+    fn rows_are_independent_of_the_batch_and_the_kernels_agree_bit_for_bit() {
+        for (dtype, kind) in [(GgmlDType::Q4K, Kind::Q4K), (GgmlDType::Q6K, Kind::Q6K), (GgmlDType::Q8_0, Kind::Q8_0)] {
+            let (rows, cols) = (40, 512);
+            let (matrix, qtensor) = quantized(dtype, kind, rows, cols);
+            let xs = values(7 * cols, 11);
+            let batch = matrix.matmul(&xs);
+            // One row at a time gives the same bits as seven at once.
+            for (r, x) in xs.chunks_exact(cols).enumerate() {
+                assert_eq!(matrix.matmul(x), batch[r * rows..(r + 1) * rows], "{kind:?} row {r}");
+            }
+            // The portable code computes the same lanes as the SIMD code.
+            assert_eq!(portable(&matrix, &xs), batch, "{kind:?} portable");
+            // And both are the product of the dequantized matrix, up to the activations'
+            // 8-bit rounding.
+            let wd = qtensor.dequantize(&Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+            let mut row = vec![0f32; cols];
+            for (j, expected_row) in wd.iter().enumerate() {
+                matrix.dequantize_row(j, &mut row);
+                assert_eq!(&row, expected_row, "{kind:?} dequantized row {j}");
+            }
+            for (r, x) in xs.chunks_exact(cols).enumerate() {
+                for (j, w) in wd.iter().enumerate() {
+                    let exact: f32 = w.iter().zip(x).map(|(a, b)| a * b).sum();
+                    let got = batch[r * rows + j];
+                    assert!((got - exact).abs() < 0.02 * (1.0 + exact.abs()) + 0.5, "{kind:?} ({r},{j}): {got} vs {exact}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn activations_are_quantized_like_ggml() {
+        // Q8_K: d = max / -127 with the signed maximum; round half to even.
+        let mut x = vec![0f32; QK_K];
+        x[0] = -2.54;
+        x[1] = 0.01; // 0.01 * 127 / 2.54 = 0.5 -> 0 (to even)
+        x[2] = 0.03; // 1.5 -> 2
+        let mut y = BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] };
+        quantize_q8k(&x, &mut y);
+        assert_eq!(y.d, 1.0 / (-127.0f32 / -2.54));
+        assert_eq!(&y.qs[..3], &[-127, 0, 2]);
+        assert_eq!(y.bsums[0], -125);
+        // Q8_0: d = amax / 127 as f16, scale 127 / amax.
+        let mut x = [0f32; QK8_0];
+        x[0] = 1.27;
+        x[1] = -0.005; // -0.5 -> 0
+        x[2] = 0.015; // 1.5 -> 2
+        let mut y = BlockQ8_0 { d: f16::ZERO, qs: [0; QK8_0] };
+        quantize_q8_0(&x, &mut y);
+        assert_eq!(y.d, f16::from_f32(1.27 / 127.0));
+        assert_eq!(&y.qs[..3], &[127, 0, 2]);
+    }
+}
