@@ -635,20 +635,6 @@ mod kernels {
             })
         }
 
-        /// Sum of the eight (or, with `low_only`, the low four) i32 lanes.
-        #[inline]
-        #[target_feature(enable = "avx2,fma,f16c")]
-        unsafe fn hsum_i32(v: __m256i, low_only: bool) -> i32 {
-            let s = if low_only {
-                _mm256_castsi256_si128(v)
-            } else {
-                _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v))
-            };
-            let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
-            _mm_cvtsi128_si32(s)
-        }
-
         #[inline]
         #[target_feature(enable = "avx2,fma,f16c")]
         unsafe fn hsum_f32(v: __m256) -> f32 {
@@ -661,8 +647,8 @@ mod kernels {
         pub unsafe fn q4k<const R: usize>(w: &[BlockQ4K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
             let acts: &[&[BlockQ8K]; R] = acts.try_into().expect("R activation rows");
             let m4 = _mm256_set1_epi8(0xF);
-            let mut acc = [0f32; R];
-            let mut acc_min = [0f32; R];
+            let mut acc = _mm_setzero_ps();
+            let mut acc_min = _mm_setzero_ps();
             for (b, x) in w.iter().enumerate() {
                 let sm = q4k_scales_mins(&x.scales);
                 let mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(sm.as_ptr().add(8) as *const __m128i));
@@ -682,20 +668,35 @@ mod kernels {
                         sums[i] = _mm256_add_epi32(sums[i], _mm256_add_epi32(pl, ph));
                     }
                 }
-                let (d, dmin) = (x.d.to_f32(), x.dmin.to_f32());
+                // The block's integer sums for the (up to) four rows, one per 32-bit lane, and
+                // the fused multiply-adds lane by lane (each lane is the scalar computation).
+                let zero = _mm256_setzero_si256();
+                let mut mins_sums = [_mm_setzero_si128(); 4];
+                let mut yd = [0f32; 4];
                 for i in 0..R {
                     let y = acts[i].get_unchecked(b);
                     // Σ_s min_s · (bsums[2s] + bsums[2s+1]), exact in i32.
                     let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
                     let pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256::<1>(bsums));
-                    let min_sum = hsum_i32(_mm256_castsi128_si256(_mm_madd_epi16(mins, pairs)), true);
-                    acc[i] = (hsum_i32(sums[i], false) as f32).mul_add(d * y.d, acc[i]);
-                    acc_min[i] = (min_sum as f32).mul_add(dmin * y.d, acc_min[i]);
+                    mins_sums[i] = _mm_madd_epi16(mins, pairs);
+                    yd[i] = y.d;
                 }
+                let s = |i: usize| if i < R { sums[i] } else { zero };
+                let h = _mm256_hadd_epi32(_mm256_hadd_epi32(s(0), s(1)), _mm256_hadd_epi32(s(2), s(3)));
+                let isum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
+                let imin = _mm_hadd_epi32(
+                    _mm_hadd_epi32(mins_sums[0], mins_sums[1]),
+                    _mm_hadd_epi32(mins_sums[2], mins_sums[3]),
+                );
+                let yd = _mm_loadu_ps(yd.as_ptr());
+                let d = _mm_mul_ps(_mm_set1_ps(x.d.to_f32()), yd);
+                let dmin = _mm_mul_ps(_mm_set1_ps(x.dmin.to_f32()), yd);
+                acc = _mm_fmadd_ps(_mm_cvtepi32_ps(isum), d, acc);
+                acc_min = _mm_fmadd_ps(_mm_cvtepi32_ps(imin), dmin, acc_min);
             }
-            for i in 0..R {
-                out[i] = acc[i] - acc_min[i];
-            }
+            let mut result = [0f32; 4];
+            _mm_storeu_ps(result.as_mut_ptr(), _mm_sub_ps(acc, acc_min));
+            out[..R].copy_from_slice(&result[..R]);
         }
 
         #[target_feature(enable = "avx2,fma,f16c")]
