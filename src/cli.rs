@@ -188,6 +188,10 @@ pub enum CliCommand {
         /// Runs; the best one is reported.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// Also write the logits after the prompt (little-endian f32, one per vocabulary entry)
+        /// here, for scripts/ref/compare_logits.py.
+        #[arg(long)]
+        logits_out: Option<PathBuf>,
     },
 }
 
@@ -215,8 +219,8 @@ impl Cli {
             },
             CliCommand::Summarize { file, json } => Command::Summarize { input: file, format: format(json) },
             CliCommand::FetchModels { all } => Command::FetchModels { all },
-            CliCommand::BenchLlm { prompt_file, as_translate, n_predict, repeat } => {
-                Command::BenchLlm { prompt_file, as_translate, n_predict, repeat: repeat.max(1) }
+            CliCommand::BenchLlm { prompt_file, as_translate, n_predict, repeat, logits_out } => {
+                Command::BenchLlm { prompt_file, as_translate, n_predict, repeat: repeat.max(1), logits_out }
             }
             CliCommand::Run { inputs, out, force, shard } => {
                 let shard = match shard {

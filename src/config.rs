@@ -23,7 +23,7 @@ pub enum Command {
     TranslateLines { input: String, format: OutputFormat },
     Summarize { input: String, format: OutputFormat },
     FetchModels { all: bool },
-    BenchLlm { prompt_file: PathBuf, as_translate: bool, n_predict: usize, repeat: usize },
+    BenchLlm { prompt_file: PathBuf, as_translate: bool, n_predict: usize, repeat: usize, logits_out: Option<PathBuf> },
     /// A batch run over many articles into an output directory.
     Run(BatchSettings),
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::llm::{argmax, Llm};
+use super::llm::{argmax, Llm, StepKind};
 use crate::Result;
 
 #[derive(Debug, Serialize)]
@@ -34,14 +34,14 @@ pub fn run(model: &Llm, prompt: &[u32], n_predict: usize, repeat: usize, threads
     for _ in 0..repeat {
         let mut cache = model.new_cache();
         let start = Instant::now();
-        let mut logits = model.forward(prompt, &mut cache)?;
+        let mut logits = model.forward(prompt, &mut cache, StepKind::Prompt { len: prompt.len() })?;
         let prefill = start.elapsed().as_secs_f64();
         let start = Instant::now();
         let mut tokens = Vec::with_capacity(n_predict);
         for _ in 0..n_predict {
             let next = argmax(&logits);
             tokens.push(next);
-            logits = model.forward(&[next], &mut cache)?;
+            logits = model.forward(&[next], &mut cache, StepKind::Decode)?;
         }
         let decode = start.elapsed().as_secs_f64();
         best.prefill_tok_s = best.prefill_tok_s.max(prompt.len() as f64 / prefill);

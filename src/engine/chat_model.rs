@@ -7,7 +7,7 @@ use std::path::Path;
 use super::chat::{ChatMessage, ChatTemplate};
 use super::gguf::GgufFile;
 use super::kv_cache::{common_prefix, PrefixCache};
-use super::llm::{Llm, LlmConfig};
+use super::llm::{Llm, LlmConfig, StepKind};
 use super::search::{greedy, greedy_batch, Generation, Job, LoopGuard};
 use super::tokenizer::GgufTokenizer;
 use crate::Result;
@@ -80,7 +80,8 @@ impl ChatModel {
         let ids = common_prefix(&a, &b);
         let mut cache = self.llm.new_cache();
         if ids.len() >= 2 {
-            self.llm.forward(&ids, &mut cache)?;
+            // As part of any prompt that extends it by at least 3 tokens (see PrefixCache::fork).
+            self.llm.forward(&ids, &mut cache, StepKind::Prompt { len: ids.len() + 3 })?;
         }
         Ok(PrefixCache { ids, cache })
     }

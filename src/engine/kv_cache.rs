@@ -65,9 +65,9 @@ impl KvCache {
 }
 
 /// The KV cache of a prompt prefix shared by many prompts (system prompt and instructions),
-/// computed once. A prompt that starts with `ids` continues from a copy of `cache`; the model's
-/// computation of a position does not depend on how the positions were grouped into calls, so
-/// the result is identical to computing the whole prompt.
+/// computed once. A prompt that starts with `ids` continues from a copy of `cache`; the model
+/// computes a prompt position the same way whatever the calls it is split into, so the result is
+/// identical to computing the whole prompt.
 #[derive(Clone, Debug)]
 pub struct PrefixCache {
     pub ids: Vec<u32>,
@@ -76,9 +76,11 @@ pub struct PrefixCache {
 
 impl PrefixCache {
     /// A copy of the prefix cache and the part of `prompt` still to run, if `prompt` extends
-    /// the prefix by at least one token.
+    /// the prefix by at least three tokens. (The prefix is computed as llama.cpp computes it
+    /// inside a longer prompt: with at least three more tokens, all of its rows fall in the
+    /// prompt's 4-row GEMM part; see `llm::StepKind`.)
     pub fn fork<'p>(&self, prompt: &'p [u32]) -> Option<(KvCache, &'p [u32])> {
-        if self.ids.is_empty() || prompt.len() <= self.ids.len() || !prompt.starts_with(&self.ids) {
+        if self.ids.is_empty() || prompt.len() < self.ids.len() + 3 || !prompt.starts_with(&self.ids) {
             return None;
         }
         Some((self.cache.clone(), &prompt[self.ids.len()..]))

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::gguf::GgufFile;
 use super::kv_cache::KvCache;
-use super::quant::{hsum8, QMatrix};
+use super::quant::{hsum8, QMatrix, RowMode};
 use crate::simd_dispatch;
 use crate::{Error, Result};
 
@@ -86,9 +86,9 @@ impl Linear {
         Ok(Self { weight, bias })
     }
 
-    /// `xs · Wᵀ + b` for `xs` of any number of rows.
-    fn forward(&self, xs: &[f32]) -> Vec<f32> {
-        let mut ys = self.weight.matmul(xs);
+    /// `xs · Wᵀ + b` for `xs` of any number of rows (`modes`: see [`QMatrix::matmul_rows`]).
+    fn forward(&self, xs: &[f32], modes: &[RowMode]) -> Vec<f32> {
+        let mut ys = self.weight.matmul_rows(xs, modes);
         if let Some(bias) = &self.bias {
             for row in ys.chunks_exact_mut(bias.len()) {
                 row.iter_mut().zip(bias).for_each(|(y, b)| *y += b);
@@ -110,13 +110,46 @@ struct Block {
     down: Linear,
 }
 
+/// How llama.cpp would have computed a step's tokens, which decides a few roundings (see
+/// [`QMatrix::matmul_rows`] and `attend_row`). llama.cpp evaluates a prompt in batches of up to
+/// 512 tokens and generated tokens one at a time; in a batch of `n` tokens its first `n - n % 4`
+/// rows go through its 4-row Q4_K GEMM, and a batch of two or more tokens multiplies attention
+/// through its own f16 GEMM rather than row dot products.
+///
+/// A token's logits depend on its sequence, its position and this kind only: never on what
+/// else is in the forward pass, nor on how a prompt was cut into steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// Tokens of a prompt of `len` tokens evaluated from position 0.
+    Prompt { len: usize },
+    /// Generated tokens fed back one at a time (or draft tokens checked at once).
+    Decode,
+}
+
 /// One sequence's part of a batched forward pass: its new tokens, its cache (which receives
 /// their keys and values), and which logits it needs.
 pub struct Step<'a> {
     pub tokens: &'a [u32],
     pub cache: &'a mut KvCache,
+    pub kind: StepKind,
     /// The logits of every new token (for speculative verification), not only the last.
     pub all_logits: bool,
+}
+
+/// llama.cpp's prompt batch size (`n_batch` = `n_ubatch` = 512).
+const LLAMA_UBATCH: usize = 512;
+
+/// For a token at `pos`: how its matrix products are computed, and whether its attention goes
+/// through llama.cpp's f16 GEMM.
+fn row_style(kind: StepKind, pos: usize) -> (RowMode, bool) {
+    match kind {
+        StepKind::Decode => (RowMode::default(), false),
+        StepKind::Prompt { len } => {
+            let start = pos / LLAMA_UBATCH * LLAMA_UBATCH;
+            let batch = LLAMA_UBATCH.min(len.saturating_sub(start)).max(1);
+            (RowMode { gemm: pos - start < batch - batch % 4, tiled: batch >= 8 }, batch >= 2)
+        }
+    }
 }
 
 pub struct Llm {
@@ -189,8 +222,8 @@ impl Llm {
     }
 
     /// Runs `tokens` at positions `cache.len()..` and returns the logits of the last one.
-    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
-        let mut logits = self.forward_batch(&mut [Step { tokens, cache, all_logits: false }])?;
+    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache, kind: StepKind) -> Result<Vec<f32>> {
+        let mut logits = self.forward_batch(&mut [Step { tokens, cache, kind, all_logits: false }])?;
         Ok(logits.pop().expect("one step, one row of logits"))
     }
 
@@ -203,8 +236,10 @@ impl Llm {
     /// batched: alone, with other sequences, or several positions of one sequence at once.
     pub fn forward_batch(&self, steps: &mut [Step]) -> Result<Vec<Vec<f32>>> {
         let c = &self.config;
-        // Row r of the batch: (step, position).
+        // Row r of the batch: (step, position), and how llama.cpp would have computed it.
         let mut rows = Vec::new();
+        let mut gemm = Vec::new();
+        let mut gemm_attention = Vec::new();
         for (s, step) in steps.iter().enumerate() {
             if step.tokens.is_empty() {
                 return Err(Error::Config("forward called with no tokens".into()));
@@ -217,7 +252,12 @@ impl Llm {
                     c.context_length
                 )));
             }
-            rows.extend((start..start + step.tokens.len()).map(|pos| (s, pos)));
+            for pos in start..start + step.tokens.len() {
+                rows.push((s, pos));
+                let (g, a) = row_style(step.kind, pos);
+                gemm.push(g);
+                gemm_attention.push(a);
+            }
         }
         let n = rows.len();
         let mut xs = vec![0f32; n * c.n_embd];
@@ -230,11 +270,27 @@ impl Llm {
         let rope = Rope::new(c, rows.iter().map(|&(_, pos)| pos));
         let eps = c.rms_norm_eps as f32;
         let kv_width = c.n_kv_head * c.head_dim;
+        // The rows whose logits are wanted: a step's last, or all its rows with `all_logits`.
+        // Like llama.cpp, the last layer's feed-forward runs on those rows only; when a step
+        // wants one row, that row is a batch of one (llama.cpp's GEMV) there.
+        let mut wanted = Vec::new();
+        let mut wanted_gemm = Vec::new();
+        let mut first = 0;
+        for step in steps.iter() {
+            let len = step.tokens.len();
+            let from = if step.all_logits { first } else { first + len - 1 };
+            for r in from..first + len {
+                wanted.push(r);
+                wanted_gemm.push(if step.all_logits { gemm[r] } else { RowMode::default() });
+            }
+            first += len;
+        }
+        let last_layer = self.blocks.len() - 1;
         for (layer, block) in self.blocks.iter().enumerate() {
             let h = rms_norm(&xs, &block.attn_norm, eps);
-            let mut q = block.q.forward(&h);
-            let mut k = block.k.forward(&h);
-            let v = block.v.forward(&h);
+            let mut q = block.q.forward(&h, &gemm);
+            let mut k = block.k.forward(&h, &gemm);
+            let v = block.v.forward(&h, &gemm);
             rope.apply(&mut q, c.n_head, c.head_dim, c.arch);
             rope.apply(&mut k, c.n_kv_head, c.head_dim, c.arch);
             let mut first = 0;
@@ -245,29 +301,24 @@ impl Llm {
                 first += len;
             }
             let caches: Vec<&KvCache> = steps.iter().map(|s| &*s.cache).collect();
-            let attended = self.attention(&q, &rows, &caches, layer);
-            let o = block.output.forward(&attended);
+            let attended = self.attention(&q, &rows, &gemm_attention, &caches, layer);
+            let o = block.output.forward(&attended, &gemm);
             xs.iter_mut().zip(&o).for_each(|(x, o)| *x += o);
+            let ffn_gemm = if layer == last_layer {
+                xs = wanted.iter().flat_map(|&r| xs[r * c.n_embd..(r + 1) * c.n_embd].to_vec()).collect();
+                &wanted_gemm
+            } else {
+                &gemm
+            };
             let h = rms_norm(&xs, &block.ffn_norm, eps);
-            let gate = block.gate.forward(&h);
-            let up = block.up.forward(&h);
-            let d = block.down.forward(&swiglu(&gate, &up));
+            let gate = block.gate.forward(&h, ffn_gemm);
+            let up = block.up.forward(&h, ffn_gemm);
+            let d = block.down.forward(&swiglu(&gate, &up), ffn_gemm);
             xs.iter_mut().zip(&d).for_each(|(x, d)| *x += d);
         }
-        // Only the rows whose logits are wanted go through the output projection.
-        let mut wanted = Vec::new();
-        let mut first = 0;
-        for step in steps.iter() {
-            let len = step.tokens.len();
-            let from = if step.all_logits { first } else { first + len - 1 };
-            wanted.extend(from..first + len);
-            first += len;
-        }
-        let mut last = Vec::with_capacity(wanted.len() * c.n_embd);
-        for &r in &wanted {
-            last.extend_from_slice(&xs[r * c.n_embd..(r + 1) * c.n_embd]);
-        }
+        let last = xs;
         let normed = rms_norm(&last, &self.output_norm, eps);
+        // llama.cpp computes only the last prompt position's logits: a batch of one row.
         let logits = self.output.as_ref().unwrap_or(&self.tok_embeddings).matmul(&normed);
         let mut first = 0;
         Ok(steps
@@ -283,14 +334,23 @@ impl Llm {
 
     /// Causal attention of every row's query heads over its own sequence's cache, which already
     /// holds this call's keys and values. Rows are independent; they run in parallel.
-    fn attention(&self, q: &[f32], rows: &[(usize, usize)], caches: &[&KvCache], layer: usize) -> Vec<f32> {
+    fn attention(
+        &self,
+        q: &[f32],
+        rows: &[(usize, usize)],
+        gemm: &[bool],
+        caches: &[&KvCache],
+        layer: usize,
+    ) -> Vec<f32> {
         let c = &self.config;
         let width = c.n_head * c.head_dim;
         let mut out = vec![0f32; rows.len() * width];
-        out.par_chunks_mut(width).zip(q.par_chunks(width)).zip(rows.par_iter()).for_each(|((out, q), &(s, pos))| {
-            let (keys, values) = caches[s].layer(layer);
-            attend_row(c, q, keys, values, pos + 1, out);
-        });
+        out.par_chunks_mut(width).zip(q.par_chunks(width)).zip(rows.par_iter().zip(gemm)).for_each(
+            |((out, q), (&(s, pos), &gemm))| {
+                let (keys, values) = caches[s].layer(layer);
+                attend_row(c, q, keys, values, pos + 1, gemm, out);
+            },
+        );
         out
     }
 }
@@ -300,11 +360,11 @@ simd_dispatch! {
     /// numerics: the query rounded to f16 like the f16 keys it is multiplied with, scores
     /// scaled, softmax with ggml's vectorized exp and its grouping of the sum, probabilities
     /// rounded to f16 for the product with the f16 values.
-    fn attend_row(c: &LlmConfig, q: &[f32], keys: &[f32], values: &[f32], len: usize, out: &mut [f32]) = attend_row_impl;
+    fn attend_row(c: &LlmConfig, q: &[f32], keys: &[f32], values: &[f32], len: usize, gemm: bool, out: &mut [f32]) = attend_row_impl;
 }
 
 #[inline(always)]
-fn attend_row_impl(c: &LlmConfig, q: &[f32], keys: &[f32], values: &[f32], len: usize, out: &mut [f32]) {
+fn attend_row_impl(c: &LlmConfig, q: &[f32], keys: &[f32], values: &[f32], len: usize, gemm: bool, out: &mut [f32]) {
     let hd = c.head_dim;
     let kv_width = c.n_kv_head * hd;
     let group = c.n_head / c.n_kv_head;
@@ -313,13 +373,13 @@ fn attend_row_impl(c: &LlmConfig, q: &[f32], keys: &[f32], values: &[f32], len: 
     // Scores padded to whole groups of eight with zero probabilities.
     let padded = len.div_ceil(8) * 8;
     let mut scores = vec![0f32; padded];
-    let mut acc = vec![0f32; 8 * hd];
+    let mut acc = vec![0f32; 32 * hd];
     for head in 0..c.n_head {
         let kv = head / group;
         let qh = &q[head * hd..(head + 1) * hd];
         for (j, score) in scores[..len].iter_mut().enumerate() {
             let k = &keys[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
-            *score = dot8(qh, k) * scale;
+            *score = if gemm { dot8(qh, k) } else { dot_f16_style(qh, k) } * scale;
         }
         let max = scores[..len].iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
         let mut sum = 0f64;
@@ -335,21 +395,49 @@ fn attend_row_impl(c: &LlmConfig, q: &[f32], keys: &[f32], values: &[f32], len: 
         let inv = (1.0 / sum) as f32;
         scores.iter_mut().for_each(|e| *e *= inv);
         let probs = super::quant::round_to_f16(&scores);
-        // out[d] = Σ_j p_j v_j[d], in eight partial sums by j mod 8.
-        acc.fill(0.0);
+        // out[d] = Σ_j p_j v_j[d]. llama.cpp's f16 GEMM (tinyBLAS) sums in eight lanes by
+        // j mod 8; its row dot product (ggml_vec_dot_f16) in four accumulators of eight lanes
+        // over steps of 32 positions.
+        let slots = if gemm { 8 } else { 32 };
+        acc[..slots * hd].fill(0.0);
         for j in 0..len {
             let p = probs[j];
             let v = &values[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
-            let lane = &mut acc[(j % 8) * hd..(j % 8 + 1) * hd];
+            let slot = if gemm { j % 8 } else { ((j / 8) % 4) * 8 + j % 8 };
+            let lane = &mut acc[slot * hd..(slot + 1) * hd];
             for (a, &v) in lane.iter_mut().zip(v) {
                 *a = p.mul_add(v, *a);
             }
         }
         for (d, o) in out[head * hd..(head + 1) * hd].iter_mut().enumerate() {
-            let lanes: [f32; 8] = std::array::from_fn(|l| acc[l * hd + d]);
-            *o = hsum8(&lanes);
+            *o = if gemm {
+                hsum8(&std::array::from_fn(|l| acc[l * hd + d]))
+            } else {
+                reduce_f16_style(&std::array::from_fn(|i| acc[i * hd + d]))
+            };
         }
     }
+}
+
+/// ggml_vec_dot_f16's sum: `x` is four accumulators of eight lanes; (0+2, 1+3), then 0+1, then
+/// lanes (l, l+4), then pairwise.
+#[inline(always)]
+fn reduce_f16_style(x: &[f32; 32]) -> f32 {
+    let x0: [f32; 8] = std::array::from_fn(|l| (x[l] + x[16 + l]) + (x[8 + l] + x[24 + l]));
+    let t0: [f32; 4] = std::array::from_fn(|l| x0[l] + x0[l + 4]);
+    (t0[0] + t0[1]) + (t0[2] + t0[3])
+}
+
+/// ggml_vec_dot_f16 on values already f16-exact: element i goes to accumulator (i / 8) % 4, lane
+/// i % 8.
+#[inline(always)]
+fn dot_f16_style(a: &[f32], b: &[f32]) -> f32 {
+    let mut x = [0f32; 32];
+    for (i, (a, b)) in a.iter().zip(b).enumerate() {
+        let slot = ((i / 8) % 4) * 8 + i % 8;
+        x[slot] = a.mul_add(*b, x[slot]);
+    }
+    reduce_f16_style(&x)
 }
 
 /// Dot product in eight lanes of fused multiply-adds, summed in ggml's order.

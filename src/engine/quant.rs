@@ -61,6 +61,64 @@ pub struct BlockQ4K {
     qs: [u8; QK_K / 2],
 }
 
+/// One Q4_K block (256 columns) of eight consecutive rows, interleaved so that a 256-bit vector
+/// holds four consecutive weights of each of the eight rows: SIMD lanes are output rows, as in
+/// llama.cpp's `block_q4_Kx8`. Same values as the eight blocks it comes from; 32 bytes more
+/// (the 6-bit scales and mins unpacked to bytes).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct BlockQ4Kx8 {
+    d: [f16; 8],
+    dmin: [f16; 8],
+    /// `[sub-block][row]`.
+    scales: [u8; 64],
+    /// `[pair of sub-blocks][row][2]`.
+    mins: [u8; 64],
+    /// `[64-value chunk j][group of 4 t][row][4]`: low nibbles are values `64j + 4t + u` (sub-block
+    /// 2j), high nibbles `64j + 32 + 4t + u` (sub-block 2j + 1).
+    qs: [u8; 1024],
+}
+
+impl BlockQ4Kx8 {
+    fn new(rows: [&BlockQ4K; 8]) -> Self {
+        let mut x = Self { d: [f16::ZERO; 8], dmin: [f16::ZERO; 8], scales: [0; 64], mins: [0; 64], qs: [0; 1024] };
+        for (r, block) in rows.iter().enumerate() {
+            x.d[r] = block.d;
+            x.dmin[r] = block.dmin;
+            let sm = kernels::q4k_scales_mins(&block.scales);
+            for sub in 0..8 {
+                x.scales[sub * 8 + r] = sm[sub];
+                x.mins[(sub / 2) * 16 + r * 2 + sub % 2] = sm[8 + sub];
+            }
+            for j in 0..4 {
+                for t in 0..8 {
+                    for u in 0..4 {
+                        x.qs[j * 256 + t * 32 + r * 4 + u] = block.qs[32 * j + 4 * t + u];
+                    }
+                }
+            }
+        }
+        x
+    }
+
+    /// Row `r`'s scale, min and 4-bit value `i` (0..256).
+    #[inline]
+    fn scale_min(&self, r: usize, sub: usize) -> (u8, u8) {
+        (self.scales[sub * 8 + r], self.mins[(sub / 2) * 16 + r * 2 + sub % 2])
+    }
+
+    #[inline]
+    fn value(&self, r: usize, i: usize) -> u8 {
+        let (j, high, t, u) = (i / 64, (i % 64) / 32, (i % 32) / 4, i % 4);
+        let q = self.qs[j * 256 + t * 32 + r * 4 + u];
+        if high == 1 {
+            q >> 4
+        } else {
+            q & 0xF
+        }
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct BlockQ6K {
@@ -90,6 +148,7 @@ const _: () = assert!(
         && std::mem::size_of::<BlockQ6K>() == 210
         && std::mem::size_of::<BlockQ8_0>() == 34
         && std::mem::size_of::<BlockQ8K>() == 292
+        && std::mem::size_of::<BlockQ4Kx8>() == 1184
 );
 
 /// Blocks copied out of their on-disk bytes.
@@ -113,6 +172,8 @@ fn blocks_from_bytes<B: Copy>(bytes: &[u8]) -> Vec<B> {
 /// The weights of a matrix, row-major, each row a whole number of blocks.
 pub enum Weights {
     Q4K(Vec<BlockQ4K>),
+    /// Q4_K with a multiple of 8 rows, interleaved by 8 (`[row group][block]`).
+    Q4Kx8(Vec<BlockQ4Kx8>),
     Q6K(Vec<BlockQ6K>),
     Q8_0(Vec<BlockQ8_0>),
     /// Any other type, dequantized at load time.
@@ -131,6 +192,22 @@ pub struct QMatrix {
     rows: usize,
     cols: usize,
     weights: Weights,
+}
+
+/// How llama.cpp would multiply one activation row, which decides a few roundings. It depends on
+/// the size of the batch the row is in (see `llm::StepKind`):
+/// - `gemm`: the row is in the first `n - n % 4` rows of a batch of `n`, which go through the
+///   4-row Q4_K GEMM (integer sums folded into the f32 accumulators every 64 values rather than
+///   every 256; activation quantizer breaking ±max ties towards +);
+/// - `tiled`: the batch has 8 rows or more, so Q6_K goes through the tiled K-quant matmul (one
+///   exact integer per 256 values, scaled by the weight scale, then a fused multiply-add by the
+///   activation scale, rather than eight lanes summed at the end).
+///
+/// The default is a lone row (llama.cpp's GEMV and row dot products).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowMode {
+    pub gemm: bool,
+    pub tiled: bool,
 }
 
 /// The ggml types kept quantized; any other is dequantized to f32 at load time.
@@ -154,6 +231,17 @@ impl QMatrix {
             return Err(format!("{cols} columns is not a multiple of the {kind:?} block size {block}"));
         }
         let weights = match kind {
+            Kind::Q4K if rows % 8 == 0 && bytes.len() == rows * cols / QK_K * 144 => {
+                let blocks: Vec<BlockQ4K> = blocks_from_bytes(bytes);
+                let kb = cols / QK_K;
+                let mut x8 = Vec::with_capacity(blocks.len() / 8);
+                for group in blocks.chunks_exact(8 * kb) {
+                    for b in 0..kb {
+                        x8.push(BlockQ4Kx8::new(std::array::from_fn(|r| &group[r * kb + b])));
+                    }
+                }
+                Weights::Q4Kx8(x8)
+            }
             Kind::Q4K => Weights::Q4K(blocks_from_bytes(bytes)),
             Kind::Q6K => Weights::Q6K(blocks_from_bytes(bytes)),
             Kind::Q8_0 => Weights::Q8_0(blocks_from_bytes(bytes)),
@@ -174,6 +262,7 @@ impl QMatrix {
     fn len(&self) -> usize {
         match &self.weights {
             Weights::Q4K(b) => b.len(),
+            Weights::Q4Kx8(b) => 8 * b.len(),
             Weights::Q6K(b) => b.len(),
             Weights::Q8_0(b) => b.len(),
             Weights::F32(v) => v.len(),
@@ -190,7 +279,7 @@ impl QMatrix {
 
     pub fn kind(&self) -> Kind {
         match &self.weights {
-            Weights::Q4K(_) => Kind::Q4K,
+            Weights::Q4K(_) | Weights::Q4Kx8(_) => Kind::Q4K,
             Weights::Q6K(_) => Kind::Q6K,
             Weights::Q8_0(_) => Kind::Q8_0,
             Weights::F32(_) => Kind::F32,
@@ -201,6 +290,7 @@ impl QMatrix {
     pub fn size_in_bytes(&self) -> usize {
         match &self.weights {
             Weights::Q4K(b) => std::mem::size_of_val(b.as_slice()),
+            Weights::Q4Kx8(b) => std::mem::size_of_val(b.as_slice()),
             Weights::Q6K(b) => std::mem::size_of_val(b.as_slice()),
             Weights::Q8_0(b) => std::mem::size_of_val(b.as_slice()),
             Weights::F32(v) => std::mem::size_of_val(v.as_slice()),
@@ -215,6 +305,17 @@ impl QMatrix {
                 let per_row = self.cols / QK_K;
                 for (block, out) in blocks[row * per_row..(row + 1) * per_row].iter().zip(out.chunks_exact_mut(QK_K)) {
                     dequantize_q4k(block, out);
+                }
+            }
+            Weights::Q4Kx8(blocks) => {
+                let per_row = self.cols / QK_K;
+                let (group, r) = (row / 8, row % 8);
+                for (x, out) in blocks[group * per_row..(group + 1) * per_row].iter().zip(out.chunks_exact_mut(QK_K)) {
+                    let (d, min) = (x.d[r].to_f32(), x.dmin[r].to_f32());
+                    for (i, o) in out.iter_mut().enumerate() {
+                        let (sc, m) = x.scale_min(r, i / 32);
+                        *o = (d * sc as f32) * x.value(r, i) as f32 - min * m as f32;
+                    }
                 }
             }
             Weights::Q6K(blocks) => {
@@ -236,13 +337,21 @@ impl QMatrix {
         }
     }
 
-    /// `xs` (`m` rows of `cols`) quantized the way this matrix's dot products expect.
-    pub fn quantize<'a>(&self, xs: &'a [f32]) -> Activations<'a> {
+    /// `xs` (`m` rows of `cols`) quantized the way this matrix's dot products expect, row `r`
+    /// as for `modes[r]` (a lone row when `modes` is shorter).
+    pub fn quantize<'a>(&self, xs: &'a [f32], modes: &[RowMode]) -> Activations<'a> {
         assert_eq!(xs.len() % self.cols, 0);
         match self.weights {
-            Weights::Q4K(_) | Weights::Q6K(_) => {
+            Weights::Q4K(_) | Weights::Q4Kx8(_) | Weights::Q6K(_) => {
                 let mut blocks = vec![BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] }; xs.len() / QK_K];
-                blocks.iter_mut().zip(xs.chunks_exact(QK_K)).for_each(|(b, x)| quantize_q8k(x, b));
+                // The GEMM's quantizer differs from the reference one only in breaking a tie
+                // between +max and -max, and only Q4_K goes through the GEMM.
+                let repacked = matches!(self.weights, Weights::Q4Kx8(_));
+                let per_row = self.cols / QK_K;
+                for (r, (row, x)) in blocks.chunks_exact_mut(per_row).zip(xs.chunks_exact(self.cols)).enumerate() {
+                    let positive_ties = repacked && modes.get(r).is_some_and(|m| m.gemm);
+                    row.iter_mut().zip(x.chunks_exact(QK_K)).for_each(|(b, x)| quantize_q8k(x, b, positive_ties));
+                }
                 Activations::Q8K(blocks)
             }
             Weights::Q8_0(_) => {
@@ -254,16 +363,23 @@ impl QMatrix {
         }
     }
 
-    /// `xs · Wᵀ` for `xs` of `m` rows: `(m, rows)`, row-major.
+    /// `xs · Wᵀ` for `xs` of `m` rows: `(m, rows)`, row-major, every row computed as llama.cpp
+    /// computes a lone row (its GEMV).
     pub fn matmul(&self, xs: &[f32]) -> Vec<f32> {
-        let m = xs.len() / self.cols;
-        let acts = self.quantize(xs);
-        self.matmul_quantized(&acts, m)
+        self.matmul_rows(xs, &[])
     }
 
-    /// Like [`QMatrix::matmul`] on activations already quantized by [`QMatrix::quantize`] (of
-    /// this matrix or another of the same kind and width).
-    pub fn matmul_quantized(&self, acts: &Activations, m: usize) -> Vec<f32> {
+    /// Like [`QMatrix::matmul`], row `r` computed as llama.cpp computes a row in `modes[r]`
+    /// (see [`RowMode`]; which mode applies is the caller's to say).
+    pub fn matmul_rows(&self, xs: &[f32], modes: &[RowMode]) -> Vec<f32> {
+        let m = xs.len() / self.cols;
+        let acts = self.quantize(xs, modes);
+        self.matmul_quantized(&acts, m, modes)
+    }
+
+    /// Like [`QMatrix::matmul_rows`] on activations already quantized by
+    /// [`QMatrix::quantize`] (of this matrix or another of the same kind and width).
+    pub fn matmul_quantized(&self, acts: &Activations, m: usize, modes: &[RowMode]) -> Vec<f32> {
         if m == 0 {
             return Vec::new();
         }
@@ -273,6 +389,8 @@ impl QMatrix {
         // activation rows.
         let threads = rayon::current_num_threads().max(1);
         let chunk_rows = self.rows.div_ceil(threads * 8).clamp(1, 64);
+        // Interleaved weights go by whole groups of eight rows.
+        let chunk_rows = if let Weights::Q4Kx8(_) = self.weights { chunk_rows.div_ceil(8) * 8 } else { chunk_rows };
         // Activation rows in tiles that stay in the core's cache while the task's weight rows
         // pass over them.
         const TILE: usize = 16;
@@ -280,8 +398,20 @@ impl QMatrix {
             let first = chunk * chunk_rows;
             for tile in (0..m).step_by(TILE) {
                 let tile = tile..(tile + TILE).min(m);
+                let tile_modes: Vec<RowMode> = tile.clone().map(|r| modes.get(r).copied().unwrap_or_default()).collect();
+                if let (Weights::Q4Kx8(w), Activations::Q8K(a)) = (&self.weights, acts) {
+                    let kb = self.cols / QK_K;
+                    let flags: Vec<bool> = tile_modes.iter().map(|m| m.gemm).collect();
+                    for (g, out) in out.chunks_exact_mut(8 * m).enumerate() {
+                        let group = first / 8 + g;
+                        let w = &w[group * kb..(group + 1) * kb];
+                        dot_group_q4kx8(w, &a[tile.start * kb..tile.end * kb], &flags, kb, tile.start, m, out);
+                    }
+                    continue;
+                }
+                let tiled: Vec<bool> = tile_modes.iter().map(|m| m.tiled).collect();
                 for (i, out_row) in out.chunks_exact_mut(m).enumerate() {
-                    self.dot_row(first + i, acts, tile.clone(), &mut out_row[tile.clone()]);
+                    self.dot_row(first + i, acts, tile.clone(), &tiled, &mut out_row[tile.clone()]);
                 }
             }
         });
@@ -297,20 +427,24 @@ impl QMatrix {
         out
     }
 
-    /// Weight row `row` against the activation rows `acts_rows`.
-    fn dot_row(&self, row: usize, acts: &Activations, acts_rows: std::ops::Range<usize>, out: &mut [f32]) {
+    /// Weight row `row` against the activation rows `acts_rows` (`tiled`: their [`RowMode`]s'
+    /// flag, for Q6_K).
+    fn dot_row(&self, row: usize, acts: &Activations, acts_rows: std::ops::Range<usize>, tiled: &[bool], out: &mut [f32]) {
         match (&self.weights, acts) {
             (Weights::Q4K(w), Activations::Q8K(a)) => {
                 let kb = self.cols / QK_K;
-                dot_rows(&w[row * kb..(row + 1) * kb], &a[acts_rows.start * kb..acts_rows.end * kb], kb, out, kernels::q4k);
+                let a = &a[acts_rows.start * kb..acts_rows.end * kb];
+                dot_rows(&w[row * kb..(row + 1) * kb], a, tiled, kb, out, |w, a, _, out| kernels::q4k(w, a, out));
             }
             (Weights::Q6K(w), Activations::Q8K(a)) => {
                 let kb = self.cols / QK_K;
-                dot_rows(&w[row * kb..(row + 1) * kb], &a[acts_rows.start * kb..acts_rows.end * kb], kb, out, kernels::q6k);
+                let a = &a[acts_rows.start * kb..acts_rows.end * kb];
+                dot_rows(&w[row * kb..(row + 1) * kb], a, tiled, kb, out, kernels::q6k);
             }
             (Weights::Q8_0(w), Activations::Q8_0(a)) => {
                 let kb = self.cols / QK8_0;
-                dot_rows(&w[row * kb..(row + 1) * kb], &a[acts_rows.start * kb..acts_rows.end * kb], kb, out, kernels::q8_0);
+                let a = &a[acts_rows.start * kb..acts_rows.end * kb];
+                dot_rows(&w[row * kb..(row + 1) * kb], a, tiled, kb, out, |w, a, _, out| kernels::q8_0(w, a, out));
             }
             (Weights::F32(w), Activations::F32(a)) => {
                 let w = &w[row * self.cols..(row + 1) * self.cols];
@@ -324,22 +458,52 @@ impl QMatrix {
     }
 }
 
+/// Eight interleaved weight rows against activation rows (up to four at a time), into `out`
+/// (`8 × m`, row-major) at columns `first_act..`.
+fn dot_group_q4kx8(
+    w: &[BlockQ4Kx8],
+    acts: &[BlockQ8K],
+    gemm: &[bool],
+    kb: usize,
+    first_act: usize,
+    m: usize,
+    out: &mut [f32],
+) {
+    for ((g, group), gemm) in acts.chunks(4 * kb).enumerate().zip(gemm.chunks(4)) {
+        let mut rows: [&[BlockQ8K]; 4] = [&[]; 4];
+        let n = group.len() / kb;
+        for (row, blocks) in rows.iter_mut().zip(group.chunks_exact(kb)) {
+            *row = blocks;
+        }
+        let mut result = [[0f32; 8]; 4];
+        kernels::q4kx8(w, &rows[..n], gemm, &mut result[..n]);
+        for (i, values) in result[..n].iter().enumerate() {
+            for (r, &v) in values.iter().enumerate() {
+                out[r * m + first_act + 4 * g + i] = v;
+            }
+        }
+    }
+}
+
 /// Runs `kernel` over the activation rows in groups of up to four (the weight block is decoded
 /// once per group); every row's result is the same whatever group it is in.
 fn dot_rows<W, A>(
     w: &[W],
     acts: &[A],
+    flags: &[bool],
     kb: usize,
     out: &mut [f32],
-    kernel: impl Fn(&[W], &[&[A]], &mut [f32]),
+    kernel: impl Fn(&[W], &[&[A]], [bool; 4], &mut [f32]),
 ) {
-    for (group, out) in acts.chunks(4 * kb).zip(out.chunks_mut(4)) {
+    for ((group, out), flags) in acts.chunks(4 * kb).zip(out.chunks_mut(4)).zip(flags.chunks(4)) {
         let mut rows: [&[A]; 4] = [&[]; 4];
         let n = group.len() / kb;
         for (row, blocks) in rows.iter_mut().zip(group.chunks_exact(kb)) {
             *row = blocks;
         }
-        kernel(w, &rows[..n], out);
+        let mut f = [false; 4];
+        f[..flags.len()].copy_from_slice(flags);
+        kernel(w, &rows[..n], f, out);
     }
 }
 
@@ -392,17 +556,22 @@ pub fn hsum8(l: &[f32; 8]) -> f32 {
 
 simd_dispatch! {
     /// ggml's `quantize_row_q8_K_ref`.
-    fn quantize_q8k(x: &[f32], y: &mut BlockQ8K) = quantize_q8k_block;
+    fn quantize_q8k(x: &[f32], y: &mut BlockQ8K, positive_ties: bool) = quantize_q8k_block;
 }
 
 #[inline(always)]
-fn quantize_q8k_block(x: &[f32], y: &mut BlockQ8K) {
+fn quantize_q8k_block(x: &[f32], y: &mut BlockQ8K, positive_ties: bool) {
     let (mut max, mut amax) = (0f32, 0f32);
     for &v in x {
         if v.abs() > amax {
             amax = v.abs();
             max = v;
         }
+    }
+    // ggml_quantize_mat_q8_K_4x8 takes +amax when both +amax and -amax occur; the reference
+    // quantizer takes whichever comes first.
+    if std::env::var_os("PRECIS_NO_TIES").is_none() && positive_ties && max < 0.0 && x.contains(&amax) {
+        max = amax;
     }
     if amax == 0.0 {
         *y = BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] };
@@ -514,8 +683,40 @@ mod kernels {
         by_rows!(q4k, w, acts, out)
     }
 
-    pub fn q6k(w: &[BlockQ6K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
-        by_rows!(q6k, w, acts, out)
+    /// `tiled[i]`: row i as llama.cpp's tiled K-quant matmul computes it.
+    pub fn q6k(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 4], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if avx2::available() {
+            // SAFETY: AVX2, FMA and F16C were detected on this CPU; `acts` has 1 to 4 rows.
+            unsafe {
+                return match acts.len() {
+                    1 => avx2::q6k::<1>(w, acts, tiled, out),
+                    2 => avx2::q6k::<2>(w, acts, tiled, out),
+                    3 => avx2::q6k::<3>(w, acts, tiled, out),
+                    _ => avx2::q6k::<4>(w, acts, tiled, out),
+                };
+            }
+        }
+        portable::q6k(w, acts, tiled, out)
+    }
+
+    /// `gemm[i]`: fold row i's sums every pair of sub-blocks, as llama.cpp's GEMM does.
+    pub fn q4kx8(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: &[bool], out: &mut [[f32; 8]]) {
+        let mut flags = [false; 4];
+        flags[..acts.len()].copy_from_slice(&gemm[..acts.len()]);
+        #[cfg(target_arch = "x86_64")]
+        if avx2::available() {
+            // SAFETY: AVX2, FMA and F16C were detected on this CPU; `acts` has 1 to 4 rows.
+            unsafe {
+                return match acts.len() {
+                    1 => avx2::q4kx8::<1>(w, acts, flags, out),
+                    2 => avx2::q4kx8::<2>(w, acts, flags, out),
+                    3 => avx2::q4kx8::<3>(w, acts, flags, out),
+                    _ => avx2::q4kx8::<4>(w, acts, flags, out),
+                };
+            }
+        }
+        portable::q4kx8(w, acts, flags, out)
     }
 
     pub fn q8_0(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], out: &mut [f32]) {
@@ -581,9 +782,39 @@ mod kernels {
             }
         }
 
-        pub fn q6k(w: &[BlockQ6K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
-            for (a, out) in acts.iter().zip(out.iter_mut()) {
+        pub fn q4kx8(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut [[f32; 8]]) {
+            for ((a, out), gemm) in acts.iter().zip(out.iter_mut()).zip(gemm) {
+                for (r, out) in out.iter_mut().enumerate() {
+                    let (mut acc, mut acc_min) = (0f32, 0f32);
+                    for (x, y) in w.iter().zip(a.iter()) {
+                        let (d, dmin) = (x.d[r].to_f32() * y.d, x.dmin[r].to_f32() * y.d);
+                        let mut sum = 0i32;
+                        let mut min_sum = 0i32;
+                        for sub in 0..8 {
+                            let (sc, m) = x.scale_min(r, sub);
+                            let dot: i32 = (32 * sub..32 * sub + 32).map(|i| x.value(r, i) as i32 * y.qs[i] as i32).sum();
+                            sum += sc as i32 * dot;
+                            min_sum += m as i32 * (y.bsums[2 * sub] as i32 + y.bsums[2 * sub + 1] as i32);
+                            if gemm && sub % 2 == 1 {
+                                acc = (sum as f32).mul_add(d, acc);
+                                acc_min = (min_sum as f32).mul_add(dmin, acc_min);
+                                (sum, min_sum) = (0, 0);
+                            }
+                        }
+                        if !gemm {
+                            acc = (sum as f32).mul_add(d, acc);
+                            acc_min = (min_sum as f32).mul_add(dmin, acc_min);
+                        }
+                    }
+                    *out = acc - acc_min;
+                }
+            }
+        }
+
+        pub fn q6k(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 4], out: &mut [f32]) {
+            for ((a, out), tiled) in acts.iter().zip(out.iter_mut()).zip(tiled) {
                 let mut acc = [0f32; 8];
+                let mut acc_tiled = 0f32;
                 for (x, y) in w.iter().zip(a.iter()) {
                     let mut lanes = [0i32; 8];
                     for i in 0..QK_K {
@@ -601,8 +832,10 @@ mod kernels {
                     for (acc, &lane) in acc.iter_mut().zip(&lanes) {
                         *acc = d.mul_add(lane as f32, *acc);
                     }
+                    let total: i32 = lanes.iter().sum();
+                    acc_tiled = (x.d.to_f32() * total as f32).mul_add(y.d, acc_tiled);
                 }
-                *out = hsum8(&acc);
+                *out = if tiled { acc_tiled } else { hsum8(&acc) };
             }
         }
 
@@ -633,6 +866,16 @@ mod kernels {
             *AVAILABLE.get_or_init(|| {
                 is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
             })
+        }
+
+        /// Sum of the eight i32 lanes (exact).
+        #[inline]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn hsum_i32(v: __m256i) -> i32 {
+            let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+            let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+            _mm_cvtsi128_si32(s)
         }
 
         #[inline]
@@ -699,10 +942,94 @@ mod kernels {
             out[..R].copy_from_slice(&result[..R]);
         }
 
+        /// Eight interleaved Q4_K rows against R activation rows: 32-bit lanes are rows, so the
+        /// block's integer sums need no horizontal reduction, and each lane's float operations
+        /// are those of the row-by-row kernel.
         #[target_feature(enable = "avx2,fma,f16c")]
-        pub unsafe fn q6k<const R: usize>(w: &[BlockQ6K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
+        pub unsafe fn q4kx8<const R: usize>(
+            w: &[BlockQ4Kx8],
+            acts: &[&[BlockQ8K]],
+            gemm: [bool; 4],
+            out: &mut [[f32; 8]],
+        ) {
+            let acts: &[&[BlockQ8K]; R] = acts.try_into().expect("R activation rows");
+            let m4 = _mm256_set1_epi8(0xF);
+            // Each row's 16-bit scale twice (a pair of 16-bit lanes per row).
+            let dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+            let mut acc = [_mm256_setzero_ps(); R];
+            let mut acc_min = [_mm256_setzero_ps(); R];
+            for (b, x) in w.iter().enumerate() {
+                let d = _mm256_cvtph_ps(_mm_loadu_si128(x.d.as_ptr() as *const __m128i));
+                let dmin = _mm256_cvtph_ps(_mm_loadu_si128(x.dmin.as_ptr() as *const __m128i));
+                let mut dd = [_mm256_setzero_ps(); R];
+                let mut ddmin = [_mm256_setzero_ps(); R];
+                let mut pairs = [_mm_setzero_si128(); R];
+                for i in 0..R {
+                    let y = acts[i].get_unchecked(b);
+                    let yd = _mm256_set1_ps(y.d);
+                    dd[i] = _mm256_mul_ps(d, yd);
+                    ddmin[i] = _mm256_mul_ps(dmin, yd);
+                    // Per pair of sub-blocks p: (bsums[4p] + bsums[4p+1], bsums[4p+2] + bsums[4p+3]).
+                    let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+                    pairs[i] = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256::<1>(bsums));
+                }
+                let mut sums = [_mm256_setzero_si256(); R];
+                let mut min_sums = [_mm256_setzero_si256(); R];
+                for j in 0..4 {
+                    for half in 0..2 {
+                        let sub = 2 * j + half;
+                        let scales = _mm_loadl_epi64(x.scales.as_ptr().add(8 * sub) as *const __m128i);
+                        let scales = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales, dup));
+                        let mut dots = [_mm256_setzero_si256(); R];
+                        for t in 0..8 {
+                            let v = _mm256_loadu_si256(x.qs.as_ptr().add(j * 256 + t * 32) as *const __m256i);
+                            let q = if half == 0 { _mm256_and_si256(v, m4) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4) };
+                            for i in 0..R {
+                                let a = acts[i].get_unchecked(b).qs.as_ptr().add(64 * j + 32 * half + 4 * t);
+                                let a = _mm256_set1_epi32((a as *const i32).read_unaligned());
+                                // At most 8 × 2 × 15 × 127 = 30480: no 16-bit overflow.
+                                dots[i] = _mm256_add_epi16(dots[i], _mm256_maddubs_epi16(q, a));
+                            }
+                        }
+                        for i in 0..R {
+                            sums[i] = _mm256_add_epi32(sums[i], _mm256_madd_epi16(dots[i], scales));
+                        }
+                    }
+                    let mins = _mm256_cvtepu8_epi16(_mm_loadu_si128(x.mins.as_ptr().add(16 * j) as *const __m128i));
+                    for i in 0..R {
+                        let pair = _mm256_set1_epi32(match j {
+                            0 => _mm_extract_epi32::<0>(pairs[i]),
+                            1 => _mm_extract_epi32::<1>(pairs[i]),
+                            2 => _mm_extract_epi32::<2>(pairs[i]),
+                            _ => _mm_extract_epi32::<3>(pairs[i]),
+                        });
+                        min_sums[i] = _mm256_add_epi32(min_sums[i], _mm256_madd_epi16(mins, pair));
+                        if gemm[i] {
+                            // llama.cpp's GEMM folds every pair of sub-blocks.
+                            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[i]), dd[i], acc[i]);
+                            acc_min[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(min_sums[i]), ddmin[i], acc_min[i]);
+                            sums[i] = _mm256_setzero_si256();
+                            min_sums[i] = _mm256_setzero_si256();
+                        }
+                    }
+                }
+                for i in 0..R {
+                    if !gemm[i] {
+                        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[i]), dd[i], acc[i]);
+                        acc_min[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(min_sums[i]), ddmin[i], acc_min[i]);
+                    }
+                }
+            }
+            for i in 0..R {
+                _mm256_storeu_ps(out[i].as_mut_ptr(), _mm256_sub_ps(acc[i], acc_min[i]));
+            }
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn q6k<const R: usize>(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 4], out: &mut [f32]) {
             let acts: &[&[BlockQ8K]; R] = acts.try_into().expect("R activation rows");
             let r = R;
+            let mut acc_tiled = [0f32; R];
             let m3 = _mm256_set1_epi8(3);
             let m15 = _mm256_set1_epi8(15);
             let mut acc = [_mm256_setzero_ps(); R];
@@ -748,11 +1075,15 @@ mod kernels {
                     let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
                     let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums, scales_16));
                     let lanes = _mm256_sub_epi32(sums[i], offset);
-                    acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(y.d * xd), _mm256_cvtepi32_ps(lanes), acc[i]);
+                    if tiled[i] {
+                        acc_tiled[i] = (xd * hsum_i32(lanes) as f32).mul_add(y.d, acc_tiled[i]);
+                    } else {
+                        acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(y.d * xd), _mm256_cvtepi32_ps(lanes), acc[i]);
+                    }
                 }
             }
             for i in 0..r {
-                out[i] = hsum_f32(acc[i]);
+                out[i] = if tiled[i] { acc_tiled[i] } else { hsum_f32(acc[i]) };
             }
         }
 
@@ -802,6 +1133,22 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn interleaved_q4k_rows_give_the_bits_of_the_row_by_row_kernel() {
+        let cols = 512;
+        let (x8, qtensor) = quantized(GgmlDType::Q4K, Kind::Q4K, 16, cols);
+        assert!(matches!(x8.weights, Weights::Q4Kx8(_)));
+        // The same weights, 13 rows: not a multiple of 8, so kept row by row.
+        let bytes = qtensor.data().unwrap();
+        let rows13 = QMatrix::from_blocks(Kind::Q4K, 13, cols, &bytes[..13 * 2 * 144]).unwrap();
+        assert!(matches!(rows13.weights, Weights::Q4K(_)));
+        let xs = values(5 * cols, 3);
+        let (a, b) = (x8.matmul(&xs), rows13.matmul(&xs));
+        for r in 0..5 {
+            assert_eq!(a[r * 16..r * 16 + 13], b[r * 13..(r + 1) * 13], "activation row {r}");
+        }
+    }
+
     fn quantized(dtype: GgmlDType, kind: Kind, rows: usize, cols: usize) -> (QMatrix, QTensor) {
         let w = Tensor::from_vec(values(rows * cols, 7), (rows, cols), &Device::Cpu).unwrap();
         let q = QTensor::quantize(&w, dtype).unwrap();
@@ -809,7 +1156,7 @@ mod tests {
     }
 
     fn portable(matrix: &QMatrix, xs: &[f32]) -> Vec<f32> {
-        let acts = matrix.quantize(xs);
+        let acts = matrix.quantize(xs, &[]);
         let m = xs.len() / matrix.cols;
         let mut out = vec![0f32; m];
         let mut all = Vec::new();
@@ -818,17 +1165,32 @@ mod tests {
                 (Weights::Q4K(w), Activations::Q8K(a)) => {
                     let kb = matrix.cols / QK_K;
                     let rows: Vec<_> = a.chunks_exact(kb).collect();
-                    kernels::portable::q4k(&w[row * kb..(row + 1) * kb], &rows, &mut out)
+                    for (rows, out) in rows.chunks(4).zip(out.chunks_mut(4)) {
+                        kernels::portable::q4k(&w[row * kb..(row + 1) * kb], rows, out)
+                    }
+                }
+                (Weights::Q4Kx8(w), Activations::Q8K(a)) => {
+                    let kb = matrix.cols / QK_K;
+                    let rows: Vec<_> = a.chunks_exact(kb).collect();
+                    let mut eight = vec![[0f32; 8]; m];
+                    for (rows, eight) in rows.chunks(4).zip(eight.chunks_mut(4)) {
+                        kernels::portable::q4kx8(&w[(row / 8) * kb..(row / 8 + 1) * kb], rows, [false; 4], eight);
+                    }
+                    out.iter_mut().zip(&eight).for_each(|(o, e)| *o = e[row % 8]);
                 }
                 (Weights::Q6K(w), Activations::Q8K(a)) => {
                     let kb = matrix.cols / QK_K;
                     let rows: Vec<_> = a.chunks_exact(kb).collect();
-                    kernels::portable::q6k(&w[row * kb..(row + 1) * kb], &rows, &mut out)
+                    for (rows, out) in rows.chunks(4).zip(out.chunks_mut(4)) {
+                        kernels::portable::q6k(&w[row * kb..(row + 1) * kb], rows, [false; 4], out)
+                    }
                 }
                 (Weights::Q8_0(w), Activations::Q8_0(a)) => {
                     let kb = matrix.cols / QK8_0;
                     let rows: Vec<_> = a.chunks_exact(kb).collect();
-                    kernels::portable::q8_0(&w[row * kb..(row + 1) * kb], &rows, &mut out)
+                    for (rows, out) in rows.chunks(4).zip(out.chunks_mut(4)) {
+                        kernels::portable::q8_0(&w[row * kb..(row + 1) * kb], rows, out)
+                    }
                 }
                 _ => unreachable!(),
             }
@@ -877,7 +1239,7 @@ mod tests {
         x[1] = 0.01; // 0.01 * 127 / 2.54 = 0.5 -> 0 (to even)
         x[2] = 0.03; // 1.5 -> 2
         let mut y = BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] };
-        quantize_q8k(&x, &mut y);
+        quantize_q8k(&x, &mut y, false);
         assert_eq!(y.d, 1.0 / (-127.0f32 / -2.54));
         assert_eq!(&y.qs[..3], &[-127, 0, 2]);
         assert_eq!(y.bsums[0], -125);

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::kv_cache::KvCache;
-use super::llm::{argmax, Llm, Step};
+use super::llm::{argmax, Llm, Step, StepKind};
 use crate::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -152,8 +152,13 @@ pub fn greedy_batch(
         crate::interrupt::check()?;
         let start = Instant::now();
         let logits = {
-            let mut steps: Vec<Step> =
-                active.iter_mut().map(|a| Step { tokens: &a.input, cache: &mut a.cache, all_logits: false }).collect();
+            let mut steps: Vec<Step> = active
+                .iter_mut()
+                .map(|a| {
+                    let kind = if a.prefilled { StepKind::Decode } else { StepKind::Prompt { len: a.prompt_tokens } };
+                    Step { tokens: &a.input, cache: &mut a.cache, kind, all_logits: false }
+                })
+                .collect();
             model.forward_batch(&mut steps)?
         };
         let elapsed = start.elapsed();

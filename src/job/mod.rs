@@ -99,7 +99,7 @@ fn single_article(config: &Config, out: &mut dyn Write) -> Result<()> {
             }
             Ok(())
         }
-        Command::BenchLlm { prompt_file, as_translate, n_predict, repeat } => {
+        Command::BenchLlm { prompt_file, as_translate, n_predict, repeat, logits_out } => {
             let pipeline = Pipeline::load(config)?;
             let text = std::fs::read_to_string(prompt_file).map_err(|e| Error::io(prompt_file, e))?;
             let model = pipeline.llm()?;
@@ -108,6 +108,15 @@ fn single_article(config: &Config, out: &mut dyn Write) -> Result<()> {
             } else {
                 model.tokenizer.encode(&text, true)?
             };
+            if let Some(path) = logits_out {
+                let logits = model.llm.forward(
+                    &prompt,
+                    &mut model.llm.new_cache(),
+                    crate::engine::llm::StepKind::Prompt { len: prompt.len() },
+                )?;
+                let bytes: Vec<u8> = logits.iter().flat_map(|v| v.to_le_bytes()).collect();
+                std::fs::write(path, &bytes).map_err(|e| Error::io(path, e))?;
+            }
             let report = crate::engine::bench::run(&model.llm, &prompt, *n_predict, *repeat, config.threads)?;
             write_json_line(out, &report)
         }
