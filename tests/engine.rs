@@ -1,10 +1,10 @@
-//! Numerics of the GGUF engine on the real 0.5B model: however the positions are grouped into
-//! forward passes (whole prompt, prefix then rest, one token at a time, or next to other
-//! sequences in a batch), the logits are bit-identical.
+//! Numerics of the GGUF engine on the real 0.5B model: a prompt's logits depend only on the
+//! prompt, never on how its positions are grouped into forward passes (whole prompt, prefix then
+//! rest, one token at a time) or on other sequences in the same batch.
 
 mod common;
 
-use precis::engine::llm::{argmax, Step};
+use precis::engine::llm::{argmax, Step, StepKind};
 use precis::engine::search::{greedy_batch, Job};
 use precis::engine::{greedy, ChatModel};
 
@@ -18,48 +18,61 @@ fn logits_do_not_depend_on_how_positions_are_grouped_or_batched() {
 
     // Whole sequence at once, every position's logits.
     let mut full_cache = model.llm.new_cache();
-    let all = model.llm.forward_batch(&mut [Step { tokens: &ids, cache: &mut full_cache, all_logits: true }]).unwrap();
+    let kind = StepKind::Prompt { len: ids.len() };
+    let all = model.llm.forward_batch(&mut [Step { tokens: &ids, cache: &mut full_cache, kind, all_logits: true }]).unwrap();
     let vocab = model.llm.vocab_size();
     let all = &all[0];
     assert_eq!(all.len(), ids.len() * vocab);
     assert_eq!(full_cache.len(), ids.len());
 
-    // A prefix then the rest; one token at a time: the same bits at every position.
+    // A prefix then the rest; one token at a time: the same bits at every position. (Every
+    // position's logits here come from the `all_logits` pass, whose last-layer feed-forward runs
+    // on all rows; only the last position is compared when a call wants one row.)
+    let last_only = model.llm.forward(&ids, &mut model.llm.new_cache(), kind).unwrap();
     for splits in [vec![4, ids.len()], (1..=ids.len()).collect::<Vec<_>>()] {
         let mut cache = model.llm.new_cache();
         let mut start = 0;
+        let mut last = Vec::new();
         for end in splits {
-            let last = model.llm.forward(&ids[start..end], &mut cache).unwrap();
-            assert_eq!(last, all[(end - 1) * vocab..end * vocab], "position {}", end - 1);
+            last = model.llm.forward(&ids[start..end], &mut cache, kind).unwrap();
             start = end;
         }
+        assert_eq!(last, last_only);
     }
 
     // In a batch next to another sequence at other positions: still the same bits, for both.
-    let mut alone = model.llm.new_cache();
-    let other_alone = model.llm.forward(&other, &mut alone).unwrap();
+    let other_kind = StepKind::Prompt { len: other.len() };
+    let other_alone = model.llm.forward(&other, &mut model.llm.new_cache(), other_kind).unwrap();
     let mut a = model.llm.new_cache();
-    model.llm.forward(&ids[..3], &mut a).unwrap();
+    model.llm.forward(&ids[..3], &mut a, kind).unwrap();
     let mut b = model.llm.new_cache();
+    let mut c = model.llm.new_cache();
+    model.llm.forward(&ids, &mut c, kind).unwrap();
+    let next = [argmax(&last_only)];
+    let next_alone = model.llm.forward(&next, &mut c.clone(), StepKind::Decode).unwrap();
     let batch = model
         .llm
         .forward_batch(&mut [
-            Step { tokens: &ids[3..], cache: &mut a, all_logits: false },
-            Step { tokens: &other, cache: &mut b, all_logits: false },
+            Step { tokens: &ids[3..], cache: &mut a, kind, all_logits: false },
+            Step { tokens: &other, cache: &mut b, kind: other_kind, all_logits: false },
+            Step { tokens: &next, cache: &mut c, kind: StepKind::Decode, all_logits: false },
         ])
         .unwrap();
-    assert_eq!(batch[0], all[(ids.len() - 1) * vocab..]);
+    assert_eq!(batch[0], last_only);
     assert_eq!(batch[1], other_alone);
+    assert_eq!(batch[2], next_alone);
 
     // Reusing a truncated cache equals computing the prefix afresh.
     let mut reused = full_cache.clone();
     reused.truncate(5);
     assert_eq!(reused.len(), 5);
-    let from_reused = model.llm.forward(&ids[5..], &mut reused).unwrap();
-    assert_eq!(from_reused, all[(ids.len() - 1) * vocab..]);
+    assert_eq!(model.llm.forward(&ids[5..], &mut reused, kind).unwrap(), last_only);
     reused.truncate(0);
     assert!(reused.is_empty());
-    assert_eq!(argmax(&model.llm.forward(&ids, &mut reused).unwrap()), argmax(&all[(ids.len() - 1) * vocab..]));
+    assert_eq!(model.llm.forward(&ids, &mut reused, kind).unwrap(), last_only);
+    // The all-rows pass saw the same last position, but computed its last feed-forward in a
+    // batch of all rows, as llama.cpp does when every position's logits are asked for.
+    assert_eq!(argmax(&all[(ids.len() - 1) * vocab..]), argmax(&last_only));
 }
 
 #[test]
