@@ -475,7 +475,13 @@ simd_dispatch! {
 
 #[inline(always)]
 fn swiglu_rows(gate: &[f32], up: &[f32]) -> Vec<f32> {
-    gate.iter().zip(up).map(|(&x, &g)| (x / (1.0 + ggml_expf(0.0 - x))) * g).collect()
+    // A plain loop, so that the exp's fused multiply-adds are compiled with the caller's FMA.
+    let mut out = vec![0f32; gate.len()];
+    for i in 0..gate.len() {
+        let x = gate[i];
+        out[i] = (x / (1.0 + ggml_expf(0.0 - x))) * up[i];
+    }
+    out
 }
 
 /// ggml's AVX2 `ggml_v_expf`, lane by lane: a range reduction by powers of two and a degree-5

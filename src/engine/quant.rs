@@ -956,33 +956,21 @@ mod kernels {
             let m4 = _mm256_set1_epi8(0xF);
             // Each row's 16-bit scale twice (a pair of 16-bit lanes per row).
             let dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-            let mut acc = [_mm256_setzero_ps(); R];
-            let mut acc_min = [_mm256_setzero_ps(); R];
+            // Long-lived state in memory, so that the registers go to the inner loop.
+            let mut acc = [[0f32; 8]; R];
+            let mut acc_min = [[0f32; 8]; R];
+            let mut min_sums = [[0i32; 8]; R];
             for (b, x) in w.iter().enumerate() {
-                let d = _mm256_cvtph_ps(_mm_loadu_si128(x.d.as_ptr() as *const __m128i));
-                let dmin = _mm256_cvtph_ps(_mm_loadu_si128(x.dmin.as_ptr() as *const __m128i));
-                let mut dd = [_mm256_setzero_ps(); R];
-                let mut ddmin = [_mm256_setzero_ps(); R];
-                let mut pairs = [_mm_setzero_si128(); R];
-                for i in 0..R {
-                    let y = acts[i].get_unchecked(b);
-                    let yd = _mm256_set1_ps(y.d);
-                    dd[i] = _mm256_mul_ps(d, yd);
-                    ddmin[i] = _mm256_mul_ps(dmin, yd);
-                    // Per pair of sub-blocks p: (bsums[4p] + bsums[4p+1], bsums[4p+2] + bsums[4p+3]).
-                    let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
-                    pairs[i] = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256::<1>(bsums));
-                }
                 let mut sums = [_mm256_setzero_si256(); R];
-                let mut min_sums = [_mm256_setzero_si256(); R];
                 for j in 0..4 {
                     for half in 0..2 {
                         let sub = 2 * j + half;
                         let scales = _mm_loadl_epi64(x.scales.as_ptr().add(8 * sub) as *const __m128i);
                         let scales = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales, dup));
+                        let qs = x.qs.as_ptr().add(j * 256);
                         let mut dots = [_mm256_setzero_si256(); R];
                         for t in 0..8 {
-                            let v = _mm256_loadu_si256(x.qs.as_ptr().add(j * 256 + t * 32) as *const __m256i);
+                            let v = _mm256_loadu_si256(qs.add(t * 32) as *const __m256i);
                             let q = if half == 0 { _mm256_and_si256(v, m4) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4) };
                             for i in 0..R {
                                 let a = acts[i].get_unchecked(b).qs.as_ptr().add(64 * j + 32 * half + 4 * t);
@@ -995,34 +983,50 @@ mod kernels {
                             sums[i] = _mm256_add_epi32(sums[i], _mm256_madd_epi16(dots[i], scales));
                         }
                     }
+                    // The min correction of sub-blocks 2j and 2j+1.
                     let mins = _mm256_cvtepu8_epi16(_mm_loadu_si128(x.mins.as_ptr().add(16 * j) as *const __m128i));
                     for i in 0..R {
-                        let pair = _mm256_set1_epi32(match j {
-                            0 => _mm_extract_epi32::<0>(pairs[i]),
-                            1 => _mm_extract_epi32::<1>(pairs[i]),
-                            2 => _mm_extract_epi32::<2>(pairs[i]),
-                            _ => _mm_extract_epi32::<3>(pairs[i]),
-                        });
-                        min_sums[i] = _mm256_add_epi32(min_sums[i], _mm256_madd_epi16(mins, pair));
+                        let y = acts[i].get_unchecked(b);
+                        let lo = y.bsums[4 * j].wrapping_add(y.bsums[4 * j + 1]) as u16 as u32;
+                        let hi = y.bsums[4 * j + 2].wrapping_add(y.bsums[4 * j + 3]) as u16 as u32;
+                        let pair = _mm256_set1_epi32((lo | (hi << 16)) as i32);
+                        let m = _mm256_loadu_si256(min_sums[i].as_ptr() as *const __m256i);
+                        let m = _mm256_add_epi32(m, _mm256_madd_epi16(mins, pair));
+                        _mm256_storeu_si256(min_sums[i].as_mut_ptr() as *mut __m256i, m);
                         if gemm[i] {
                             // llama.cpp's GEMM folds every pair of sub-blocks.
-                            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[i]), dd[i], acc[i]);
-                            acc_min[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(min_sums[i]), ddmin[i], acc_min[i]);
+                            fold(x, y.d, sums[i], &mut acc[i], &mut acc_min[i], &mut min_sums[i]);
                             sums[i] = _mm256_setzero_si256();
-                            min_sums[i] = _mm256_setzero_si256();
                         }
                     }
                 }
                 for i in 0..R {
                     if !gemm[i] {
-                        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[i]), dd[i], acc[i]);
-                        acc_min[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(min_sums[i]), ddmin[i], acc_min[i]);
+                        let y = acts[i].get_unchecked(b);
+                        fold(x, y.d, sums[i], &mut acc[i], &mut acc_min[i], &mut min_sums[i]);
                     }
                 }
             }
             for i in 0..R {
-                _mm256_storeu_ps(out[i].as_mut_ptr(), _mm256_sub_ps(acc[i], acc_min[i]));
+                let a = _mm256_loadu_ps(acc[i].as_ptr());
+                let m = _mm256_loadu_ps(acc_min[i].as_ptr());
+                _mm256_storeu_ps(out[i].as_mut_ptr(), _mm256_sub_ps(a, m));
             }
+        }
+
+        /// acc += float(sums) · (d · yd); acc_min += float(min_sums) · (dmin · yd); min_sums = 0.
+        #[inline]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn fold(x: &BlockQ4Kx8, yd: f32, sums: __m256i, acc: &mut [f32; 8], acc_min: &mut [f32; 8], min_sums: &mut [i32; 8]) {
+            let yd = _mm256_set1_ps(yd);
+            let d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(x.d.as_ptr() as *const __m128i)), yd);
+            let dmin = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(x.dmin.as_ptr() as *const __m128i)), yd);
+            let a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), d, _mm256_loadu_ps(acc.as_ptr()));
+            _mm256_storeu_ps(acc.as_mut_ptr(), a);
+            let m = _mm256_loadu_si256(min_sums.as_ptr() as *const __m256i);
+            let am = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), dmin, _mm256_loadu_ps(acc_min.as_ptr()));
+            _mm256_storeu_ps(acc_min.as_mut_ptr(), am);
+            *min_sums = [0; 8];
         }
 
         #[target_feature(enable = "avx2,fma,f16c")]

@@ -125,7 +125,11 @@ pub fn greedy_batch(
     mut on_finish: impl FnMut(usize),
 ) -> Result<Vec<(Generation, KvCache)>> {
     let mut results: Vec<Option<(Generation, KvCache)>> = (0..jobs.len()).map(|_| None).collect();
-    let mut pending = jobs.into_iter().enumerate();
+    // Longest budgets first, so that the batch stays full until the end instead of finishing
+    // with one long sequence decoding alone. (The order changes no output.)
+    let mut order: Vec<(usize, Job)> = jobs.into_iter().enumerate().collect();
+    order.sort_by_key(|(i, job)| (std::cmp::Reverse(job.max_new_tokens), *i));
+    let mut pending = order.into_iter();
     let mut active: Vec<Active> = Vec::new();
     loop {
         while active.len() < max_batch.max(1) {
