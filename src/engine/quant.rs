@@ -1032,62 +1032,55 @@ mod kernels {
         #[target_feature(enable = "avx2,fma,f16c")]
         pub unsafe fn q6k<const R: usize>(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 4], out: &mut [f32]) {
             let acts: &[&[BlockQ8K]; R] = acts.try_into().expect("R activation rows");
-            let r = R;
-            let mut acc_tiled = [0f32; R];
             let m3 = _mm256_set1_epi8(3);
             let m15 = _mm256_set1_epi8(15);
-            let mut acc = [_mm256_setzero_ps(); R];
+            // Long-lived state in memory, so that the registers go to the inner loop.
+            let mut acc = [[0f32; 8]; R];
+            let mut acc_tiled = [0f32; R];
             for (b, x) in w.iter().enumerate() {
                 let mut sums = [_mm256_setzero_si256(); R];
                 for j in 0..QK_K / 128 {
                     let ql = x.ql.as_ptr().add(64 * j);
-                    let bits1 = _mm256_loadu_si256(ql as *const __m256i);
-                    let bits2 = _mm256_loadu_si256(ql.add(32) as *const __m256i);
-                    let high = _mm256_loadu_si256(x.qh.as_ptr().add(32 * j) as *const __m256i);
-                    let h0 = _mm256_slli_epi16::<4>(_mm256_and_si256(high, m3));
-                    let h1 = _mm256_slli_epi16::<2>(_mm256_and_si256(high, _mm256_set1_epi8(12)));
-                    let h2 = _mm256_and_si256(high, _mm256_set1_epi8(48));
-                    let h3 = _mm256_srli_epi16::<2>(_mm256_and_si256(high, _mm256_set1_epi8(-64)));
-                    let q = [
-                        _mm256_or_si256(_mm256_and_si256(bits1, m15), h0),
-                        _mm256_or_si256(_mm256_and_si256(bits2, m15), h1),
-                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(bits1), m15), h2),
-                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(bits2), m15), h3),
-                    ];
-                    // Elements 0..16 of each 32 use one scale, 16..32 the next.
-                    let s = &x.scales[8 * j..8 * j + 8];
-                    let mut scales = [_mm256_setzero_si256(); 4];
-                    for (t, scale) in scales.iter_mut().enumerate() {
-                        let (lo, hi) = (s[2 * t] as i16, s[2 * t + 1] as i16);
-                        *scale = _mm256_setr_epi16(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi, hi, hi, hi, hi, hi);
-                    }
-                    for i in 0..r {
-                        let q8 = acts[i][b].qs.as_ptr().add(128 * j);
-                        let mut p = [_mm256_setzero_si256(); 4];
-                        for t in 0..4 {
-                            let v = _mm256_loadu_si256(q8.add(32 * t) as *const __m256i);
-                            p[t] = _mm256_madd_epi16(scales[t], _mm256_maddubs_epi16(q[t], v));
+                    let qh = x.qh.as_ptr().add(32 * j);
+                    // Quarter t of the 128 values: 32 six-bit values (low 4 bits from ql, high 2
+                    // from qh), in ggml's order; values 0..16 use one scale, 16..32 the next.
+                    for t in 0..4 {
+                        let bits = _mm256_loadu_si256(ql.add(32 * (t % 2)) as *const __m256i);
+                        let low = if t < 2 { _mm256_and_si256(bits, m15) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(bits), m15) };
+                        let high = _mm256_loadu_si256(qh as *const __m256i);
+                        let high = match t {
+                            0 => _mm256_slli_epi16::<4>(_mm256_and_si256(high, m3)),
+                            1 => _mm256_slli_epi16::<2>(_mm256_and_si256(high, _mm256_set1_epi8(12))),
+                            2 => _mm256_and_si256(high, _mm256_set1_epi8(48)),
+                            _ => _mm256_srli_epi16::<2>(_mm256_and_si256(high, _mm256_set1_epi8(-64))),
+                        };
+                        let q = _mm256_or_si256(low, high);
+                        let (lo, hi) = (x.scales[8 * j + 2 * t] as i16, x.scales[8 * j + 2 * t + 1] as i16);
+                        let scale = _mm256_setr_epi16(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi, hi, hi, hi, hi, hi);
+                        for i in 0..R {
+                            let v = _mm256_loadu_si256(acts[i].get_unchecked(b).qs.as_ptr().add(128 * j + 32 * t) as *const __m256i);
+                            sums[i] = _mm256_add_epi32(sums[i], _mm256_madd_epi16(scale, _mm256_maddubs_epi16(q, v)));
                         }
-                        sums[i] = _mm256_add_epi32(sums[i], _mm256_add_epi32(p[0], p[1]));
-                        sums[i] = _mm256_add_epi32(sums[i], _mm256_add_epi32(p[2], p[3]));
                     }
                 }
                 let scales_16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(x.scales.as_ptr() as *const __m128i));
                 let xd = x.d.to_f32();
-                for i in 0..r {
-                    let y = &acts[i][b];
+                for i in 0..R {
+                    let y = acts[i].get_unchecked(b);
                     let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
                     let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums, scales_16));
                     let lanes = _mm256_sub_epi32(sums[i], offset);
                     if tiled[i] {
                         acc_tiled[i] = (xd * hsum_i32(lanes) as f32).mul_add(y.d, acc_tiled[i]);
                     } else {
-                        acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(y.d * xd), _mm256_cvtepi32_ps(lanes), acc[i]);
+                        let a = _mm256_loadu_ps(acc[i].as_ptr());
+                        let a = _mm256_fmadd_ps(_mm256_set1_ps(y.d * xd), _mm256_cvtepi32_ps(lanes), a);
+                        _mm256_storeu_ps(acc[i].as_mut_ptr(), a);
                     }
                 }
             }
-            for i in 0..r {
-                out[i] = if tiled[i] { acc_tiled[i] } else { hsum_f32(acc[i]) };
+            for i in 0..R {
+                out[i] = if tiled[i] { acc_tiled[i] } else { hsum8(&acc[i]) };
             }
         }
 
