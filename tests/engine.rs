@@ -131,3 +131,41 @@ fn prefix_reuse_gives_the_same_greedy_output_as_recompute() {
         assert_eq!(reused.prompt_tokens, prompt.len());
     }
 }
+
+#[test]
+fn speculative_decoding_with_the_small_model_as_draft_equals_plain_greedy() {
+    let _serial = common::serial();
+    let target = ChatModel::load(&common::model(common::MODEL_1_5B)).unwrap();
+    let draft = ChatModel::load(&common::model(common::MODEL_0_5B)).unwrap();
+    let texts = [
+        "Le ministre a annoncé 3 500 créations de postes dans l'enseignement.",
+        "La tempête a privé d'électricité 40 000 foyers en Bretagne, selon Enedis.",
+    ];
+    let mut total = precis::engine::search::Speculation::default();
+    for text in texts {
+        let prompt = target.prompt(&precis::translate::translation_messages(text)).unwrap();
+        let plain = target.complete(&prompt, 48, None).unwrap();
+        for lookahead in [1, 4] {
+            let mut cache = target.llm.new_cache();
+            let (fast, stats) = precis::engine::search::greedy_speculative(
+                &target.llm,
+                &draft.llm,
+                &prompt,
+                &mut cache,
+                48,
+                |id| target.tokenizer.is_eog(id),
+                None,
+                lookahead,
+            )
+            .unwrap();
+            assert_eq!(fast.tokens, plain.tokens, "{text} (lookahead {lookahead})");
+            assert_eq!(fast.stop, plain.stop);
+            assert!(stats.accepted <= stats.drafted);
+            total.drafted += stats.drafted;
+            total.accepted += stats.accepted;
+        }
+    }
+    // Same family, same tokenizer: the draft is right most of the time on plain news sentences.
+    eprintln!("draft acceptance {}/{}", total.accepted, total.drafted);
+    assert!(total.acceptance_rate() > 0.5, "acceptance {}/{}", total.accepted, total.drafted);
+}

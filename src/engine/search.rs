@@ -217,6 +217,132 @@ fn next_step(a: &mut Active, logits: &[f32], is_eog: &impl Fn(u32) -> bool) -> O
     None
 }
 
+/// What speculative decoding did: tokens the draft model proposed and how many the target
+/// model accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Speculation {
+    pub drafted: usize,
+    pub accepted: usize,
+}
+
+impl Speculation {
+    pub fn acceptance_rate(&self) -> f64 {
+        if self.drafted == 0 {
+            0.0
+        } else {
+            self.accepted as f64 / self.drafted as f64
+        }
+    }
+}
+
+/// Greedy decoding of `target` sped up by a smaller `draft` model with the same vocabulary: the
+/// draft proposes up to `lookahead` tokens, the target checks them all in one forward pass and
+/// keeps the longest prefix it agrees with, plus its own next token. The target computes every
+/// position exactly as when fed one token at a time (see `llm::StepKind::Decode`), so the output
+/// is identical to [`greedy`] on the target alone; only the speed depends on the draft.
+///
+/// `cache` may hold a prefix of `prompt` already (a shared system prompt); the draft starts from
+/// an empty cache.
+#[allow(clippy::too_many_arguments)]
+pub fn greedy_speculative(
+    target: &Llm,
+    draft: &Llm,
+    prompt: &[u32],
+    cache: &mut KvCache,
+    max_new_tokens: usize,
+    is_eog: impl Fn(u32) -> bool,
+    guard: Option<LoopGuard>,
+    lookahead: usize,
+) -> Result<(Generation, Speculation)> {
+    if draft.vocab_size() != target.vocab_size() {
+        return Err(crate::Error::Config(format!(
+            "the draft model's vocabulary ({} tokens) differs from the model's ({})",
+            draft.vocab_size(),
+            target.vocab_size()
+        )));
+    }
+    if prompt.is_empty() || cache.len() >= prompt.len() {
+        return Err(crate::Error::Config("speculative decoding needs a prompt beyond the cached prefix".into()));
+    }
+    crate::interrupt::check()?;
+    let start = Instant::now();
+    let prompt_kind = StepKind::Prompt { len: prompt.len() };
+    let mut logits = target.forward(&prompt[cache.len()..], cache, prompt_kind)?;
+    let mut draft_cache = draft.new_cache();
+    draft.forward(prompt, &mut draft_cache, prompt_kind)?;
+    let prefill = start.elapsed();
+    let start = Instant::now();
+    let mut stats = Speculation::default();
+    let mut tokens = Vec::new();
+    let done = |tokens: &mut Vec<u32>, token: u32| -> Option<StopReason> {
+        if is_eog(token) {
+            return Some(StopReason::Eog);
+        }
+        tokens.push(token);
+        if let Some((guard, period)) = guard.and_then(|g| g.period(tokens).map(|p| (g, p))) {
+            tokens.truncate(tokens.len() - (guard.span(period) - period));
+            return Some(StopReason::Repetition);
+        }
+        (tokens.len() >= max_new_tokens).then_some(StopReason::MaxTokens)
+    };
+    if max_new_tokens == 0 {
+        return Ok((Generation { tokens, stop: StopReason::MaxTokens, prompt_tokens: prompt.len(), prefill, decode: start.elapsed() }, stats));
+    }
+    let stop = 'decode: loop {
+        crate::interrupt::check()?;
+        // The target's next token is certain; the draft guesses the ones after it.
+        let next = argmax(&logits);
+        if let Some(stop) = done(&mut tokens, next) {
+            break stop;
+        }
+        let room = max_new_tokens - tokens.len();
+        let mut proposal = vec![next];
+        // Bring the draft's cache to the positions before `next` (it may hold rejected guesses,
+        // or lack the last accepted one), then feed it `next` and its own guesses.
+        let known = cache.len();
+        if draft_cache.len() > known {
+            draft_cache.truncate(known);
+        } else if draft_cache.len() < known {
+            let missing: Vec<u32> = (draft_cache.len()..known)
+                .map(|p| if p < prompt.len() { prompt[p] } else { tokens[p - prompt.len()] })
+                .collect();
+            draft.forward(&missing, &mut draft_cache, StepKind::Decode)?;
+        }
+        while proposal.len() <= lookahead.min(room) {
+            let draft_logits = draft.forward(&proposal[proposal.len() - 1..], &mut draft_cache, StepKind::Decode)?;
+            let guess = argmax(&draft_logits);
+            proposal.push(guess);
+            if is_eog(guess) {
+                break;
+            }
+        }
+        stats.drafted += proposal.len() - 1;
+        // One pass of the target over `next` and the guesses: row i is its logits after
+        // proposal[i], exactly as if fed alone.
+        let base = cache.len();
+        let vocab = target.vocab_size();
+        let rows = target.forward_batch(&mut [Step { tokens: &proposal, cache, kind: StepKind::Decode, all_logits: true }])?;
+        let rows = &rows[0];
+        let mut fed = 1;
+        for i in 1..proposal.len() {
+            let choice = argmax(&rows[(i - 1) * vocab..i * vocab]);
+            if choice != proposal[i] {
+                break;
+            }
+            stats.accepted += 1;
+            fed += 1;
+            if let Some(stop) = done(&mut tokens, choice) {
+                break 'decode stop;
+            }
+        }
+        // Keep the cache to the positions actually taken; the last taken row's logits decide the
+        // next token.
+        cache.truncate(base + fed);
+        logits = rows[(fed - 1) * vocab..fed * vocab].to_vec();
+    };
+    Ok((Generation { tokens, stop, prompt_tokens: prompt.len(), prefill, decode: start.elapsed() }, stats))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
