@@ -192,6 +192,13 @@ pub enum CliCommand {
         /// here, for scripts/ref/compare_logits.py.
         #[arg(long)]
         logits_out: Option<PathBuf>,
+        /// Also time speculative decoding with this draft model (same vocabulary) against plain
+        /// greedy decoding, both stopping at end of generation.
+        #[arg(long)]
+        draft: Option<PathBuf>,
+        /// Tokens the draft guesses per step.
+        #[arg(long, default_value_t = 3)]
+        lookahead: usize,
     },
 }
 
@@ -219,8 +226,16 @@ impl Cli {
             },
             CliCommand::Summarize { file, json } => Command::Summarize { input: file, format: format(json) },
             CliCommand::FetchModels { all } => Command::FetchModels { all },
-            CliCommand::BenchLlm { prompt_file, as_translate, n_predict, repeat, logits_out } => {
-                Command::BenchLlm { prompt_file, as_translate, n_predict, repeat: repeat.max(1), logits_out }
+            CliCommand::BenchLlm { prompt_file, as_translate, n_predict, repeat, logits_out, draft, lookahead } => {
+                Command::BenchLlm {
+                    prompt_file,
+                    as_translate,
+                    n_predict,
+                    repeat: repeat.max(1),
+                    logits_out,
+                    draft,
+                    lookahead: lookahead.max(1),
+                }
             }
             CliCommand::Run { inputs, out, force, shard } => {
                 let shard = match shard {

@@ -23,7 +23,15 @@ pub enum Command {
     TranslateLines { input: String, format: OutputFormat },
     Summarize { input: String, format: OutputFormat },
     FetchModels { all: bool },
-    BenchLlm { prompt_file: PathBuf, as_translate: bool, n_predict: usize, repeat: usize, logits_out: Option<PathBuf> },
+    BenchLlm {
+        prompt_file: PathBuf,
+        as_translate: bool,
+        n_predict: usize,
+        repeat: usize,
+        logits_out: Option<PathBuf>,
+        draft: Option<PathBuf>,
+        lookahead: usize,
+    },
     /// A batch run over many articles into an output directory.
     Run(BatchSettings),
 }

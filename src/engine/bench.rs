@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::chat_model::ChatModel;
 use super::llm::{argmax, Llm, StepKind};
+use super::search::greedy_speculative;
 use crate::Result;
 
 #[derive(Debug, Serialize)]
@@ -18,6 +20,41 @@ pub struct BenchReport {
     pub decode_tok_s: f64,
     /// Generated ids of the best run, to check both engines decode the same thing.
     pub tokens: Vec<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speculative: Option<SpeculativeReport>,
+}
+
+/// Plain greedy against speculative decoding of the same prompt, both stopping at the end of
+/// generation (or `n_predict`).
+#[derive(Debug, Serialize)]
+pub struct SpeculativeReport {
+    pub lookahead: usize,
+    pub tokens: usize,
+    pub identical: bool,
+    pub plain_tok_s: f64,
+    pub speculative_tok_s: f64,
+    pub drafted: usize,
+    pub accepted: usize,
+    pub acceptance_rate: f64,
+}
+
+/// Times plain and speculative greedy decoding (after the prompt) of `model` with `draft`.
+pub fn speculative(model: &ChatModel, draft: &Llm, prompt: &[u32], n_predict: usize, lookahead: usize) -> Result<SpeculativeReport> {
+    let plain = model.complete(prompt, n_predict, None)?;
+    let mut cache = model.llm.new_cache();
+    let is_eog = |id| model.tokenizer.is_eog(id);
+    let (fast, stats) = greedy_speculative(&model.llm, draft, prompt, &mut cache, n_predict, is_eog, None, lookahead)?;
+    let rate = |g: &super::search::Generation| g.tokens.len() as f64 / g.decode.as_secs_f64().max(1e-9);
+    Ok(SpeculativeReport {
+        lookahead,
+        tokens: plain.tokens.len(),
+        identical: fast.tokens == plain.tokens,
+        plain_tok_s: rate(&plain),
+        speculative_tok_s: rate(&fast),
+        drafted: stats.drafted,
+        accepted: stats.accepted,
+        acceptance_rate: stats.acceptance_rate(),
+    })
 }
 
 /// Runs `repeat` times and keeps the best prefill and the best decode speed.
@@ -30,6 +67,7 @@ pub fn run(model: &Llm, prompt: &[u32], n_predict: usize, repeat: usize, threads
         decode_tokens: n_predict,
         decode_tok_s: 0.0,
         tokens: Vec::new(),
+        speculative: None,
     };
     for _ in 0..repeat {
         let mut cache = model.new_cache();

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 pub use pipeline::{translation_fingerprint, Pipeline, RunIdentity};
 
+use crate::engine::ChatModel;
 use crate::config::{Command, Config, OutputFormat};
 use crate::doc::SourceInfo;
 use crate::engine::StopReason;
@@ -99,7 +100,7 @@ fn single_article(config: &Config, out: &mut dyn Write) -> Result<()> {
             }
             Ok(())
         }
-        Command::BenchLlm { prompt_file, as_translate, n_predict, repeat, logits_out } => {
+        Command::BenchLlm { prompt_file, as_translate, n_predict, repeat, logits_out, draft, lookahead } => {
             let pipeline = Pipeline::load(config)?;
             let text = std::fs::read_to_string(prompt_file).map_err(|e| Error::io(prompt_file, e))?;
             let model = pipeline.llm()?;
@@ -117,7 +118,12 @@ fn single_article(config: &Config, out: &mut dyn Write) -> Result<()> {
                 let bytes: Vec<u8> = logits.iter().flat_map(|v| v.to_le_bytes()).collect();
                 std::fs::write(path, &bytes).map_err(|e| Error::io(path, e))?;
             }
-            let report = crate::engine::bench::run(&model.llm, &prompt, *n_predict, *repeat, config.threads)?;
+            let mut report = crate::engine::bench::run(&model.llm, &prompt, *n_predict, *repeat, config.threads)?;
+            if let Some(path) = draft {
+                let draft = ChatModel::load(path)?;
+                report.speculative =
+                    Some(crate::engine::bench::speculative(model, &draft.llm, &prompt, *n_predict, *lookahead)?);
+            }
             write_json_line(out, &report)
         }
     }
