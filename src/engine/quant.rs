@@ -868,6 +868,21 @@ mod kernels {
             })
         }
 
+        /// Byte shuffles picking scales (2i, 2i+1) of a Q6_K block, eight copies each.
+        static SCALE_PAIRS: [u8; 128] = {
+            let mut table = [0u8; 128];
+            let mut i = 0;
+            while i < 8 {
+                let mut k = 0;
+                while k < 16 {
+                    table[16 * i + k] = (2 * i + k / 8) as u8;
+                    k += 1;
+                }
+                i += 1;
+            }
+            table
+        };
+
         /// Sum of the eight i32 lanes (exact).
         #[inline]
         #[target_feature(enable = "avx2,fma,f16c")]
@@ -1038,6 +1053,7 @@ mod kernels {
             let mut acc = [[0f32; 8]; R];
             let mut acc_tiled = [0f32; R];
             for (b, x) in w.iter().enumerate() {
+                let scales128 = _mm_loadu_si128(x.scales.as_ptr() as *const __m128i);
                 let mut sums = [_mm256_setzero_si256(); R];
                 for j in 0..QK_K / 128 {
                     let ql = x.ql.as_ptr().add(64 * j);
@@ -1055,8 +1071,9 @@ mod kernels {
                             _ => _mm256_srli_epi16::<2>(_mm256_and_si256(high, _mm256_set1_epi8(-64))),
                         };
                         let q = _mm256_or_si256(low, high);
-                        let (lo, hi) = (x.scales[8 * j + 2 * t] as i16, x.scales[8 * j + 2 * t + 1] as i16);
-                        let scale = _mm256_setr_epi16(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi, hi, hi, hi, hi, hi);
+                        // Scales 2i and 2i+1 (i = 4j + t), each over eight 16-bit lanes.
+                        let pick = _mm_loadu_si128(SCALE_PAIRS.as_ptr().add(16 * (4 * j + t)) as *const __m128i);
+                        let scale = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales128, pick));
                         for i in 0..R {
                             let v = _mm256_loadu_si256(acts[i].get_unchecked(b).qs.as_ptr().add(128 * j + 32 * t) as *const __m256i);
                             sums[i] = _mm256_add_epi32(sums[i], _mm256_madd_epi16(scale, _mm256_maddubs_epi16(q, v)));
