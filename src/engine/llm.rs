@@ -343,40 +343,42 @@ impl Llm {
         layer: usize,
     ) -> Vec<f32> {
         let c = &self.config;
-        let width = c.n_head * c.head_dim;
-        let mut out = vec![0f32; rows.len() * width];
-        out.par_chunks_mut(width).zip(q.par_chunks(width)).zip(rows.par_iter().zip(gemm)).for_each(
-            |((out, q), (&(s, pos), &gemm))| {
-                let (keys, values) = caches[s].layer(layer);
-                attend_row(c, q, keys, values, pos + 1, gemm, out);
-            },
-        );
+        let hd = c.head_dim;
+        let mut out = vec![0f32; rows.len() * c.n_head * hd];
+        // One task per (row, head): a single generated token still uses every core.
+        out.par_chunks_mut(hd).zip(q.par_chunks(hd)).enumerate().for_each(|(i, (out, q))| {
+            let (row, head) = (i / c.n_head, i % c.n_head);
+            let (s, pos) = rows[row];
+            let (keys, values) = caches[s].layer(layer);
+            attend_head(c, q, head, keys, values, pos + 1, gemm[row], out);
+        });
         out
     }
 }
 
 simd_dispatch! {
-    /// Attention for one row (all heads) over the first `len` cached positions, with llama.cpp's
+    /// Attention of one query head over the first `len` cached positions, with llama.cpp's
     /// numerics: the query rounded to f16 like the f16 keys it is multiplied with, scores
     /// scaled, softmax with ggml's vectorized exp and its grouping of the sum, probabilities
     /// rounded to f16 for the product with the f16 values.
-    fn attend_row(c: &LlmConfig, q: &[f32], keys: &[f32], values: &[f32], len: usize, gemm: bool, out: &mut [f32]) = attend_row_impl;
+    #[allow(clippy::too_many_arguments)]
+    fn attend_head(c: &LlmConfig, q: &[f32], head: usize, keys: &[f32], values: &[f32], len: usize, gemm: bool, out: &mut [f32]) = attend_head_impl;
 }
 
 #[inline(always)]
-fn attend_row_impl(c: &LlmConfig, q: &[f32], keys: &[f32], values: &[f32], len: usize, gemm: bool, out: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn attend_head_impl(c: &LlmConfig, q: &[f32], head: usize, keys: &[f32], values: &[f32], len: usize, gemm: bool, out: &mut [f32]) {
     let hd = c.head_dim;
     let kv_width = c.n_kv_head * hd;
     let group = c.n_head / c.n_kv_head;
     let scale = 1.0 / (hd as f32).sqrt();
-    let q = super::quant::round_to_f16(q);
+    let qh = &super::quant::round_to_f16(q)[..];
     // Scores padded to whole groups of eight with zero probabilities.
     let padded = len.div_ceil(8) * 8;
     let mut scores = vec![0f32; padded];
     let mut acc = vec![0f32; 32 * hd];
-    for head in 0..c.n_head {
+    {
         let kv = head / group;
-        let qh = &q[head * hd..(head + 1) * hd];
         for (j, score) in scores[..len].iter_mut().enumerate() {
             let k = &keys[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
             *score = if gemm { dot8(qh, k) } else { dot_f16_style(qh, k) } * scale;
@@ -409,7 +411,7 @@ fn attend_row_impl(c: &LlmConfig, q: &[f32], keys: &[f32], values: &[f32], len: 
                 *a = p.mul_add(v, *a);
             }
         }
-        for (d, o) in out[head * hd..(head + 1) * hd].iter_mut().enumerate() {
+        for (d, o) in out.iter_mut().enumerate() {
             *o = if gemm {
                 hsum8(&std::array::from_fn(|l| acc[l * hd + d]))
             } else {
