@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::gguf::GgufFile;
 use super::kv_cache::KvCache;
-use super::quant::{hsum8, QMatrix, RowMode};
+use super::quant::{hsum8, matmul_rows_many, QMatrix, RowMode};
 use crate::simd_dispatch;
 use crate::{Error, Result};
 
@@ -88,7 +88,18 @@ impl Linear {
 
     /// `xs · Wᵀ + b` for `xs` of any number of rows (`modes`: see [`QMatrix::matmul_rows`]).
     fn forward(&self, xs: &[f32], modes: &[RowMode]) -> Vec<f32> {
-        let mut ys = self.weight.matmul_rows(xs, modes);
+        let ys = self.weight.matmul_rows(xs, modes);
+        self.add_bias(ys)
+    }
+
+    /// Several projections of the same input in one parallel pass.
+    fn forward_many<const N: usize>(linears: [&Linear; N], xs: &[f32], modes: &[RowMode]) -> [Vec<f32>; N] {
+        let weights: Vec<&QMatrix> = linears.iter().map(|l| &l.weight).collect();
+        let mut ys = matmul_rows_many(&weights, xs, modes).into_iter();
+        linears.map(|l| l.add_bias(ys.next().expect("one product per matrix")))
+    }
+
+    fn add_bias(&self, mut ys: Vec<f32>) -> Vec<f32> {
         if let Some(bias) = &self.bias {
             for row in ys.chunks_exact_mut(bias.len()) {
                 row.iter_mut().zip(bias).for_each(|(y, b)| *y += b);
@@ -288,9 +299,7 @@ impl Llm {
         let last_layer = self.blocks.len() - 1;
         for (layer, block) in self.blocks.iter().enumerate() {
             let h = rms_norm(&xs, &block.attn_norm, eps);
-            let mut q = block.q.forward(&h, &gemm);
-            let mut k = block.k.forward(&h, &gemm);
-            let v = block.v.forward(&h, &gemm);
+            let [mut q, mut k, v] = Linear::forward_many([&block.q, &block.k, &block.v], &h, &gemm);
             rope.apply(&mut q, c.n_head, c.head_dim, c.arch);
             rope.apply(&mut k, c.n_kv_head, c.head_dim, c.arch);
             let mut first = 0;
@@ -311,8 +320,7 @@ impl Llm {
                 &gemm
             };
             let h = rms_norm(&xs, &block.ffn_norm, eps);
-            let gate = block.gate.forward(&h, ffn_gemm);
-            let up = block.up.forward(&h, ffn_gemm);
+            let [gate, up] = Linear::forward_many([&block.gate, &block.up], &h, ffn_gemm);
             let d = block.down.forward(&swiglu(&gate, &up), ffn_gemm);
             xs.iter_mut().zip(&d).for_each(|(x, d)| *x += d);
         }

@@ -380,51 +380,62 @@ impl QMatrix {
     /// Like [`QMatrix::matmul_rows`] on activations already quantized by
     /// [`QMatrix::quantize`] (of this matrix or another of the same kind and width).
     pub fn matmul_quantized(&self, acts: &Activations, m: usize, modes: &[RowMode]) -> Vec<f32> {
-        if m == 0 {
-            return Vec::new();
-        }
-        // Output transposed, `(rows, m)`, so that each task owns a contiguous range of it.
-        let mut out_t = vec![0f32; self.rows * m];
-        // Enough tasks to balance the threads, each a run of weight rows read once for all m
-        // activation rows.
+        let mut out = matmul_many(&[(self, acts)], m, modes);
+        out.pop().expect("one matrix, one product")
+    }
+
+    /// Weight rows per parallel task: enough tasks to balance the threads, each a run of weight
+    /// rows read once for all activation rows (whole groups of eight for interleaved weights).
+    fn chunk_rows(&self) -> usize {
         let threads = rayon::current_num_threads().max(1);
-        let chunk_rows = self.rows.div_ceil(threads * 8).clamp(1, 64);
-        // Interleaved weights go by whole groups of eight rows.
-        let chunk_rows = if let Weights::Q4Kx8(_) = self.weights { chunk_rows.div_ceil(8) * 8 } else { chunk_rows };
+        let rows = self.rows.div_ceil(threads * 8).clamp(1, 64);
+        if let Weights::Q4Kx8(_) = self.weights {
+            rows.div_ceil(8) * 8
+        } else {
+            rows
+        }
+    }
+
+    /// Weight rows `first..` (as many as `out` holds, `m` outputs each, row-major) against all
+    /// activation rows.
+    fn compute_chunk(&self, first: usize, out: &mut [f32], acts: &Activations, m: usize, modes: &[RowMode]) {
         // Activation rows in tiles that stay in the core's cache while the task's weight rows
         // pass over them.
         const TILE: usize = 16;
-        out_t.par_chunks_mut(chunk_rows * m).enumerate().for_each(|(chunk, out)| {
-            let first = chunk * chunk_rows;
-            for tile in (0..m).step_by(TILE) {
-                let tile = tile..(tile + TILE).min(m);
-                let tile_modes: Vec<RowMode> = tile.clone().map(|r| modes.get(r).copied().unwrap_or_default()).collect();
-                if let (Weights::Q4Kx8(w), Activations::Q8K(a)) = (&self.weights, acts) {
-                    let kb = self.cols / QK_K;
-                    let flags: Vec<bool> = tile_modes.iter().map(|m| m.gemm).collect();
-                    for (g, out) in out.chunks_exact_mut(8 * m).enumerate() {
-                        let group = first / 8 + g;
-                        let w = &w[group * kb..(group + 1) * kb];
-                        dot_group_q4kx8(w, &a[tile.start * kb..tile.end * kb], &flags, kb, tile.start, m, out);
-                    }
-                    continue;
-                }
-                let tiled: Vec<bool> = tile_modes.iter().map(|m| m.tiled).collect();
-                for (i, out_row) in out.chunks_exact_mut(m).enumerate() {
-                    self.dot_row(first + i, acts, tile.clone(), &tiled, &mut out_row[tile.clone()]);
-                }
+        for tile in (0..m).step_by(TILE) {
+            let tile = tile..(tile + TILE).min(m);
+            let mut flags = [false; TILE];
+            let mut tiled = [false; TILE];
+            for (i, r) in tile.clone().enumerate() {
+                let mode = modes.get(r).copied().unwrap_or_default();
+                flags[i] = mode.gemm;
+                tiled[i] = mode.tiled;
             }
-        });
-        if m == 1 {
-            return out_t;
-        }
-        let mut out = vec![0f32; m * self.rows];
-        for (j, column) in out_t.chunks_exact(m).enumerate() {
-            for (r, &v) in column.iter().enumerate() {
-                out[r * self.rows + j] = v;
+            let n = tile.len();
+            if let (Weights::Q4Kx8(w), Activations::Q8K(a)) = (&self.weights, acts) {
+                let kb = self.cols / QK_K;
+                for (g, out) in out.chunks_exact_mut(8 * m).enumerate() {
+                    let group = first / 8 + g;
+                    let w = &w[group * kb..(group + 1) * kb];
+                    dot_group_q4kx8(w, &a[tile.start * kb..tile.end * kb], &flags[..n], kb, tile.start, m, out);
+                }
+                continue;
+            }
+            for (i, out_row) in out.chunks_exact_mut(m).enumerate() {
+                self.dot_row(first + i, acts, tile.clone(), &tiled[..n], &mut out_row[tile.clone()]);
             }
         }
-        out
+    }
+
+    /// Which activation quantization this matrix needs (matrices with the same key can share
+    /// one; see [`matmul_rows_many`]).
+    fn activation_key(&self) -> u8 {
+        match self.weights {
+            Weights::Q4Kx8(_) => 0,
+            Weights::Q4K(_) | Weights::Q6K(_) => 1,
+            Weights::Q8_0(_) => 2,
+            Weights::F32(_) => 3,
+        }
     }
 
     /// Weight row `row` against the activation rows `acts_rows` (`tiled`: their [`RowMode`]s'
@@ -456,6 +467,61 @@ impl QMatrix {
             _ => panic!("activations quantized for another kind of matrix"),
         }
     }
+}
+
+/// Several matrices of the same width applied to the same rows in one parallel pass (one
+/// wake-up of the worker threads instead of one per matrix), each quantizing `xs` only when the
+/// previous one needed another quantization. Same results as [`QMatrix::matmul_rows`] for each.
+pub fn matmul_rows_many(mats: &[&QMatrix], xs: &[f32], modes: &[RowMode]) -> Vec<Vec<f32>> {
+    let Some(first) = mats.first() else { return Vec::new() };
+    assert!(mats.iter().all(|w| w.cols == first.cols), "matrices of different widths");
+    let m = xs.len() / first.cols;
+    let mut acts: Vec<(u8, Activations)> = Vec::new();
+    for w in mats {
+        if !acts.iter().any(|(key, _)| *key == w.activation_key()) {
+            acts.push((w.activation_key(), w.quantize(xs, modes)));
+        }
+    }
+    let pairs: Vec<(&QMatrix, &Activations)> = mats
+        .iter()
+        .map(|w| (*w, &acts.iter().find(|(key, _)| *key == w.activation_key()).expect("quantized above").1))
+        .collect();
+    matmul_many(&pairs, m, modes)
+}
+
+/// The products of several matrices with their activations (all `m` rows), in one parallel pass.
+fn matmul_many(pairs: &[(&QMatrix, &Activations)], m: usize, modes: &[RowMode]) -> Vec<Vec<f32>> {
+    if m == 0 {
+        return pairs.iter().map(|_| Vec::new()).collect();
+    }
+    // Outputs transposed, `(rows, m)`, so that each task owns a contiguous range of them.
+    let mut outs: Vec<Vec<f32>> = pairs.iter().map(|(w, _)| vec![0f32; w.rows * m]).collect();
+    let mut tasks: Vec<(usize, usize, &mut [f32])> = Vec::new();
+    for (i, out) in outs.iter_mut().enumerate() {
+        let chunk_rows = pairs[i].0.chunk_rows();
+        for (c, chunk) in out.chunks_mut(chunk_rows * m).enumerate() {
+            tasks.push((i, c * chunk_rows, chunk));
+        }
+    }
+    tasks.into_par_iter().for_each(|(i, first, out)| {
+        let (w, acts) = pairs[i];
+        w.compute_chunk(first, out, acts, m, modes);
+    });
+    if m == 1 {
+        return outs;
+    }
+    outs.into_iter()
+        .zip(pairs)
+        .map(|(out_t, (w, _))| {
+            let mut out = vec![0f32; m * w.rows];
+            for (j, column) in out_t.chunks_exact(m).enumerate() {
+                for (r, &v) in column.iter().enumerate() {
+                    out[r * w.rows + j] = v;
+                }
+            }
+            out
+        })
+        .collect()
 }
 
 /// Eight interleaved weight rows against activation rows (up to four at a time), into `out`
