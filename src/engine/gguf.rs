@@ -117,10 +117,10 @@ impl GgufFile {
         if tensor.dtype() != GgmlDType::Q5_0 {
             return Ok(tensor);
         }
-        // candle multiplies Q5_0 with a scalar reference loop (90% of a 0.5B Q4_K_M model's
-        // time). Every Q5_0 weight is `d * q` with q in [-16, 15], which Q8_0 (`d * q`, q an
-        // i8) holds exactly; both formats multiply against Q8_0-quantized activations, so the
-        // products are the same integers, and Q8_0 has a SIMD kernel.
+        // Every Q5_0 weight is `d * q` with q in [-16, 15], which Q8_0 (`d * q`, q an i8) holds
+        // exactly. Both formats multiply against Q8_0-quantized activations, and llama.cpp's
+        // AVX2 dot products of the two sum the same integers in the same lanes, so one Q8_0
+        // kernel serves both with the same bits.
         tracing::debug!("tensor {name}: Q5_0 held as Q8_0 (same values)");
         let convert = || -> candle_core::Result<QTensor> {
             let bytes = q5_0_as_q8_0(&tensor.data()?);

@@ -37,7 +37,7 @@ pub fn fixture(name: &str) -> serde_json::Value {
 }
 
 /// Serialises tests that run a model inside one test binary: two models decoding at once on
-/// two cores only slow each other down (candle's worker threads spin while waiting).
+/// two cores only slow each other down.
 pub fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
