@@ -125,7 +125,9 @@ fn prefix_reuse_gives_the_same_greedy_output_as_recompute() {
     for text in ["Il pleut à Paris.", "Le ministre a annoncé 3 500 créations de postes."] {
         let prompt = model.prompt(&precis::translate::translation_messages(text)).unwrap();
         assert!(prefix.fork(&prompt).is_some());
-        let reused = model.complete_after(&prefix, &prompt, 24, None).unwrap();
+        let job = model.job_after(&prefix, &prompt, 24, None);
+        assert_eq!(job.cache.len(), prefix.ids.len());
+        let reused = model.complete_all(vec![job], 1, |_| {}).unwrap().remove(0);
         let fresh = model.complete(&prompt, 24, None).unwrap();
         assert_eq!(reused.tokens, fresh.tokens, "{text}");
         assert_eq!(reused.prompt_tokens, prompt.len());

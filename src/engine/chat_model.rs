@@ -42,23 +42,6 @@ impl ChatModel {
         greedy(&self.llm, prompt, &mut cache, max_new_tokens, |id| self.tokenizer.is_eog(id), guard)
     }
 
-    /// Greedy completion that starts from `prefix` when the prompt begins with it; the output
-    /// is identical to [`ChatModel::complete`].
-    pub fn complete_after(
-        &self,
-        prefix: &PrefixCache,
-        prompt: &[u32],
-        max_new_tokens: usize,
-        guard: Option<LoopGuard>,
-    ) -> Result<Generation> {
-        let Some((mut cache, rest)) = prefix.fork(prompt) else {
-            return self.complete(prompt, max_new_tokens, guard);
-        };
-        let mut generation = greedy(&self.llm, rest, &mut cache, max_new_tokens, |id| self.tokenizer.is_eog(id), guard)?;
-        generation.prompt_tokens = prompt.len();
-        Ok(generation)
-    }
-
     /// A decoding job for `prompt` that starts from `prefix` when the prompt begins with it.
     pub fn job_after(&self, prefix: &PrefixCache, prompt: &[u32], max_new_tokens: usize, guard: Option<LoopGuard>) -> Job {
         let (cache, rest) = prefix.fork(prompt).unwrap_or_else(|| (self.llm.new_cache(), prompt));

@@ -57,11 +57,6 @@ impl KvCache {
         }
         self.len = len;
     }
-
-    /// Bytes held.
-    pub fn size_in_bytes(&self) -> usize {
-        self.layers.iter().map(|(k, v)| 4 * (k.len() + v.len())).sum()
-    }
 }
 
 /// The KV cache of a prompt prefix shared by many prompts (system prompt and instructions),

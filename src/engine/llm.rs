@@ -213,21 +213,6 @@ impl Llm {
         self.vocab
     }
 
-    /// Bytes of weights held in memory.
-    pub fn size_in_bytes(&self) -> usize {
-        let linear = |l: &Linear| l.weight.size_in_bytes() + 4 * l.bias.as_ref().map_or(0, Vec::len);
-        self.tok_embeddings.size_in_bytes()
-            + self.output.as_ref().map_or(0, QMatrix::size_in_bytes)
-            + self
-                .blocks
-                .iter()
-                .map(|b| {
-                    [&b.q, &b.k, &b.v, &b.output, &b.gate, &b.up, &b.down].into_iter().map(linear).sum::<usize>()
-                        + 4 * (b.attn_norm.len() + b.ffn_norm.len())
-                })
-                .sum::<usize>()
-    }
-
     pub fn new_cache(&self) -> KvCache {
         KvCache::new(self.config.n_layer, self.config.n_kv_head * self.config.head_dim)
     }

@@ -277,26 +277,6 @@ impl QMatrix {
         self.cols
     }
 
-    pub fn kind(&self) -> Kind {
-        match &self.weights {
-            Weights::Q4K(_) | Weights::Q4Kx8(_) => Kind::Q4K,
-            Weights::Q6K(_) => Kind::Q6K,
-            Weights::Q8_0(_) => Kind::Q8_0,
-            Weights::F32(_) => Kind::F32,
-        }
-    }
-
-    /// Bytes held by the weights.
-    pub fn size_in_bytes(&self) -> usize {
-        match &self.weights {
-            Weights::Q4K(b) => std::mem::size_of_val(b.as_slice()),
-            Weights::Q4Kx8(b) => std::mem::size_of_val(b.as_slice()),
-            Weights::Q6K(b) => std::mem::size_of_val(b.as_slice()),
-            Weights::Q8_0(b) => std::mem::size_of_val(b.as_slice()),
-            Weights::F32(v) => std::mem::size_of_val(v.as_slice()),
-        }
-    }
-
     /// Row `row` of the matrix as f32 (an embedding lookup), with ggml's dequantization.
     pub fn dequantize_row(&self, row: usize, out: &mut [f32]) {
         assert_eq!(out.len(), self.cols);
