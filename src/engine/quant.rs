@@ -85,7 +85,7 @@ impl BlockQ4Kx8 {
         for (r, block) in rows.iter().enumerate() {
             x.d[r] = block.d;
             x.dmin[r] = block.dmin;
-            let sm = kernels::q4k_scales_mins(&block.scales);
+            let sm = q4k_scales_mins(&block.scales);
             for sub in 0..8 {
                 x.scales[sub * 8 + r] = sm[sub];
                 x.mins[(sub / 2) * 16 + r * 2 + sub % 2] = sm[8 + sub];
@@ -227,11 +227,11 @@ impl QMatrix {
             Kind::Q8_0 => QK8_0,
             Kind::F32 => 1,
         };
-        if cols % block != 0 {
+        if !cols.is_multiple_of(block) {
             return Err(format!("{cols} columns is not a multiple of the {kind:?} block size {block}"));
         }
         let weights = match kind {
-            Kind::Q4K if rows % 8 == 0 && bytes.len() == rows * cols / QK_K * 144 => {
+            Kind::Q4K if rows.is_multiple_of(8) && bytes.len() == rows * cols / QK_K * 144 => {
                 let blocks: Vec<BlockQ4K> = blocks_from_bytes(bytes);
                 let kb = cols / QK_K;
                 let mut x8 = Vec::with_capacity(blocks.len() / 8);
@@ -650,22 +650,34 @@ fn quantize_q8_0_block(x: &[f32], y: &mut BlockQ8_0) {
     }
 }
 
-/// The 6-bit scale and min of sub-block `j` (of 8) of a Q4_K block.
-#[inline]
-fn scale_min_k4(j: usize, s: &[u8; 12]) -> (u8, u8) {
-    if j < 4 {
-        (s[j] & 63, s[j + 4] & 63)
-    } else {
-        ((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
-    }
+/// The eight 6-bit scales and eight 6-bit mins of a Q4_K block, unpacked with ggml's
+/// word-wise shuffle: `[scales..., mins...]`.
+#[inline(always)]
+fn q4k_scales_mins(packed: &[u8; 12]) -> [u8; 16] {
+    const KMASK1: u32 = 0x3f3f3f3f;
+    const KMASK2: u32 = 0x0f0f0f0f;
+    const KMASK3: u32 = 0x03030303;
+    let word = |i: usize| u32::from_le_bytes([packed[4 * i], packed[4 * i + 1], packed[4 * i + 2], packed[4 * i + 3]]);
+    let (u0, u1, u2) = (word(0), word(1), word(2));
+    let u3 = ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4);
+    let u1_new = (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4);
+    let u2_new = u1 & KMASK1;
+    let u0_new = u0 & KMASK1;
+    let mut out = [0u8; 16];
+    out[0..4].copy_from_slice(&u0_new.to_le_bytes());
+    out[4..8].copy_from_slice(&u1_new.to_le_bytes());
+    out[8..12].copy_from_slice(&u2_new.to_le_bytes());
+    out[12..16].copy_from_slice(&u3.to_le_bytes());
+    out
 }
 
 /// ggml's `dequantize_row_q4_K` for one block.
 fn dequantize_q4k(b: &BlockQ4K, out: &mut [f32]) {
     let (d, min) = (b.d.to_f32(), b.dmin.to_f32());
+    let sm = q4k_scales_mins(&b.scales);
     for j in 0..QK_K / 64 {
-        let (sc1, m1) = scale_min_k4(2 * j, &b.scales);
-        let (sc2, m2) = scale_min_k4(2 * j + 1, &b.scales);
+        let (sc1, m1) = (sm[2 * j], sm[8 + 2 * j]);
+        let (sc2, m2) = (sm[2 * j + 1], sm[8 + 2 * j + 1]);
         let (d1, m1) = (d * sc1 as f32, min * m1 as f32);
         let (d2, m2) = (d * sc2 as f32, min * m2 as f32);
         let q = &b.qs[32 * j..32 * j + 32];
@@ -705,100 +717,53 @@ fn dequantize_q6k(b: &BlockQ6K, out: &mut [f32]) {
 mod kernels {
     use super::*;
 
-    /// Calls the AVX2 kernel specialised for the number of activation rows (1 to 4).
+    /// Calls the AVX2 kernel specialised for the number of activation rows (1 to 4), or the
+    /// portable one, with `kernel(w, acts, extra..., out)`.
     macro_rules! by_rows {
-        ($kernel:ident, $w:expr, $acts:expr, $out:expr) => {{
+        ($kernel:ident, $w:expr, $acts:expr $(, $extra:expr)*; $out:expr) => {{
             let (w, acts, out) = ($w, $acts, $out);
             #[cfg(target_arch = "x86_64")]
             if avx2::available() {
                 // SAFETY: AVX2, FMA and F16C were detected on this CPU; `acts` has 1 to 4 rows.
                 unsafe {
                     return match acts.len() {
-                        1 => avx2::$kernel::<1>(w, acts, out),
-                        2 => avx2::$kernel::<2>(w, acts, out),
-                        3 => avx2::$kernel::<3>(w, acts, out),
-                        _ => avx2::$kernel::<4>(w, acts, out),
+                        1 => avx2::$kernel::<1>(w, acts $(, $extra)*, out),
+                        2 => avx2::$kernel::<2>(w, acts $(, $extra)*, out),
+                        3 => avx2::$kernel::<3>(w, acts $(, $extra)*, out),
+                        _ => avx2::$kernel::<4>(w, acts $(, $extra)*, out),
                     };
                 }
             }
-            portable::$kernel(w, acts, out)
+            portable::$kernel(w, acts $(, $extra)*, out)
         }};
     }
 
     pub fn q4k(w: &[BlockQ4K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
-        by_rows!(q4k, w, acts, out)
+        by_rows!(q4k, w, acts; out)
     }
 
     /// `tiled[i]`: row i as llama.cpp's tiled K-quant matmul computes it.
     pub fn q6k(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 4], out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if avx2::available() {
-            // SAFETY: AVX2, FMA and F16C were detected on this CPU; `acts` has 1 to 4 rows.
-            unsafe {
-                return match acts.len() {
-                    1 => avx2::q6k::<1>(w, acts, tiled, out),
-                    2 => avx2::q6k::<2>(w, acts, tiled, out),
-                    3 => avx2::q6k::<3>(w, acts, tiled, out),
-                    _ => avx2::q6k::<4>(w, acts, tiled, out),
-                };
-            }
-        }
-        portable::q6k(w, acts, tiled, out)
+        by_rows!(q6k, w, acts, tiled; out)
     }
 
     /// `gemm[i]`: fold row i's sums every pair of sub-blocks, as llama.cpp's GEMM does.
     pub fn q4kx8(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: &[bool], out: &mut [[f32; 8]]) {
         let mut flags = [false; 4];
         flags[..acts.len()].copy_from_slice(&gemm[..acts.len()]);
-        #[cfg(target_arch = "x86_64")]
-        if avx2::available() {
-            // SAFETY: AVX2, FMA and F16C were detected on this CPU; `acts` has 1 to 4 rows.
-            unsafe {
-                return match acts.len() {
-                    1 => avx2::q4kx8::<1>(w, acts, flags, out),
-                    2 => avx2::q4kx8::<2>(w, acts, flags, out),
-                    3 => avx2::q4kx8::<3>(w, acts, flags, out),
-                    _ => avx2::q4kx8::<4>(w, acts, flags, out),
-                };
-            }
-        }
-        portable::q4kx8(w, acts, flags, out)
+        by_rows!(q4kx8, w, acts, flags; out)
     }
 
     pub fn q8_0(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], out: &mut [f32]) {
-        by_rows!(q8_0, w, acts, out)
+        by_rows!(q8_0, w, acts; out)
     }
 
-    /// The eight 6-bit scales and eight 6-bit mins of a Q4_K block, unpacked with ggml's
-    /// word-wise shuffle: `[scales..., mins...]`.
-    #[inline(always)]
-    pub(super) fn q4k_scales_mins(packed: &[u8; 12]) -> [u8; 16] {
-        const KMASK1: u32 = 0x3f3f3f3f;
-        const KMASK2: u32 = 0x0f0f0f0f;
-        const KMASK3: u32 = 0x03030303;
-        let word = |i: usize| u32::from_le_bytes([packed[4 * i], packed[4 * i + 1], packed[4 * i + 2], packed[4 * i + 3]]);
-        let (u0, u1, u2) = (word(0), word(1), word(2));
-        let u3 = ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4);
-        let u1_new = (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4);
-        let u2_new = u1 & KMASK1;
-        let u0_new = u0 & KMASK1;
-        let mut out = [0u8; 16];
-        out[0..4].copy_from_slice(&u0_new.to_le_bytes());
-        out[4..8].copy_from_slice(&u1_new.to_le_bytes());
-        out[8..12].copy_from_slice(&u2_new.to_le_bytes());
-        out[12..16].copy_from_slice(&u3.to_le_bytes());
-        out
-    }
 
     /// The Q4_K block's integer dot product and min correction for one activation block.
     #[inline]
     pub(super) fn q4k_min_sum(scales: &[u8; 12], a: &BlockQ8K) -> i32 {
-        (0..8)
-            .map(|s| {
-                let (_, m) = scale_min_k4(s, scales);
-                m as i32 * (a.bsums[2 * s] as i32 + a.bsums[2 * s + 1] as i32)
-            })
-            .sum()
+        let sm = q4k_scales_mins(scales);
+        (0..8).map(|s| sm[8 + s] as i32 * (a.bsums[2 * s] as i32 + a.bsums[2 * s + 1] as i32)).sum()
     }
 
     pub mod portable {
@@ -808,9 +773,9 @@ mod kernels {
             for (a, out) in acts.iter().zip(out.iter_mut()) {
                 let (mut acc, mut acc_min) = (0f32, 0f32);
                 for (x, y) in w.iter().zip(a.iter()) {
+                    let sm = q4k_scales_mins(&x.scales);
                     let mut sum = 0i32;
-                    for s in 0..8 {
-                        let (sc, _) = scale_min_k4(s, &x.scales);
+                    for (s, &sc) in sm[..8].iter().enumerate() {
                         let (j, high) = (s / 2, s % 2 == 1);
                         let q4 = &x.qs[32 * j..32 * j + 32];
                         let q8 = &y.qs[32 * s..32 * s + 32];
