@@ -94,58 +94,49 @@ impl<'m> Translator<'m> {
         &self.settings
     }
 
-    /// Translates one segment as is (no splitting). Empty input gives empty output.
-    pub fn translate_segment(&self, text: &str) -> Result<SegmentTranslation> {
-        Ok(self.translate_segments(&[text], |_| {})?.pop().expect("one segment, one translation"))
-    }
-
     /// Translates segments as they are (no splitting), decoding up to [`BATCH`] of them at once;
-    /// each output is identical to translating the segment alone. `on_done` gets the index of
-    /// each segment as it finishes.
-    pub fn translate_segments(&self, texts: &[&str], on_done: impl FnMut(usize)) -> Result<Vec<SegmentTranslation>> {
+    /// each output is identical to translating the segment alone. `on_done(i, translation)` is
+    /// called as segment `i` finishes (empty ones first).
+    pub fn translate_segments(
+        &self,
+        texts: &[&str],
+        mut on_done: impl FnMut(usize, &SegmentTranslation),
+    ) -> Result<Vec<SegmentTranslation>> {
+        let mut done: Vec<Option<SegmentTranslation>> = vec![None; texts.len()];
         let mut jobs = Vec::new();
-        let mut job_of = Vec::with_capacity(texts.len());
-        for text in texts {
+        // The segment each job translates.
+        let mut segment_of = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
             let text = text.trim();
             if text.is_empty() {
-                job_of.push(None);
+                let empty = SegmentTranslation { text: String::new(), tokens: vec![], prompt_tokens: 0, stop: StopReason::Eog };
+                on_done(i, &empty);
+                done[i] = Some(empty);
                 continue;
             }
             let source_tokens = self.model.tokenizer.encode(text, false)?.len();
             let prompt = self.model.prompt(&translation_messages(text))?;
             let limit = self.settings.max_new_base + self.settings.max_new_per_token * source_tokens;
             let limit = limit.min(self.model.room_after(prompt.len()));
-            job_of.push(Some(jobs.len()));
+            segment_of.push(i);
             jobs.push(self.model.job_after(&self.prefix, &prompt, limit, Some(LoopGuard::for_translation(source_tokens))));
         }
-        let mut on_done = on_done;
-        let finished_job = |job: usize| {
-            if let Some(i) = job_of.iter().position(|j| *j == Some(job)) {
-                on_done(i);
-            }
-        };
-        let generations = self.model.complete_all(jobs, BATCH, finished_job)?;
-        let mut generations = generations.into_iter();
-        Ok(texts
-            .iter()
-            .zip(&job_of)
-            .map(|(text, job)| match job {
-                None => SegmentTranslation { text: String::new(), tokens: vec![], prompt_tokens: 0, stop: StopReason::Eog },
-                Some(_) => {
-                    let generation = generations.next().expect("one generation per job");
-                    let raw = self.model.tokenizer.decode(&generation.tokens, true);
-                    let text = restore_source_numbers(&english_conventions(&raw), text.trim());
-                    // A paragraph stays one paragraph, whatever line breaks the model wrote.
-                    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-                    SegmentTranslation {
-                        text,
-                        tokens: generation.tokens,
-                        prompt_tokens: generation.prompt_tokens,
-                        stop: generation.stop,
-                    }
-                }
-            })
-            .collect())
+        self.model.complete_all(jobs, BATCH, |job, generation| {
+            let i = segment_of[job];
+            let raw = self.model.tokenizer.decode(&generation.tokens, true);
+            let text = restore_source_numbers(&english_conventions(&raw), texts[i].trim());
+            // A paragraph stays one paragraph, whatever line breaks the model wrote.
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let translation = SegmentTranslation {
+                text,
+                tokens: generation.tokens.clone(),
+                prompt_tokens: generation.prompt_tokens,
+                stop: generation.stop,
+            };
+            on_done(i, &translation);
+            done[i] = Some(translation);
+        })?;
+        Ok(done.into_iter().map(|t| t.expect("every segment translated")).collect())
     }
 
     /// Translates a paragraph, in sentence groups when it exceeds the segment budget.
@@ -162,43 +153,37 @@ impl<'m> Translator<'m> {
         mut on_done: impl FnMut(usize, &ParagraphTranslation),
     ) -> Result<Vec<ParagraphTranslation>> {
         let mut segments = Vec::new();
+        // Per segment: (paragraph, place in the paragraph).
         let mut owner = Vec::new();
-        for (i, paragraph) in paragraphs.iter().enumerate() {
-            for segment in self.segments(paragraph)? {
-                segments.push(segment);
-                owner.push(i);
+        let mut parts: Vec<Vec<Option<SegmentTranslation>>> = Vec::with_capacity(paragraphs.len());
+        for (p, paragraph) in paragraphs.iter().enumerate() {
+            let pieces = self.segments(paragraph)?;
+            owner.extend((0..pieces.len()).map(|k| (p, k)));
+            parts.push(vec![None; pieces.len()]);
+            segments.extend(pieces);
+        }
+        let mut out: Vec<Option<ParagraphTranslation>> = vec![None; paragraphs.len()];
+        let mut finish = |p: usize, parts: &mut Vec<Option<SegmentTranslation>>| {
+            let segments: Vec<SegmentTranslation> = parts.drain(..).map(|t| t.expect("segment translated")).collect();
+            let text = segments.iter().map(|t| t.text.as_str()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
+            let translation = ParagraphTranslation { text, segments };
+            on_done(p, &translation);
+            out[p] = Some(translation);
+        };
+        for (p, paragraph_parts) in parts.iter_mut().enumerate() {
+            if paragraph_parts.is_empty() {
+                finish(p, paragraph_parts);
             }
         }
-        let mut remaining: Vec<usize> = (0..paragraphs.len()).map(|i| owner.iter().filter(|&&o| o == i).count()).collect();
-        let mut done_early = Vec::new();
         let texts: Vec<&str> = segments.iter().map(String::as_str).collect();
-        let translations = self.translate_segments(&texts, |s| {
-            remaining[owner[s]] -= 1;
-            if remaining[owner[s]] == 0 {
-                done_early.push(owner[s]);
+        self.translate_segments(&texts, |s, translation| {
+            let (p, k) = owner[s];
+            parts[p][k] = Some(translation.clone());
+            if parts[p].iter().all(Option::is_some) {
+                finish(p, &mut parts[p]);
             }
         })?;
-        let mut paragraphs_out: Vec<Vec<SegmentTranslation>> = vec![Vec::new(); paragraphs.len()];
-        for (translation, &o) in translations.into_iter().zip(&owner) {
-            paragraphs_out[o].push(translation);
-        }
-        let out: Vec<ParagraphTranslation> = paragraphs_out
-            .into_iter()
-            .map(|segments| {
-                let text = segments.iter().map(|t| t.text.as_str()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
-                ParagraphTranslation { text, segments }
-            })
-            .collect();
-        // Paragraphs without segments (empty ones) and the rest, in the order they finished.
-        for (i, p) in out.iter().enumerate() {
-            if p.segments.is_empty() {
-                on_done(i, p);
-            }
-        }
-        for i in done_early {
-            on_done(i, &out[i]);
-        }
-        Ok(out)
+        Ok(out.into_iter().map(|t| t.expect("every paragraph translated")).collect())
     }
 
     /// Groups of whole sentences within the token budget. A single sentence over the budget is

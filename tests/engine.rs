@@ -92,7 +92,7 @@ fn batched_greedy_decoding_equals_decoding_one_by_one() {
     // Two at a time: sequences join as others finish, mid-decoding of the rest.
     let jobs = prompts.iter().map(|p| Job { prompt: p.clone(), cache: model.llm.new_cache(), max_new_tokens: 40, guard: None });
     let mut order = Vec::new();
-    let batched = greedy_batch(&model.llm, jobs.collect(), 2, |id| model.tokenizer.is_eog(id), |i| order.push(i)).unwrap();
+    let batched = greedy_batch(&model.llm, jobs.collect(), 2, |id| model.tokenizer.is_eog(id), |i, _| order.push(i)).unwrap();
     assert_eq!(order.len(), texts.len());
     for (i, ((generation, _), alone)) in batched.iter().zip(&alone).enumerate() {
         assert_eq!(&generation.tokens, alone, "{}", texts[i]);
@@ -127,7 +127,7 @@ fn prefix_reuse_gives_the_same_greedy_output_as_recompute() {
         assert!(prefix.fork(&prompt).is_some());
         let job = model.job_after(&prefix, &prompt, 24, None);
         assert_eq!(job.cache.len(), prefix.ids.len());
-        let reused = model.complete_all(vec![job], 1, |_| {}).unwrap().remove(0);
+        let reused = model.complete_all(vec![job], 1, |_, _| {}).unwrap().remove(0);
         let fresh = model.complete(&prompt, 24, None).unwrap();
         assert_eq!(reused.tokens, fresh.tokens, "{text}");
         assert_eq!(reused.prompt_tokens, prompt.len());

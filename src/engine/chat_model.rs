@@ -50,7 +50,7 @@ impl ChatModel {
 
     /// Greedy completion of many jobs, `max_batch` at a time (see [`greedy_batch`]); the
     /// generations come back in job order, each counting its whole prompt (prefix included).
-    pub fn complete_all(&self, jobs: Vec<Job>, max_batch: usize, on_finish: impl FnMut(usize)) -> Result<Vec<Generation>> {
+    pub fn complete_all(&self, jobs: Vec<Job>, max_batch: usize, on_finish: impl FnMut(usize, &Generation)) -> Result<Vec<Generation>> {
         let done = greedy_batch(&self.llm, jobs, max_batch, |id| self.tokenizer.is_eog(id), on_finish)?;
         Ok(done.into_iter().map(|(generation, _)| generation).collect())
     }

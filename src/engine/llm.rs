@@ -234,7 +234,7 @@ impl Llm {
         let c = &self.config;
         // Row r of the batch: (step, position), and how llama.cpp would have computed it.
         let mut rows = Vec::new();
-        let mut gemm = Vec::new();
+        let mut modes = Vec::new();
         let mut gemm_attention = Vec::new();
         for (s, step) in steps.iter().enumerate() {
             if step.tokens.is_empty() {
@@ -250,9 +250,9 @@ impl Llm {
             }
             for pos in start..start + step.tokens.len() {
                 rows.push((s, pos));
-                let (g, a) = row_style(step.kind, pos);
-                gemm.push(g);
-                gemm_attention.push(a);
+                let (mode, attention) = row_style(step.kind, pos);
+                modes.push(mode);
+                gemm_attention.push(attention);
             }
         }
         let n = rows.len();
@@ -270,21 +270,19 @@ impl Llm {
         // Like llama.cpp, the last layer's feed-forward runs on those rows only; when a step
         // wants one row, that row is a batch of one (llama.cpp's GEMV) there.
         let mut wanted = Vec::new();
-        let mut wanted_gemm = Vec::new();
+        let mut wanted_modes = Vec::new();
         let mut first = 0;
         for step in steps.iter() {
             let len = step.tokens.len();
             let from = if step.all_logits { first } else { first + len - 1 };
-            for r in from..first + len {
-                wanted.push(r);
-                wanted_gemm.push(if step.all_logits { gemm[r] } else { RowMode::default() });
-            }
+            wanted.extend(from..first + len);
+            wanted_modes.extend((from..first + len).map(|r| if step.all_logits { modes[r] } else { RowMode::default() }));
             first += len;
         }
         let last_layer = self.blocks.len() - 1;
         for (layer, block) in self.blocks.iter().enumerate() {
             let h = rms_norm(&xs, &block.attn_norm, eps);
-            let [mut q, mut k, v] = Linear::forward_many([&block.q, &block.k, &block.v], &h, &gemm);
+            let [mut q, mut k, v] = Linear::forward_many([&block.q, &block.k, &block.v], &h, &modes);
             rope.apply(&mut q, c.n_head, c.head_dim, c.arch);
             rope.apply(&mut k, c.n_kv_head, c.head_dim, c.arch);
             let mut first = 0;
@@ -296,23 +294,22 @@ impl Llm {
             }
             let caches: Vec<&KvCache> = steps.iter().map(|s| &*s.cache).collect();
             let attended = self.attention(&q, &rows, &gemm_attention, &caches, layer);
-            let o = block.output.forward(&attended, &gemm);
+            let o = block.output.forward(&attended, &modes);
             xs.iter_mut().zip(&o).for_each(|(x, o)| *x += o);
-            let ffn_gemm = if layer == last_layer {
-                xs = wanted.iter().flat_map(|&r| xs[r * c.n_embd..(r + 1) * c.n_embd].to_vec()).collect();
-                &wanted_gemm
+            let ffn_modes = if layer == last_layer {
+                xs = wanted.iter().flat_map(|&r| xs[r * c.n_embd..(r + 1) * c.n_embd].iter().copied()).collect();
+                &wanted_modes
             } else {
-                &gemm
+                &modes
             };
             let h = rms_norm(&xs, &block.ffn_norm, eps);
-            let [gate, up] = Linear::forward_many([&block.gate, &block.up], &h, ffn_gemm);
-            let d = block.down.forward(&swiglu(&gate, &up), ffn_gemm);
+            let [gate, up] = Linear::forward_many([&block.gate, &block.up], &h, ffn_modes);
+            let d = block.down.forward(&swiglu(&gate, &up), ffn_modes);
             xs.iter_mut().zip(&d).for_each(|(x, d)| *x += d);
         }
-        let last = xs;
-        let normed = rms_norm(&last, &self.output_norm, eps);
-        // llama.cpp computes only the last prompt position's logits: a batch of one row.
-        let logits = self.output.as_ref().unwrap_or(&self.tok_embeddings).matmul(&normed);
+        // `xs` now holds the wanted rows only, as does llama.cpp's output projection.
+        let normed = rms_norm(&xs, &self.output_norm, eps);
+        let logits = self.output.as_ref().unwrap_or(&self.tok_embeddings).matmul_rows(&normed, &wanted_modes);
         let mut first = 0;
         Ok(steps
             .iter()

@@ -82,7 +82,7 @@ pub fn greedy(
     guard: Option<LoopGuard>,
 ) -> Result<Generation> {
     let job = Job { prompt: prompt.to_vec(), cache: std::mem::replace(cache, model.new_cache()), max_new_tokens, guard };
-    let mut done = greedy_batch(model, vec![job], 1, is_eog, |_| {})?;
+    let mut done = greedy_batch(model, vec![job], 1, is_eog, |_, _| {})?;
     let (generation, finished_cache) = done.pop().expect("one job, one generation");
     *cache = finished_cache;
     Ok(generation)
@@ -116,13 +116,13 @@ struct Active {
 /// output is identical to decoding it alone with [`greedy`].
 ///
 /// Returns the generations (with their final caches) in job order; `on_finish` is called with a
-/// job's index as soon as it is done.
+/// job's index and generation as soon as it is done.
 pub fn greedy_batch(
     model: &Llm,
     jobs: Vec<Job>,
     max_batch: usize,
     is_eog: impl Fn(u32) -> bool,
-    mut on_finish: impl FnMut(usize),
+    mut on_finish: impl FnMut(usize, &Generation),
 ) -> Result<Vec<(Generation, KvCache)>> {
     let mut results: Vec<Option<(Generation, KvCache)>> = (0..jobs.len()).map(|_| None).collect();
     // Longest budgets first, so that the batch stays full until the end instead of finishing
@@ -183,7 +183,7 @@ pub fn greedy_batch(
                         prefill: a.prefill,
                         decode: a.decode,
                     };
-                    on_finish(a.job);
+                    on_finish(a.job, &generation);
                     results[a.job] = Some((generation, a.cache));
                 }
                 None => still.push(a),
@@ -201,20 +201,32 @@ fn next_step(a: &mut Active, logits: &[f32], is_eog: &impl Fn(u32) -> bool) -> O
         return Some(StopReason::MaxTokens);
     }
     let next = argmax(logits);
-    if is_eog(next) {
+    let stop = take(&mut a.tokens, next, a.max_new_tokens, is_eog, a.guard);
+    if stop.is_none() {
+        a.input = vec![next];
+    }
+    stop
+}
+
+/// Takes greedy decoding's choice `token`: appends it to `tokens` (unless it ends the
+/// generation) and says why decoding stops, if it does.
+fn take(
+    tokens: &mut Vec<u32>,
+    token: u32,
+    max_new_tokens: usize,
+    is_eog: &impl Fn(u32) -> bool,
+    guard: Option<LoopGuard>,
+) -> Option<StopReason> {
+    if is_eog(token) {
         return Some(StopReason::Eog);
     }
-    a.tokens.push(next);
-    if let Some((guard, period)) = a.guard.and_then(|g| g.period(&a.tokens).map(|p| (g, p))) {
+    tokens.push(token);
+    if let Some((guard, period)) = guard.and_then(|g| g.period(tokens).map(|p| (g, p))) {
         // Keep the first copy of the repeated block, drop the rest of the loop.
-        a.tokens.truncate(a.tokens.len() - (guard.span(period) - period));
+        tokens.truncate(tokens.len() - (guard.span(period) - period));
         return Some(StopReason::Repetition);
     }
-    if a.tokens.len() == a.max_new_tokens {
-        return Some(StopReason::MaxTokens);
-    }
-    a.input = vec![next];
-    None
+    (tokens.len() >= max_new_tokens).then_some(StopReason::MaxTokens)
 }
 
 /// What speculative decoding did: tokens the draft model proposed and how many the target
@@ -274,17 +286,7 @@ pub fn greedy_speculative(
     let start = Instant::now();
     let mut stats = Speculation::default();
     let mut tokens = Vec::new();
-    let done = |tokens: &mut Vec<u32>, token: u32| -> Option<StopReason> {
-        if is_eog(token) {
-            return Some(StopReason::Eog);
-        }
-        tokens.push(token);
-        if let Some((guard, period)) = guard.and_then(|g| g.period(tokens).map(|p| (g, p))) {
-            tokens.truncate(tokens.len() - (guard.span(period) - period));
-            return Some(StopReason::Repetition);
-        }
-        (tokens.len() >= max_new_tokens).then_some(StopReason::MaxTokens)
-    };
+    let done = |tokens: &mut Vec<u32>, token: u32| take(tokens, token, max_new_tokens, &is_eog, guard);
     if max_new_tokens == 0 {
         return Ok((Generation { tokens, stop: StopReason::MaxTokens, prompt_tokens: prompt.len(), prefill, decode: start.elapsed() }, stats));
     }
