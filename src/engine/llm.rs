@@ -5,7 +5,6 @@
 //! The numerics follow llama.cpp's CPU backend operation by operation (see [`super::quant`] for
 //! the matrix products), so that greedy decoding picks the same tokens as llama.cpp.
 
-use rayon::prelude::*;
 
 use super::gguf::GgufFile;
 use super::kv_cache::KvCache;
@@ -336,7 +335,8 @@ impl Llm {
         let hd = c.head_dim;
         let mut out = vec![0f32; rows.len() * c.n_head * hd];
         // One task per (row, head): a single generated token still uses every core.
-        out.par_chunks_mut(hd).zip(q.par_chunks(hd)).enumerate().for_each(|(i, (out, q))| {
+        let tasks: Vec<_> = out.chunks_mut(hd).zip(q.chunks(hd)).enumerate().collect();
+        super::pool::for_each(tasks, |(i, (out, q))| {
             let (row, head) = (i / c.n_head, i % c.n_head);
             let (s, pos) = rows[row];
             let (keys, values) = caches[s].layer(layer);
@@ -396,10 +396,7 @@ fn attend_head_impl(c: &LlmConfig, q: &[f32], head: usize, keys: &[f32], values:
             let p = probs[j];
             let v = &values[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
             let slot = if gemm { j % 8 } else { ((j / 8) % 4) * 8 + j % 8 };
-            let lane = &mut acc[slot * hd..(slot + 1) * hd];
-            for (a, &v) in lane.iter_mut().zip(v) {
-                *a = p.mul_add(v, *a);
-            }
+            axpy(&mut acc[slot * hd..(slot + 1) * hd], p, v);
         }
         for (d, o) in out.iter_mut().enumerate() {
             *o = if gemm {
@@ -424,6 +421,11 @@ fn reduce_f16_style(x: &[f32; 32]) -> f32 {
 /// i % 8.
 #[inline(always)]
 fn dot_f16_style(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if a.len() % 32 == 0 && super::quant::simd_available() {
+        // SAFETY: the features were detected on this CPU.
+        return unsafe { x86::dot_f16_style(a, b) };
+    }
     let mut x = [0f32; 32];
     for (i, (a, b)) in a.iter().zip(b).enumerate() {
         let slot = ((i / 8) % 4) * 8 + i % 8;
@@ -435,6 +437,11 @@ fn dot_f16_style(a: &[f32], b: &[f32]) -> f32 {
 /// Dot product in eight lanes of fused multiply-adds, summed in ggml's order.
 #[inline(always)]
 fn dot8(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if super::quant::simd_available() {
+        // SAFETY: the features were detected on this CPU.
+        return unsafe { x86::dot8(a, b) };
+    }
     let mut lanes = [0f32; 8];
     for (a, b) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
         for l in 0..8 {
@@ -442,6 +449,66 @@ fn dot8(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     hsum8(&lanes)
+}
+
+/// `acc[d] += p * v[d]`, fused.
+#[inline(always)]
+fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if acc.len() % 8 == 0 && super::quant::simd_available() {
+        // SAFETY: the features were detected on this CPU.
+        return unsafe { x86::axpy(acc, p, v) };
+    }
+    for (a, &v) in acc.iter_mut().zip(v) {
+        *a = p.mul_add(v, *a);
+    }
+}
+
+/// The same three loops in AVX2 (the compiler leaves them scalar): the same fused operations in
+/// the same lanes, so the same bits.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot_f16_style(a: &[f32], b: &[f32]) -> f32 {
+        assert!(a.len() == b.len() && a.len() % 32 == 0);
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for i in (0..a.len()).step_by(32) {
+            for (s, acc) in acc.iter_mut().enumerate() {
+                let x = _mm256_loadu_ps(a.as_ptr().add(i + 8 * s));
+                let y = _mm256_loadu_ps(b.as_ptr().add(i + 8 * s));
+                *acc = _mm256_fmadd_ps(x, y, *acc);
+            }
+        }
+        let mut x = [0f32; 32];
+        for (s, acc) in acc.iter().enumerate() {
+            _mm256_storeu_ps(x.as_mut_ptr().add(8 * s), *acc);
+        }
+        super::reduce_f16_style(&x)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot8(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len()) / 8 * 8;
+        let mut acc = _mm256_setzero_ps();
+        for i in (0..n).step_by(8) {
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i)), acc);
+        }
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+        super::hsum8(&lanes)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
+        assert!(v.len() >= acc.len() && acc.len() % 8 == 0);
+        let p = _mm256_set1_ps(p);
+        for i in (0..acc.len()).step_by(8) {
+            let a = acc.as_mut_ptr().add(i);
+            _mm256_storeu_ps(a, _mm256_fmadd_ps(p, _mm256_loadu_ps(v.as_ptr().add(i)), _mm256_loadu_ps(a)));
+        }
+    }
 }
 
 /// ggml's RMS norm (the sum of squares in f64) followed by the multiplication by the weight.

@@ -9,6 +9,7 @@ pub mod kv_cache;
 pub mod llm;
 pub mod quant;
 pub mod marian;
+mod pool;
 pub mod search;
 pub mod tokenizer;
 

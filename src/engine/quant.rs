@@ -23,7 +23,6 @@
 //! Weights stay in the file's layout: the matrix is the only copy (no repacked second one).
 
 use half::f16;
-use rayon::prelude::*;
 
 /// Defines a function that runs an `#[inline(always)]` one compiled with AVX2, FMA and F16C when
 /// the CPU has them, so that `mul_add` is one instruction instead of a call into libm and loops
@@ -401,9 +400,8 @@ impl QMatrix {
                 }
                 continue;
             }
-            for (i, out_row) in out.chunks_exact_mut(m).enumerate() {
-                self.dot_row(first + i, acts, tile.clone(), &tiled[..n], &mut out_row[tile.clone()]);
-            }
+            let weight_rows = out.len() / m;
+            self.dot_rows(first..first + weight_rows, acts, tile.clone(), &tiled[..n], &mut out[tile.start..], m);
         }
     }
 
@@ -418,30 +416,41 @@ impl QMatrix {
         }
     }
 
-    /// Weight row `row` against the activation rows `acts_rows` (`tiled`: their [`RowMode`]s'
-    /// flag, for Q6_K).
-    fn dot_row(&self, row: usize, acts: &Activations, acts_rows: std::ops::Range<usize>, tiled: &[bool], out: &mut [f32]) {
+    /// Weight rows `rows` against the activation rows `acts_rows` (`tiled`: their [`RowMode`]s'
+    /// flag, for Q6_K): weight row i (counted from `rows.start`) and activation row j (from
+    /// `acts_rows.start`) into `out[i * stride + j]`.
+    fn dot_rows(
+        &self,
+        rows: std::ops::Range<usize>,
+        acts: &Activations,
+        acts_rows: std::ops::Range<usize>,
+        tiled: &[bool],
+        out: &mut [f32],
+        stride: usize,
+    ) {
         match (&self.weights, acts) {
             (Weights::Q4K(w), Activations::Q8K(a)) => {
                 let kb = self.cols / QK_K;
-                let a = &a[acts_rows.start * kb..acts_rows.end * kb];
-                dot_rows(&w[row * kb..(row + 1) * kb], a, tiled, kb, out, |w, a, _, out| kernels::q4k(w, a, out));
+                let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
+                in_groups(a, kb, tiled, out, |a, _, out| kernels::q4k_rows(w, a, kb, stride, out));
             }
             (Weights::Q6K(w), Activations::Q8K(a)) => {
                 let kb = self.cols / QK_K;
-                let a = &a[acts_rows.start * kb..acts_rows.end * kb];
-                dot_rows(&w[row * kb..(row + 1) * kb], a, tiled, kb, out, kernels::q6k);
+                let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
+                in_groups(a, kb, tiled, out, |a, tiled, out| kernels::q6k_rows(w, a, kb, stride, tiled, out));
             }
             (Weights::Q8_0(w), Activations::Q8_0(a)) => {
                 let kb = self.cols / QK8_0;
-                let a = &a[acts_rows.start * kb..acts_rows.end * kb];
-                dot_rows(&w[row * kb..(row + 1) * kb], a, tiled, kb, out, |w, a, _, out| kernels::q8_0(w, a, out));
+                let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
+                in_groups(a, kb, tiled, out, |a, _, out| kernels::q8_0_rows(w, a, kb, stride, out));
             }
             (Weights::F32(w), Activations::F32(a)) => {
-                let w = &w[row * self.cols..(row + 1) * self.cols];
                 let a = &a[acts_rows.start * self.cols..acts_rows.end * self.cols];
-                for (o, x) in out.iter_mut().zip(a.chunks_exact(self.cols)) {
-                    *o = dot_f32(w, x);
+                for (i, row) in rows.enumerate() {
+                    let w = &w[row * self.cols..(row + 1) * self.cols];
+                    for (j, x) in a.chunks_exact(self.cols).enumerate() {
+                        out[i * stride + j] = dot_f32(w, x);
+                    }
                 }
             }
             _ => panic!("activations quantized for another kind of matrix"),
@@ -483,7 +492,7 @@ fn matmul_many(pairs: &[(&QMatrix, &Activations)], m: usize, modes: &[RowMode]) 
             tasks.push((i, c * chunk_rows, chunk));
         }
     }
-    tasks.into_par_iter().for_each(|(i, first, out)| {
+    super::pool::for_each(tasks, |(i, first, out)| {
         let (w, acts) = pairs[i];
         w.compute_chunk(first, out, acts, m, modes);
     });
@@ -531,17 +540,11 @@ fn dot_group_q4kx8(
     }
 }
 
-/// Runs `kernel` over the activation rows in groups of up to four (the weight block is decoded
-/// once per group); every row's result is the same whatever group it is in.
-fn dot_rows<W, A>(
-    w: &[W],
-    acts: &[A],
-    flags: &[bool],
-    kb: usize,
-    out: &mut [f32],
-    kernel: impl Fn(&[W], &[&[A]], [bool; 4], &mut [f32]),
-) {
-    for ((group, out), flags) in acts.chunks(4 * kb).zip(out.chunks_mut(4)).zip(flags.chunks(4)) {
+/// Runs `kernel` over the activation rows (`kb` blocks each) in groups of up to four (a weight
+/// block is decoded once per group), group g writing its outputs from `out[4 * g]` on; every
+/// row's result is the same whatever group it is in.
+fn in_groups<A>(acts: &[A], kb: usize, flags: &[bool], out: &mut [f32], kernel: impl Fn(&[&[A]], [bool; 4], &mut [f32])) {
+    for (g, (group, flags)) in acts.chunks(4 * kb).zip(flags.chunks(4)).enumerate() {
         let mut rows: [&[A]; 4] = [&[]; 4];
         let n = group.len() / kb;
         for (row, blocks) in rows.iter_mut().zip(group.chunks_exact(kb)) {
@@ -549,7 +552,7 @@ fn dot_rows<W, A>(
         }
         let mut f = [false; 4];
         f[..flags.len()].copy_from_slice(flags);
-        kernel(w, &rows[..n], f, out);
+        kernel(&rows[..n], f, &mut out[4 * g..]);
     }
 }
 
@@ -738,15 +741,6 @@ mod kernels {
         }};
     }
 
-    pub fn q4k(w: &[BlockQ4K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
-        by_rows!(q4k, w, acts; out)
-    }
-
-    /// `tiled[i]`: row i as llama.cpp's tiled K-quant matmul computes it.
-    pub fn q6k(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 4], out: &mut [f32]) {
-        by_rows!(q6k, w, acts, tiled; out)
-    }
-
     /// `gemm[i]`: fold row i's sums every pair of sub-blocks, as llama.cpp's GEMM does.
     pub fn q4kx8(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: &[bool], out: &mut [[f32; 8]]) {
         let mut flags = [false; 4];
@@ -754,9 +748,23 @@ mod kernels {
         by_rows!(q4kx8, w, acts, flags; out)
     }
 
-    pub fn q8_0(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], out: &mut [f32]) {
-        by_rows!(q8_0, w, acts; out)
+    // Non-interleaved formats, over consecutive weight rows of `kb` blocks each, weight row i
+    // writing its outputs at `out[i * stride..]`: one dispatch for a whole run of rows (a
+    // decode step's output layer alone is 150k rows). `tiled[i]`: activation row i as llama.cpp's
+    // tiled K-quant matmul computes it.
+
+    pub fn q4k_rows(w: &[BlockQ4K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, out: &mut [f32]) {
+        by_rows!(q4k_rows, w, acts, kb, stride; out)
     }
+
+    pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 4], out: &mut [f32]) {
+        by_rows!(q6k_rows, w, acts, kb, stride, tiled; out)
+    }
+
+    pub fn q8_0_rows(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+        by_rows!(q8_0_rows, w, acts, kb, stride; out)
+    }
+
 
 
     /// The Q4_K block's integer dot product and min correction for one activation block.
@@ -861,6 +869,24 @@ mod kernels {
                     }
                 }
                 *out = hsum8(&acc);
+            }
+        }
+
+        pub fn q4k_rows(w: &[BlockQ4K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, out: &mut [f32]) {
+            for (i, row) in w.chunks_exact(kb).enumerate() {
+                q4k(row, acts, &mut out[i * stride..]);
+            }
+        }
+
+        pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 4], out: &mut [f32]) {
+            for (i, row) in w.chunks_exact(kb).enumerate() {
+                q6k(row, acts, tiled, &mut out[i * stride..]);
+            }
+        }
+
+        pub fn q8_0_rows(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+            for (i, row) in w.chunks_exact(kb).enumerate() {
+                q8_0(row, acts, &mut out[i * stride..]);
             }
         }
     }
@@ -1109,6 +1135,34 @@ mod kernels {
             }
             for i in 0..R {
                 out[i] = if tiled[i] { acc_tiled[i] } else { hsum8(&acc[i]) };
+            }
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn q4k_rows<const R: usize>(w: &[BlockQ4K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, out: &mut [f32]) {
+            for (i, row) in w.chunks_exact(kb).enumerate() {
+                q4k::<R>(row, acts, &mut out[i * stride..]);
+            }
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn q6k_rows<const R: usize>(
+            w: &[BlockQ6K],
+            acts: &[&[BlockQ8K]],
+            kb: usize,
+            stride: usize,
+            tiled: [bool; 4],
+            out: &mut [f32],
+        ) {
+            for (i, row) in w.chunks_exact(kb).enumerate() {
+                q6k::<R>(row, acts, tiled, &mut out[i * stride..]);
+            }
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn q8_0_rows<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+            for (i, row) in w.chunks_exact(kb).enumerate() {
+                q8_0::<R>(row, acts, &mut out[i * stride..]);
             }
         }
 
