@@ -422,7 +422,7 @@ fn reduce_f16_style(x: &[f32; 32]) -> f32 {
 #[inline(always)]
 fn dot_f16_style(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if a.len() % 32 == 0 && super::quant::simd_available() {
+    if a.len().is_multiple_of(32) && super::quant::simd_available() {
         // SAFETY: the features were detected on this CPU.
         return unsafe { x86::dot_f16_style(a, b) };
     }
@@ -455,7 +455,7 @@ fn dot8(a: &[f32], b: &[f32]) -> f32 {
 #[inline(always)]
 fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
     #[cfg(target_arch = "x86_64")]
-    if acc.len() % 8 == 0 && super::quant::simd_available() {
+    if acc.len().is_multiple_of(8) && super::quant::simd_available() {
         // SAFETY: the features were detected on this CPU.
         return unsafe { x86::axpy(acc, p, v) };
     }
@@ -472,7 +472,7 @@ mod x86 {
 
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn dot_f16_style(a: &[f32], b: &[f32]) -> f32 {
-        assert!(a.len() == b.len() && a.len() % 32 == 0);
+        assert!(a.len() == b.len() && a.len().is_multiple_of(32));
         let mut acc = [_mm256_setzero_ps(); 4];
         for i in (0..a.len()).step_by(32) {
             for (s, acc) in acc.iter_mut().enumerate() {
@@ -502,7 +502,7 @@ mod x86 {
 
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
-        assert!(v.len() >= acc.len() && acc.len() % 8 == 0);
+        assert!(v.len() >= acc.len() && acc.len().is_multiple_of(8));
         let p = _mm256_set1_ps(p);
         for i in (0..acc.len()).step_by(8) {
             let a = acc.as_mut_ptr().add(i);

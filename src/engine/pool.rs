@@ -90,7 +90,7 @@ fn worker(shared: &'static Shared) {
             }
             std::hint::spin_loop();
             spins = spins.wrapping_add(1);
-            if spins % 1024 == 0 && idle_since.elapsed() > SPIN {
+            if spins.is_multiple_of(1024) && idle_since.elapsed() > SPIN {
                 shared.parked.fetch_add(1, Ordering::SeqCst);
                 let mut guard = shared.lock.lock().unwrap_or_else(|e| e.into_inner());
                 while shared.epoch.load(Ordering::SeqCst) == seen {
@@ -173,7 +173,7 @@ mod tests {
             let hits: Vec<AtomicUsize> = (0..37).map(|_| AtomicUsize::new(0)).collect();
             for_each((0..37).collect(), |i: usize| {
                 hits[i].fetch_add(1, Ordering::Relaxed);
-                if i % 10 == 0 {
+                if i.is_multiple_of(10) {
                     let inner = AtomicUsize::new(0);
                     for_each(vec![1, 2, 3], |x: usize| {
                         inner.fetch_add(x, Ordering::Relaxed);
