@@ -42,8 +42,7 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Resu
                         let mut scores = vec![0f32; nk];
                         for (qi, out) in q.chunks_exact(hd).zip(out.chunks_exact_mut(hd)) {
                             for (j, (s, kj)) in scores.iter_mut().zip(k.chunks_exact(hd)).enumerate() {
-                                let dot: f32 = qi.iter().zip(kj).map(|(a, b)| a * b).sum();
-                                *s = dot + mask.map_or(0.0, |m| m[j]);
+                                *s = dot(qi, kj) + mask.map_or(0.0, |m| m[j]);
                             }
                             let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                             let mut sum = 0f32;
@@ -74,4 +73,22 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Resu
         })
     })?;
     Ok(Tensor::from_vec(out, (b, heads, nq, hd), q.device())?)
+}
+
+/// Dot product in eight independent lanes (a sequential sum does not vectorize), then the lanes
+/// pairwise. Not torch's summation order, nor was the sequential one: both stay far inside the
+/// 1e-4 the parity tests allow on scores.
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a8.zip(b8) {
+        let (x, y): (&[f32; 8], &[f32; 8]) = (x.try_into().expect("8 lanes"), y.try_into().expect("8 lanes"));
+        for l in 0..8 {
+            lanes[l] += x[l] * y[l];
+        }
+    }
+    let [l0, l1, l2, l3, l4, l5, l6, l7] = lanes;
+    ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)) + tail
 }
