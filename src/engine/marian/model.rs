@@ -4,11 +4,11 @@
 //! K/V grown one step at a time, cross-attention K/V computed once per batch and shared by the
 //! beams of an input (the beams of one input are the query rows of one attention product).
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::LayerNorm;
 
 use super::config::{Activation, MarianConfig};
+use crate::engine::quant::{QMatrix, QK8_0};
 use super::weights::Weights;
 use crate::Result;
 
@@ -19,7 +19,8 @@ pub enum Precision {
     F32,
     /// Weights of every linear layer (and the output layer) quantized to Q8_0 (blocks of 32
     /// int8 with one f16 scale) where the input size is a multiple of 32; embeddings, biases
-    /// and layer norms stay f32.
+    /// and layer norms stay f32. Products with precis's own Q8_0 kernels (the GGUF engine's),
+    /// activations quantized to Q8_0 row by row.
     Q8,
 }
 
@@ -31,18 +32,20 @@ struct Linear {
 
 enum LinearWeight {
     F32(Tensor),
-    Q8(QMatMul),
+    Q8(QMatrix),
 }
 
 impl Linear {
     fn new(weight: Tensor, bias: Option<Tensor>, precision: Precision) -> Result<Self> {
         // Q8_0 blocks run along the input dimension; a layer whose input is not a multiple of
         // the block (32) stays f32.
-        let in_dim = weight.dim(1)?;
-        let precision = if in_dim % GgmlDType::Q8_0.block_size() == 0 { precision } else { Precision::F32 };
+        let (out_dim, in_dim) = weight.dims2()?;
+        let precision = if in_dim.is_multiple_of(QK8_0) { precision } else { Precision::F32 };
         let weight = match precision {
             Precision::F32 => LinearWeight::F32(weight.t()?.contiguous()?),
-            Precision::Q8 => LinearWeight::Q8(QMatMul::from_qtensor(QTensor::quantize(&weight, GgmlDType::Q8_0)?)?),
+            Precision::Q8 => {
+                LinearWeight::Q8(QMatrix::quantize_q8_0(out_dim, in_dim, &weight.flatten_all()?.to_vec1::<f32>()?))
+            }
         };
         Ok(Self { weight, bias })
     }
@@ -60,7 +63,11 @@ impl Linear {
         let flat = xs.reshape((rows, in_dim))?;
         let ys = match &self.weight {
             LinearWeight::F32(w) => flat.matmul(w)?,
-            LinearWeight::Q8(q) => q.forward(&flat)?,
+            LinearWeight::Q8(q) => {
+                let ys = q.matmul(&flat.flatten_all()?.to_vec1::<f32>()?);
+                let out_dim = ys.len() / rows.max(1);
+                Tensor::from_vec(ys, (rows, out_dim), xs.device())?
+            }
         };
         let ys = match &self.bias {
             Some(b) => ys.broadcast_add(b)?,
