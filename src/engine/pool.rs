@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// How long a worker keeps spinning after its last region before it parks.
-const SPIN: Duration = Duration::from_millis(2);
+const SPIN: Duration = Duration::from_micros(100);
 
 /// The work of one region, as every thread runs it (each claiming tasks until none are left).
 type Job<'a> = dyn Fn() + Sync + 'a;

@@ -3,6 +3,7 @@
 
 mod attention;
 pub mod config;
+mod gemm;
 pub mod model;
 pub mod search;
 pub mod spm;

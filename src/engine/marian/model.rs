@@ -8,6 +8,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::LayerNorm;
 
 use super::config::{Activation, MarianConfig};
+use super::gemm::PackedLinear;
 use crate::engine::quant::{QMatrix, QK8_0};
 use super::weights::Weights;
 use crate::Result;
@@ -25,13 +26,13 @@ pub enum Precision {
 }
 
 struct Linear {
-    /// f32 stored transposed, (in, out) contiguous, or quantized (out, in).
     weight: LinearWeight,
+    /// The bias of a Q8 layer (an f32 layer's is packed with its weights).
     bias: Option<Tensor>,
 }
 
 enum LinearWeight {
-    F32(Tensor),
+    F32(PackedLinear),
     Q8(QMatrix),
 }
 
@@ -41,13 +42,14 @@ impl Linear {
         // the block (32) stays f32.
         let (out_dim, in_dim) = weight.dims2()?;
         let precision = if in_dim.is_multiple_of(QK8_0) { precision } else { Precision::F32 };
-        let weight = match precision {
-            Precision::F32 => LinearWeight::F32(weight.t()?.contiguous()?),
-            Precision::Q8 => {
-                LinearWeight::Q8(QMatrix::quantize_q8_0(out_dim, in_dim, &weight.flatten_all()?.to_vec1::<f32>()?))
+        let values = weight.flatten_all()?.to_vec1::<f32>()?;
+        Ok(match precision {
+            Precision::F32 => {
+                let bias = bias.map(|b| b.to_vec1::<f32>()).transpose()?;
+                Self { weight: LinearWeight::F32(PackedLinear::new(&values, bias.as_deref(), out_dim, in_dim)), bias: None }
             }
-        };
-        Ok(Self { weight, bias })
+            Precision::Q8 => Self { weight: LinearWeight::Q8(QMatrix::quantize_q8_0(out_dim, in_dim, &values)), bias },
+        })
     }
 
     fn load(w: &Weights, name: &str, out_dim: usize, in_dim: usize, precision: Precision) -> Result<Self> {
@@ -61,14 +63,12 @@ impl Linear {
         let dims = xs.dims().to_vec();
         let (rows, in_dim) = (dims[..dims.len() - 1].iter().product::<usize>(), dims[dims.len() - 1]);
         let flat = xs.reshape((rows, in_dim))?;
-        let ys = match &self.weight {
-            LinearWeight::F32(w) => flat.matmul(w)?,
-            LinearWeight::Q8(q) => {
-                let ys = q.matmul(&flat.flatten_all()?.to_vec1::<f32>()?);
-                let out_dim = ys.len() / rows.max(1);
-                Tensor::from_vec(ys, (rows, out_dim), xs.device())?
-            }
+        let flat = flat.flatten_all()?.to_vec1::<f32>()?;
+        let (ys, out_dim) = match &self.weight {
+            LinearWeight::F32(w) => (w.forward(&flat), w.rows()),
+            LinearWeight::Q8(q) => (q.matmul(&flat), q.rows()),
         };
+        let ys = Tensor::from_vec(ys, (rows, out_dim), xs.device())?;
         let ys = match &self.bias {
             Some(b) => ys.broadcast_add(b)?,
             None => ys,
