@@ -34,6 +34,13 @@ struct Out(*mut f32);
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
 
+impl Out {
+    /// (A method, so that closures capture the `Sync` wrapper, not the raw pointer in it.)
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
 impl PackedLinear {
     /// `weight` row-major `(rows, cols)`; `bias` of `rows` values, or none (zeros).
     pub fn new(weight: &[f32], bias: Option<&[f32]>, rows: usize, cols: usize) -> Self {
@@ -70,7 +77,6 @@ impl PackedLinear {
         let n_panels = n.div_ceil(NR);
         let tasks: Vec<usize> = (0..n_panels).step_by(PANELS_PER_TASK).collect();
         pool::for_each(tasks, |first| {
-            let ptr = ptr;
             for p in first..(first + PANELS_PER_TASK).min(n_panels) {
                 let panel = &self.panels[p * k * NR..(p + 1) * k * NR];
                 let bias = &self.bias[p * NR..(p + 1) * NR];
@@ -83,7 +89,7 @@ impl PackedLinear {
                         // SAFETY: row i + r < m, columns p·NR.. p·NR + cols < n; only this task
                         // writes panel p's columns, and `out` outlives the parallel region.
                         unsafe {
-                            std::ptr::copy_nonoverlapping(values.as_ptr(), ptr.0.add((i + r) * n + p * NR), cols);
+                            std::ptr::copy_nonoverlapping(values.as_ptr(), ptr.at((i + r) * n + p * NR), cols);
                         }
                     }
                 }
