@@ -28,7 +28,7 @@ pub enum Precision {
 struct Linear {
     weight: LinearWeight,
     /// The bias of a Q8 layer (an f32 layer's is packed with its weights).
-    bias: Option<Tensor>,
+    bias: Option<Vec<f32>>,
 }
 
 enum LinearWeight {
@@ -48,7 +48,10 @@ impl Linear {
                 let bias = bias.map(|b| b.to_vec1::<f32>()).transpose()?;
                 Self { weight: LinearWeight::F32(PackedLinear::new(&values, bias.as_deref(), out_dim, in_dim)), bias: None }
             }
-            Precision::Q8 => Self { weight: LinearWeight::Q8(QMatrix::quantize_q8_0(out_dim, in_dim, &values)), bias },
+            Precision::Q8 => Self {
+                weight: LinearWeight::Q8(QMatrix::quantize_q8_0(out_dim, in_dim, &values)),
+                bias: bias.map(|b| b.to_vec1::<f32>()).transpose()?,
+            },
         })
     }
 
@@ -60,23 +63,29 @@ impl Linear {
 
     /// `xs` (..., in) -> (..., out).
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let dims = xs.dims().to_vec();
-        let (rows, in_dim) = (dims[..dims.len() - 1].iter().product::<usize>(), dims[dims.len() - 1]);
-        let flat = xs.reshape((rows, in_dim))?;
-        let flat = flat.flatten_all()?.to_vec1::<f32>()?;
-        let (ys, out_dim) = match &self.weight {
+        let (ys, out_dim) = self.forward_flat(xs)?;
+        let mut dims = xs.dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = out_dim;
+        }
+        Ok(Tensor::from_vec(ys, dims, xs.device())?)
+    }
+
+    /// `xs` (..., in) -> its rows' outputs, row after row, and the output width.
+    fn forward_flat(&self, xs: &Tensor) -> Result<(Vec<f32>, usize)> {
+        let flat = xs.flatten_all()?.to_vec1::<f32>()?;
+        Ok(match &self.weight {
             LinearWeight::F32(w) => (w.forward(&flat), w.rows()),
-            LinearWeight::Q8(q) => (q.matmul(&flat), q.rows()),
-        };
-        let ys = Tensor::from_vec(ys, (rows, out_dim), xs.device())?;
-        let ys = match &self.bias {
-            Some(b) => ys.broadcast_add(b)?,
-            None => ys,
-        };
-        let mut out_dims = dims;
-        let last = out_dims.len() - 1;
-        out_dims[last] = ys.dim(1)?;
-        Ok(ys.reshape(out_dims)?)
+            LinearWeight::Q8(q) => {
+                let mut ys = q.matmul(&flat);
+                if let Some(bias) = &self.bias {
+                    for row in ys.chunks_exact_mut(q.rows()) {
+                        row.iter_mut().zip(bias).for_each(|(y, b)| *y += b);
+                    }
+                }
+                (ys, q.rows())
+            }
+        })
     }
 }
 
@@ -376,6 +385,12 @@ impl MarianModel {
 
     /// Feeds `ids` (rows, t) after what `cache` holds; returns the logits (rows, t, vocab).
     pub fn decode(&self, ids: &Tensor, cache: &mut DecoderCache) -> Result<Tensor> {
+        let hidden = self.decode_hidden(ids, cache)?;
+        self.lm_head.forward(&hidden)
+    }
+
+    /// The decoder's output states (rows, t, d) for `ids` fed after what `cache` holds.
+    fn decode_hidden(&self, ids: &Tensor, cache: &mut DecoderCache) -> Result<Tensor> {
         let (rows, t) = ids.dims2()?;
         let items = cache.items()?;
         let beams = cache.beams;
@@ -425,14 +440,14 @@ impl MarianModel {
             xs = layer.final_layer_norm.forward(&(xs + ff)?)?;
         }
         cache.len += t;
-        self.lm_head.forward(&xs)
+        Ok(xs)
     }
 
     /// Logits of the last position only: (rows, vocab) as one f32 vector per row.
     pub fn decode_last(&self, ids: &[u32], cache: &mut DecoderCache) -> Result<Vec<f32>> {
         let ids = Tensor::from_vec(ids.to_vec(), (ids.len(), 1), &self.device)?;
-        let logits = self.decode(&ids, cache)?;
-        Ok(logits.squeeze(1)?.flatten_all()?.to_vec1::<f32>()?)
+        let hidden = self.decode_hidden(&ids, cache)?;
+        Ok(self.lm_head.forward_flat(&hidden)?.0)
     }
 
     pub fn device(&self) -> &Device {
