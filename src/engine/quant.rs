@@ -401,17 +401,10 @@ impl QMatrix {
                 tiled[i] = mode.tiled;
             }
             let n = tile.len();
-            if let (Weights::Q4Kx8(w), Activations::Q8K(a)) = (&self.weights, acts) {
-                let kb = self.cols / QK_K;
-                for (g, out) in out.chunks_exact_mut(8 * m).enumerate() {
-                    let group = first / 8 + g;
-                    let w = &w[group * kb..(group + 1) * kb];
-                    dot_group_q4kx8(w, &a[tile.start * kb..tile.end * kb], &flags[..n], kb, tile.start, m, out);
-                }
-                continue;
-            }
+            // Q4_K rows take llama.cpp's GEMM flag, Q6_K rows its tiled flag.
+            let row_flags = if let Weights::Q4Kx8(_) = self.weights { &flags[..n] } else { &tiled[..n] };
             let weight_rows = out.len() / m;
-            self.dot_rows(first..first + weight_rows, acts, tile.clone(), &tiled[..n], &mut out[tile.start..], m);
+            self.dot_rows(first..first + weight_rows, acts, tile.clone(), row_flags, &mut out[tile.start..], m);
         }
     }
 
@@ -426,33 +419,39 @@ impl QMatrix {
         }
     }
 
-    /// Weight rows `rows` against the activation rows `acts_rows` (`tiled`: their [`RowMode`]s'
-    /// flag, for Q6_K): weight row i (counted from `rows.start`) and activation row j (from
-    /// `acts_rows.start`) into `out[i * stride + j]`.
+    /// Weight rows `rows` (whole groups of eight for interleaved weights) against the activation
+    /// rows `acts_rows` (`flags`: their [`RowMode`]s' `gemm` flag for Q4_K, `tiled` for Q6_K):
+    /// weight row i (counted from `rows.start`) and activation row j (from `acts_rows.start`)
+    /// into `out[i * stride + j]`.
     fn dot_rows(
         &self,
         rows: std::ops::Range<usize>,
         acts: &Activations,
         acts_rows: std::ops::Range<usize>,
-        tiled: &[bool],
+        flags: &[bool],
         out: &mut [f32],
         stride: usize,
     ) {
         match (&self.weights, acts) {
+            (Weights::Q4Kx8(w), Activations::Q8K(a)) => {
+                let kb = self.cols / QK_K;
+                let (w, a) = (&w[rows.start / 8 * kb..rows.end / 8 * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
+                in_groups(a, kb, flags, out, |a, gemm, out| kernels::q4kx8_rows(w, a, kb, stride, gemm, out));
+            }
             (Weights::Q4K(w), Activations::Q8K(a)) => {
                 let kb = self.cols / QK_K;
                 let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
-                in_groups(a, kb, tiled, out, |a, _, out| kernels::q4k_rows(w, a, kb, stride, out));
+                in_groups(a, kb, flags, out, |a, _, out| kernels::q4k_rows(w, a, kb, stride, out));
             }
             (Weights::Q6K(w), Activations::Q8K(a)) => {
                 let kb = self.cols / QK_K;
                 let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
-                in_groups(a, kb, tiled, out, |a, tiled, out| kernels::q6k_rows(w, a, kb, stride, tiled, out));
+                in_groups(a, kb, flags, out, |a, tiled, out| kernels::q6k_rows(w, a, kb, stride, tiled, out));
             }
             (Weights::Q8_0(w), Activations::Q8_0(a)) => {
                 let kb = self.cols / QK8_0;
                 let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
-                in_groups(a, kb, tiled, out, |a, _, out| kernels::q8_0_rows(w, a, kb, stride, out));
+                in_groups(a, kb, flags, out, |a, _, out| kernels::q8_0_rows(w, a, kb, stride, out));
             }
             (Weights::F32(w), Activations::F32(a)) => {
                 let a = &a[acts_rows.start * self.cols..acts_rows.end * self.cols];
@@ -521,33 +520,6 @@ fn matmul_many(pairs: &[(&QMatrix, &Activations)], m: usize, modes: &[RowMode]) 
             out
         })
         .collect()
-}
-
-/// Eight interleaved weight rows against activation rows (up to four at a time), into `out`
-/// (`8 × m`, row-major) at columns `first_act..`.
-fn dot_group_q4kx8(
-    w: &[BlockQ4Kx8],
-    acts: &[BlockQ8K],
-    gemm: &[bool],
-    kb: usize,
-    first_act: usize,
-    m: usize,
-    out: &mut [f32],
-) {
-    for ((g, group), gemm) in acts.chunks(4 * kb).enumerate().zip(gemm.chunks(4)) {
-        let mut rows: [&[BlockQ8K]; 4] = [&[]; 4];
-        let n = group.len() / kb;
-        for (row, blocks) in rows.iter_mut().zip(group.chunks_exact(kb)) {
-            *row = blocks;
-        }
-        let mut result = [[0f32; 8]; 4];
-        kernels::q4kx8(w, &rows[..n], gemm, &mut result[..n]);
-        for (i, values) in result[..n].iter().enumerate() {
-            for (r, &v) in values.iter().enumerate() {
-                out[r * m + first_act + 4 * g + i] = v;
-            }
-        }
-    }
 }
 
 /// Runs `kernel` over the activation rows (`kb` blocks each) in groups of up to four (a weight
@@ -751,12 +723,6 @@ mod kernels {
         }};
     }
 
-    /// `gemm[i]`: fold row i's sums every pair of sub-blocks, as llama.cpp's GEMM does.
-    pub fn q4kx8(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: &[bool], out: &mut [[f32; 8]]) {
-        let mut flags = [false; 4];
-        flags[..acts.len()].copy_from_slice(&gemm[..acts.len()]);
-        by_rows!(q4kx8, w, acts, flags; out)
-    }
 
     // Non-interleaved formats, over consecutive weight rows of `kb` blocks each, weight row i
     // writing its outputs at `out[i * stride..]`: one dispatch for a whole run of rows (a
@@ -765,6 +731,22 @@ mod kernels {
 
     pub fn q4k_rows(w: &[BlockQ4K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, out: &mut [f32]) {
         by_rows!(q4k_rows, w, acts, kb, stride; out)
+    }
+
+    /// Groups of eight interleaved rows; `gemm[i]`: fold activation row i's sums every pair of
+    /// sub-blocks, as llama.cpp's GEMM does.
+    pub fn q4kx8_rows(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], kb: usize, stride: usize, gemm: [bool; 4], out: &mut [f32]) {
+        by_rows!(q4kx8_rows, w, acts, kb, stride, gemm; out)
+    }
+
+    /// Group g's eight outputs for each activation row i into `out[(8g + r) * stride + i]`.
+    #[inline(always)]
+    fn scatter_group(values: &[[f32; 8]], g: usize, stride: usize, out: &mut [f32]) {
+        for (i, values) in values.iter().enumerate() {
+            for (r, &v) in values.iter().enumerate() {
+                out[(8 * g + r) * stride + i] = v;
+            }
+        }
     }
 
     pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 4], out: &mut [f32]) {
@@ -885,6 +867,14 @@ mod kernels {
         pub fn q4k_rows(w: &[BlockQ4K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, out: &mut [f32]) {
             for (i, row) in w.chunks_exact(kb).enumerate() {
                 q4k(row, acts, &mut out[i * stride..]);
+            }
+        }
+
+        pub fn q4kx8_rows(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], kb: usize, stride: usize, gemm: [bool; 4], out: &mut [f32]) {
+            for (g, group) in w.chunks_exact(kb).enumerate() {
+                let mut result = [[0f32; 8]; 4];
+                q4kx8(group, acts, gemm, &mut result[..acts.len()]);
+                scatter_group(&result[..acts.len()], g, stride, out);
             }
         }
 
@@ -1152,6 +1142,22 @@ mod kernels {
         pub unsafe fn q4k_rows<const R: usize>(w: &[BlockQ4K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, out: &mut [f32]) {
             for (i, row) in w.chunks_exact(kb).enumerate() {
                 q4k::<R>(row, acts, &mut out[i * stride..]);
+            }
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn q4kx8_rows<const R: usize>(
+            w: &[BlockQ4Kx8],
+            acts: &[&[BlockQ8K]],
+            kb: usize,
+            stride: usize,
+            gemm: [bool; 4],
+            out: &mut [f32],
+        ) {
+            for (g, group) in w.chunks_exact(kb).enumerate() {
+                let mut result = [[0f32; 8]; R];
+                q4kx8::<R>(group, acts, gemm, &mut result);
+                scatter_group(&result, g, stride, out);
             }
         }
 
