@@ -337,10 +337,19 @@ impl QMatrix {
                 // between +max and -max, and only Q4_K goes through the GEMM.
                 let repacked = matches!(self.weights, Weights::Q4Kx8(_));
                 let per_row = self.cols / QK_K;
-                for (r, (row, x)) in blocks.chunks_exact_mut(per_row).zip(xs.chunks_exact(self.cols)).enumerate() {
-                    let positive_ties = repacked && modes.get(r).is_some_and(|m| m.gemm);
-                    row.iter_mut().zip(x.chunks_exact(QK_K)).for_each(|(b, x)| quantize_q8k(x, b, positive_ties));
-                }
+                // Rows in parallel, eight per task (a prompt's rows are otherwise quantized on one
+                // thread while the other waits).
+                let tasks: Vec<_> = blocks
+                    .chunks_mut(8 * per_row)
+                    .zip(xs.chunks(8 * self.cols))
+                    .enumerate()
+                    .collect();
+                super::pool::for_each(tasks, |(t, (rows, xs))| {
+                    for (i, (row, x)) in rows.chunks_exact_mut(per_row).zip(xs.chunks_exact(self.cols)).enumerate() {
+                        let positive_ties = repacked && modes.get(8 * t + i).is_some_and(|m| m.gemm);
+                        row.iter_mut().zip(x.chunks_exact(QK_K)).for_each(|(b, x)| quantize_q8k(x, b, positive_ties));
+                    }
+                });
                 Activations::Q8K(blocks)
             }
             Weights::Q8_0(_) => {
