@@ -520,12 +520,20 @@ fn matmul_many(pairs: &[(&QMatrix, &Activations)], m: usize, modes: &[RowMode]) 
     outs.into_iter()
         .zip(pairs)
         .map(|(out_t, (w, _))| {
-            let mut out = vec![0f32; m * w.rows];
-            for (j, column) in out_t.chunks_exact(m).enumerate() {
-                for (r, &v) in column.iter().enumerate() {
-                    out[r * w.rows + j] = v;
+            // Back to row-major, in parallel over blocks of output rows (a prompt's FFN output
+            // is a million values).
+            const ROWS_PER_TASK: usize = 4;
+            let n = w.rows;
+            let mut out = vec![0f32; m * n];
+            let tasks: Vec<_> = out.chunks_mut(ROWS_PER_TASK * n).enumerate().collect();
+            super::pool::for_each(tasks, |(t, rows)| {
+                for (i, row) in rows.chunks_exact_mut(n).enumerate() {
+                    let r = ROWS_PER_TASK * t + i;
+                    for (j, v) in row.iter_mut().enumerate() {
+                        *v = out_t[j * m + r];
+                    }
                 }
-            }
+            });
             out
         })
         .collect()
