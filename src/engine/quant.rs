@@ -522,15 +522,16 @@ fn matmul_many(pairs: &[(&QMatrix, &Activations)], m: usize, modes: &[RowMode]) 
         .map(|(out_t, (w, _))| {
             // Back to row-major, in parallel over blocks of output rows (a prompt's FFN output
             // is a million values).
-            const ROWS_PER_TASK: usize = 4;
+            // Each task reads its rows' values of a column together (adjacent in `out_t`).
+            const ROWS_PER_TASK: usize = 8;
             let n = w.rows;
             let mut out = vec![0f32; m * n];
             let tasks: Vec<_> = out.chunks_mut(ROWS_PER_TASK * n).enumerate().collect();
             super::pool::for_each(tasks, |(t, rows)| {
-                for (i, row) in rows.chunks_exact_mut(n).enumerate() {
-                    let r = ROWS_PER_TASK * t + i;
-                    for (j, v) in row.iter_mut().enumerate() {
-                        *v = out_t[j * m + r];
+                let (first, count) = (ROWS_PER_TASK * t, rows.len() / n);
+                for j in 0..n {
+                    for (i, &v) in out_t[j * m + first..j * m + first + count].iter().enumerate() {
+                        rows[i * n + j] = v;
                     }
                 }
             });
