@@ -4,7 +4,6 @@
 //! thousands of tiny matrix products, each with its own dispatch.
 
 use candle_core::{Storage, Tensor};
-use rayon::prelude::*;
 
 use crate::{Error, Result};
 
@@ -33,7 +32,8 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Resu
         with_data(k, |k| {
             with_data(v, |v| {
                 let mut run = |mask: Option<&[f32]>| {
-                    out.par_chunks_mut(nq * hd).enumerate().for_each(|(bh, out)| {
+                    let tasks: Vec<_> = out.chunks_mut(nq * hd).enumerate().collect();
+                    crate::engine::pool::for_each(tasks, |(bh, out)| {
                         let item = bh / heads;
                         let q = &q[bh * nq * hd..(bh + 1) * nq * hd];
                         let k = &k[bh * nk * hd..(bh + 1) * nk * hd];

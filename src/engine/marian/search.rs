@@ -14,8 +14,6 @@
 //! An input whose result can no longer change is dropped from the batch, so later steps run on
 //! fewer rows; HF keeps computing it but, as shown above, never lets it change either.
 
-use rayon::prelude::*;
-
 use super::config::{EarlyStopping, GenerationConfig};
 use super::model::{Encoded, MarianModel};
 use crate::Result;
@@ -330,11 +328,11 @@ pub fn beam(model: &MarianModel, encoded: &Encoded, config: &GenerationConfig) -
         let mut rows = Vec::with_capacity(live.len() * beams);
         let mut kept_items = Vec::with_capacity(live.len());
         // Inputs are independent: their candidates are found in parallel.
-        let tops: Vec<Vec<(f32, usize, u32)>> = logits
-            .par_chunks_mut(beams * vocab)
-            .zip(live.par_iter())
-            .map(|(item_rows, input)| top_candidates(item_rows, vocab, &input.running, keep_k, &processors, start))
-            .collect();
+        let mut tops: Vec<Vec<(f32, usize, u32)>> = vec![Vec::new(); live.len()];
+        let tasks: Vec<_> = logits.chunks_mut(beams * vocab).zip(&live).zip(&mut tops).collect();
+        crate::engine::pool::for_each(tasks, |((item_rows, input), top)| {
+            *top = top_candidates(item_rows, vocab, &input.running, keep_k, &processors, start);
+        });
         for ((item, input), top) in live.iter_mut().enumerate().zip(tops) {
             let hits = |&(_, _, v): &(f32, usize, u32)| config.eos_token_ids.contains(&v) || at_limit;
             // Finished candidates among the first `beams`, merged into the finished slots.
