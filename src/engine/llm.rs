@@ -5,10 +5,9 @@
 //! The numerics follow llama.cpp's CPU backend operation by operation (see [`super::quant`] for
 //! the matrix products), so that greedy decoding picks the same tokens as llama.cpp.
 
-
 use super::gguf::GgufFile;
 use super::kv_cache::KvCache;
-use super::quant::{hsum8, matmul_rows_many, QMatrix, RowMode};
+use super::quant::{dot_f32, hsum8, matmul_rows_many, QMatrix, RowMode};
 use crate::simd_dispatch;
 use crate::{Error, Result};
 
@@ -366,45 +365,42 @@ fn attend_head_impl(c: &LlmConfig, q: &[f32], head: usize, keys: &[f32], values:
     // Scores padded to whole groups of eight with zero probabilities.
     let padded = len.div_ceil(8) * 8;
     let mut scores = vec![0f32; padded];
-    let mut acc = vec![0f32; 32 * hd];
-    {
-        let kv = head / group;
-        for (j, score) in scores[..len].iter_mut().enumerate() {
-            let k = &keys[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
-            *score = if gemm { dot8(qh, k) } else { dot_f16_style(qh, k) } * scale;
+    let kv = head / group;
+    for (j, score) in scores[..len].iter_mut().enumerate() {
+        let k = &keys[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
+        *score = if gemm { dot_f32(qh, k) } else { dot_f16_style(qh, k) } * scale;
+    }
+    let max = scores[..len].iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+    let mut sum = 0f64;
+    for (chunk, group_scores) in scores.chunks_exact_mut(8).enumerate() {
+        let mut lanes = [0f32; 8];
+        for (l, s) in group_scores.iter_mut().enumerate() {
+            let e = if chunk * 8 + l < len { ggml_expf(*s - max) } else { 0.0 };
+            *s = e;
+            lanes[l] = e;
         }
-        let max = scores[..len].iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-        let mut sum = 0f64;
-        for (chunk, group_scores) in scores.chunks_exact_mut(8).enumerate() {
-            let mut lanes = [0f32; 8];
-            for (l, s) in group_scores.iter_mut().enumerate() {
-                let e = if chunk * 8 + l < len { ggml_expf(*s - max) } else { 0.0 };
-                *s = e;
-                lanes[l] = e;
-            }
-            sum += hsum8(&lanes) as f64;
-        }
-        let inv = (1.0 / sum) as f32;
-        scores.iter_mut().for_each(|e| *e *= inv);
-        let probs = super::quant::round_to_f16(&scores);
-        // out[d] = Σ_j p_j v_j[d]. llama.cpp's f16 GEMM (tinyBLAS) sums in eight lanes by
-        // j mod 8; its row dot product (ggml_vec_dot_f16) in four accumulators of eight lanes
-        // over steps of 32 positions.
-        let slots = if gemm { 8 } else { 32 };
-        acc[..slots * hd].fill(0.0);
-        for j in 0..len {
-            let p = probs[j];
-            let v = &values[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
-            let slot = if gemm { j % 8 } else { ((j / 8) % 4) * 8 + j % 8 };
-            axpy(&mut acc[slot * hd..(slot + 1) * hd], p, v);
-        }
-        for (d, o) in out.iter_mut().enumerate() {
-            *o = if gemm {
-                hsum8(&std::array::from_fn(|l| acc[l * hd + d]))
-            } else {
-                reduce_f16_style(&std::array::from_fn(|i| acc[i * hd + d]))
-            };
-        }
+        sum += hsum8(&lanes) as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    scores.iter_mut().for_each(|e| *e *= inv);
+    let probs = super::quant::round_to_f16(&scores);
+    // out[d] = Σ_j p_j v_j[d]. llama.cpp's f16 GEMM (tinyBLAS) sums in eight lanes by
+    // j mod 8; its row dot product (ggml_vec_dot_f16) in four accumulators of eight lanes
+    // over steps of 32 positions.
+    let slots = if gemm { 8 } else { 32 };
+    let mut acc = vec![0f32; slots * hd];
+    for j in 0..len {
+        let p = probs[j];
+        let v = &values[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
+        let slot = if gemm { j % 8 } else { ((j / 8) % 4) * 8 + j % 8 };
+        axpy(&mut acc[slot * hd..(slot + 1) * hd], p, v);
+    }
+    for (d, o) in out.iter_mut().enumerate() {
+        *o = if gemm {
+            hsum8(&std::array::from_fn(|l| acc[l * hd + d]))
+        } else {
+            reduce_f16_style(&std::array::from_fn(|i| acc[i * hd + d]))
+        };
     }
 }
 
@@ -434,23 +430,6 @@ fn dot_f16_style(a: &[f32], b: &[f32]) -> f32 {
     reduce_f16_style(&x)
 }
 
-/// Dot product in eight lanes of fused multiply-adds, summed in ggml's order.
-#[inline(always)]
-fn dot8(a: &[f32], b: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if super::quant::simd_available() {
-        // SAFETY: the features were detected on this CPU.
-        return unsafe { x86::dot8(a, b) };
-    }
-    let mut lanes = [0f32; 8];
-    for (a, b) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-        for l in 0..8 {
-            lanes[l] = a[l].mul_add(b[l], lanes[l]);
-        }
-    }
-    hsum8(&lanes)
-}
-
 /// `acc[d] += p * v[d]`, fused.
 #[inline(always)]
 fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
@@ -464,7 +443,7 @@ fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
     }
 }
 
-/// The same three loops in AVX2 (the compiler leaves them scalar): the same fused operations in
+/// The same two loops in AVX2 (the compiler leaves them scalar): the same fused operations in
 /// the same lanes, so the same bits.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -486,18 +465,6 @@ mod x86 {
             _mm256_storeu_ps(x.as_mut_ptr().add(8 * s), *acc);
         }
         super::reduce_f16_style(&x)
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot8(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len()) / 8 * 8;
-        let mut acc = _mm256_setzero_ps();
-        for i in (0..n).step_by(8) {
-            acc = _mm256_fmadd_ps(_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i)), acc);
-        }
-        let mut lanes = [0f32; 8];
-        _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
-        super::hsum8(&lanes)
     }
 
     #[target_feature(enable = "avx2,fma")]

@@ -146,6 +146,11 @@ fn run(job: &Job) {
     }
 }
 
+/// Threads that run a region: the workers and the caller.
+pub fn threads() -> usize {
+    shared().workers + 1
+}
+
 /// Calls `f` once for each of `tasks`, spread over the pool's threads (each thread claims the
 /// next task as it finishes one, so uneven tasks balance).
 pub fn for_each<T: Send>(tasks: Vec<T>, f: impl Fn(T) + Sync) {

@@ -385,8 +385,7 @@ impl QMatrix {
     /// Weight rows per parallel task: enough tasks to balance the threads, each a run of weight
     /// rows read once for all activation rows (whole groups of eight for interleaved weights).
     fn chunk_rows(&self) -> usize {
-        let threads = rayon::current_num_threads().max(1);
-        let rows = self.rows.div_ceil(threads * 8).clamp(1, 64);
+        let rows = self.rows.div_ceil(super::pool::threads() * 8).clamp(1, 64);
         if let Weights::Q4Kx8(_) = self.weights {
             rows.div_ceil(8) * 8
         } else {
@@ -521,8 +520,8 @@ fn matmul_many(pairs: &[(&QMatrix, &Activations)], m: usize, modes: &[RowMode]) 
         .zip(pairs)
         .map(|(out_t, (w, _))| {
             // Back to row-major, in parallel over blocks of output rows (a prompt's FFN output
-            // is a million values).
-            // Each task reads its rows' values of a column together (adjacent in `out_t`).
+            // is a million values); each task reads its rows' values of a column together
+            // (adjacent in `out_t`).
             const ROWS_PER_TASK: usize = 8;
             let n = w.rows;
             let mut out = vec![0f32; m * n];
@@ -556,13 +555,20 @@ fn in_groups<A>(acts: &[A], kb: usize, flags: &[bool], out: &mut [f32], kernel: 
     }
 }
 
-simd_dispatch! {
-    fn dot_f32(a: &[f32], b: &[f32]) -> f32 = dot_f32_lanes;
+/// Dot product in eight lanes of fused multiply-adds, summed in ggml's order (`hsum8`), then the
+/// elements past the last whole eight.
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if simd_available() {
+        // SAFETY: the features were detected on this CPU.
+        return unsafe { kernels::avx2::dot_f32(a, b) };
+    }
+    dot_f32_lanes(a, b)
 }
 
-#[inline(always)]
+/// The portable [`dot_f32`].
 fn dot_f32_lanes(a: &[f32], b: &[f32]) -> f32 {
-    // Eight independent lanes, then a fixed reduction: vectorizes, and is deterministic.
+    // Eight independent lanes, then a fixed reduction: deterministic.
     let mut lanes = [0f32; 8];
     let mut a8 = a.chunks_exact(8);
     let mut b8 = b.chunks_exact(8);
@@ -937,6 +943,25 @@ mod kernels {
             }
             table
         };
+
+        /// [`super::dot_f32`] with explicit vectors (the compiler leaves the lanes scalar):
+        /// the same fused operations in the same lanes, so the same bits.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+            let n = a.len().min(b.len());
+            let n8 = n / 8 * 8;
+            let mut acc = _mm256_setzero_ps();
+            for i in (0..n8).step_by(8) {
+                acc = _mm256_fmadd_ps(_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i)), acc);
+            }
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+            let mut sum = hsum8(&lanes);
+            for (x, y) in a[n8..n].iter().zip(&b[n8..n]) {
+                sum = x.mul_add(*y, sum);
+            }
+            sum
+        }
 
         /// Sum of the eight i32 lanes (exact).
         #[inline]
