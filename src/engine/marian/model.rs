@@ -9,8 +9,8 @@ use candle_nn::LayerNorm;
 
 use super::config::{Activation, MarianConfig};
 use super::gemm::PackedLinear;
-use crate::engine::quant::{QMatrix, QK8_0};
 use super::weights::Weights;
+use crate::engine::quant::{QMatrix, QK8_0};
 use crate::Result;
 
 /// How the linear layers hold their weights.
@@ -43,15 +43,12 @@ impl Linear {
         let (out_dim, in_dim) = weight.dims2()?;
         let precision = if in_dim.is_multiple_of(QK8_0) { precision } else { Precision::F32 };
         let values = weight.flatten_all()?.to_vec1::<f32>()?;
+        let bias = bias.map(|b| b.to_vec1::<f32>()).transpose()?;
         Ok(match precision {
             Precision::F32 => {
-                let bias = bias.map(|b| b.to_vec1::<f32>()).transpose()?;
                 Self { weight: LinearWeight::F32(PackedLinear::new(&values, bias.as_deref(), out_dim, in_dim)), bias: None }
             }
-            Precision::Q8 => Self {
-                weight: LinearWeight::Q8(QMatrix::quantize_q8_0(out_dim, in_dim, &values)),
-                bias: bias.map(|b| b.to_vec1::<f32>()).transpose()?,
-            },
+            Precision::Q8 => Self { weight: LinearWeight::Q8(QMatrix::quantize_q8_0(out_dim, in_dim, &values)), bias },
         })
     }
 
