@@ -1,78 +1,56 @@
-//! Attention of a few queries per (batch, head) on the CPU, for decoding steps: one decoder
-//! token per row against its self-attention cache, or the beams of an input against that
-//! input's encoder states. Done as plain loops in parallel over (batch, head) instead of
-//! thousands of tiny matrix products, each with its own dispatch.
+//! Multi-head attention on plain buffers: each query row against its own set of keys, found
+//! through an index function, so one loop serves the encoder (keys of the same source, padding
+//! left out), the decoder's cached self-attention (keys spread over decoding steps, followed
+//! through a beam's lineage) and cross-attention (the encoder states of the row's input).
 
-use candle_core::{Storage, Tensor};
+use crate::engine::pool;
 
-use crate::{Error, Result};
-
-/// Runs `f` on the contiguous f32 data of `t` (on the CPU).
-fn with_data<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(cpu) => {
-            let data = cpu.as_slice::<f32>()?;
-            let start = layout.start_offset();
-            f(&data[start..start + t.elem_count()])
-        }
-        _ => Err(Error::Candle(candle_core::Error::Msg("decoder attention runs on the CPU only".into()))),
-    }
+/// Where the keys of one query row are.
+pub struct Keys<'a, N, A> {
+    /// K and V vectors (`d` wide each, V right after K).
+    pub data: &'a [f32],
+    /// How many keys row `r` attends to.
+    pub count: N,
+    /// Offset in `data` of row `r`'s `j`-th key.
+    pub at: A,
 }
 
-/// softmax(q k^T + mask) v for q (b, heads, nq, hd), k and v (b, heads, nk, hd) and an additive
-/// mask (b, 1, 1, nk) or none; returns (b, heads, nq, hd). Scores are not scaled (the queries
-/// are). Softmax as torch computes it in f32: `exp(x - max) / sum`.
-pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-    let (b, heads, nq, hd) = q.dims4()?;
-    let nk = k.dim(2)?;
-    let mut out = vec![0f32; b * heads * nq * hd];
-    with_data(q, |q| {
-        with_data(k, |k| {
-            with_data(v, |v| {
-                let mut run = |mask: Option<&[f32]>| {
-                    let tasks: Vec<_> = out.chunks_mut(nq * hd).enumerate().collect();
-                    crate::engine::pool::for_each(tasks, |(bh, out)| {
-                        let item = bh / heads;
-                        let q = &q[bh * nq * hd..(bh + 1) * nq * hd];
-                        let k = &k[bh * nk * hd..(bh + 1) * nk * hd];
-                        let v = &v[bh * nk * hd..(bh + 1) * nk * hd];
-                        let mask = mask.map(|m| &m[item * nk..(item + 1) * nk]);
-                        let mut scores = vec![0f32; nk];
-                        for (qi, out) in q.chunks_exact(hd).zip(out.chunks_exact_mut(hd)) {
-                            for (j, (s, kj)) in scores.iter_mut().zip(k.chunks_exact(hd)).enumerate() {
-                                *s = dot(qi, kj) + mask.map_or(0.0, |m| m[j]);
-                            }
-                            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                            let mut sum = 0f32;
-                            for s in scores.iter_mut() {
-                                *s = (*s - max).exp();
-                                sum += *s;
-                            }
-                            for (s, vj) in scores.iter().zip(v.chunks_exact(hd)) {
-                                let p = s / sum;
-                                for (o, x) in out.iter_mut().zip(vj) {
-                                    *o += p * x;
-                                }
-                            }
-                        }
-                    });
-                };
-                match mask {
-                    Some(m) => with_data(m, |m| {
-                        run(Some(m));
-                        Ok(())
-                    }),
-                    None => {
-                        run(None);
-                        Ok(())
-                    }
+/// `out[r] = concat over heads of softmax(q_h · k_hᵀ) v_h` for each query row `r` of `queries`
+/// (`q_stride` apart, the first `d` values of each are the query; `out` is rows × `d`). Scores are not scaled (the
+/// queries are). Softmax as torch computes it in f32: `exp(x - max) / sum`; keys a row does not
+/// attend to (padding, the future) are left out, which is what torch's `-inf` mask gives too.
+pub fn attend<N, A>(queries: &[f32], q_stride: usize, d: usize, heads: usize, keys: &Keys<N, A>, out: &mut [f32])
+where
+    N: Fn(usize) -> usize + Sync,
+    A: Fn(usize, usize) -> usize + Sync,
+{
+    let hd = d / heads;
+    let tasks: Vec<_> = out.chunks_mut(d).enumerate().collect();
+    pool::for_each(tasks, |(r, out)| {
+        let q = &queries[r * q_stride..][..d];
+        let n = (keys.count)(r);
+        let offsets: Vec<usize> = (0..n).map(|j| (keys.at)(r, j)).collect();
+        let mut scores = vec![0f32; n];
+        for h in 0..heads {
+            let (q, out) = (&q[h * hd..][..hd], &mut out[h * hd..][..hd]);
+            for (s, &at) in scores.iter_mut().zip(&offsets) {
+                *s = dot(q, &keys.data[at + h * hd..][..hd]);
+            }
+            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            out.fill(0.0);
+            for (s, &at) in scores.iter().zip(&offsets) {
+                let p = s / sum;
+                for (o, x) in out.iter_mut().zip(&keys.data[at + d + h * hd..][..hd]) {
+                    *o += p * x;
                 }
-            })
-        })
-    })?;
-    Ok(Tensor::from_vec(out, (b, heads, nq, hd), q.device())?)
+            }
+        }
+    });
 }
 
 /// Dot product in eight independent lanes (a sequential sum does not vectorize), then the lanes

@@ -60,10 +60,6 @@ impl PackedLinear {
         Self { rows, cols, panels, bias: padded }
     }
 
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
     /// `xs` (`m × cols`, row-major) → `m × rows`, row-major.
     pub fn forward(&self, xs: &[f32]) -> Vec<f32> {
         let (k, n) = (self.cols, self.rows);

@@ -1,17 +1,21 @@
 //! The Marian encoder-decoder (HF `MarianMTModel`): post-norm transformer layers, sinusoidal
-//! positions, scaled embeddings, `final_logits_bias`. The encoder is stateless and masks source
-//! padding; the decoder keeps its state in a [`DecoderCache`] owned by the caller: self-attention
-//! K/V grown one step at a time, cross-attention K/V computed once per batch and shared by the
-//! beams of an input (the beams of one input are the query rows of one attention product).
+//! positions, scaled embeddings, `final_logits_bias`. Activations are plain row-major f32
+//! buffers (rows × width); the weights are packed once at load time.
+//!
+//! The encoder is stateless and leaves source padding out of attention. The decoder keeps its
+//! state in a [`DecoderCache`] owned by the caller: self-attention K/V appended one step at a
+//! time and never moved (beam search reorders a lineage of row indices, not the K/V), and
+//! cross-attention K/V computed once per batch and shared by the beams of an input.
 
-use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::LayerNorm;
+use candle_core::Device;
 
+use super::attention::{self, Keys};
 use super::config::{Activation, MarianConfig};
 use super::gemm::PackedLinear;
 use super::weights::Weights;
+use crate::engine::pool;
 use crate::engine::quant::{QMatrix, QK8_0};
-use crate::Result;
+use crate::{Error, Result};
 
 /// How the linear layers hold their weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,73 +41,95 @@ enum LinearWeight {
 }
 
 impl Linear {
-    fn new(weight: Tensor, bias: Option<Tensor>, precision: Precision) -> Result<Self> {
+    /// `weight` row-major `(out_dim, in_dim)`, `bias` of `out_dim` values.
+    fn new(weight: &[f32], bias: &[f32], out_dim: usize, in_dim: usize, precision: Precision) -> Self {
         // Q8_0 blocks run along the input dimension; a layer whose input is not a multiple of
         // the block (32) stays f32.
-        let (out_dim, in_dim) = weight.dims2()?;
         let precision = if in_dim.is_multiple_of(QK8_0) { precision } else { Precision::F32 };
-        let values = weight.flatten_all()?.to_vec1::<f32>()?;
-        let bias = bias.map(|b| b.to_vec1::<f32>()).transpose()?;
-        Ok(match precision {
-            Precision::F32 => {
-                Self { weight: LinearWeight::F32(PackedLinear::new(&values, bias.as_deref(), out_dim, in_dim)), bias: None }
+        match precision {
+            Precision::F32 => Self { weight: LinearWeight::F32(PackedLinear::new(weight, Some(bias), out_dim, in_dim)), bias: None },
+            Precision::Q8 => {
+                Self { weight: LinearWeight::Q8(QMatrix::quantize_q8_0(out_dim, in_dim, weight)), bias: Some(bias.to_vec()) }
             }
-            Precision::Q8 => Self { weight: LinearWeight::Q8(QMatrix::quantize_q8_0(out_dim, in_dim, &values)), bias },
-        })
+        }
+    }
+
+    /// The layers `names` (each `(dim, in_dim)` with a bias), stacked into one whose outputs are
+    /// theirs side by side (q, k and v of the same input in one product); the first one's
+    /// weights and bias multiplied by `first_scale`.
+    fn stacked(w: &Weights, names: &[String], dim: usize, in_dim: usize, first_scale: f32, precision: Precision) -> Result<Self> {
+        let (mut weight, mut bias) = (Vec::with_capacity(names.len() * dim * in_dim), Vec::with_capacity(names.len() * dim));
+        for (i, name) in names.iter().enumerate() {
+            let scale = if i == 0 { first_scale } else { 1.0 };
+            weight.extend(w.values(&format!("{name}.weight"), &[dim, in_dim])?.into_iter().map(|x| x * scale));
+            bias.extend(w.values(&format!("{name}.bias"), &[dim])?.into_iter().map(|x| x * scale));
+        }
+        Ok(Self::new(&weight, &bias, names.len() * dim, in_dim, precision))
     }
 
     fn load(w: &Weights, name: &str, out_dim: usize, in_dim: usize, precision: Precision) -> Result<Self> {
-        let weight = w.get(&format!("{name}.weight"), &[out_dim, in_dim])?;
-        let bias = w.get(&format!("{name}.bias"), &[out_dim])?;
-        Self::new(weight, Some(bias), precision)
+        Self::stacked(w, &[name.to_string()], out_dim, in_dim, 1.0, precision)
     }
 
-    /// `xs` (..., in) -> (..., out).
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let (ys, out_dim) = self.forward_flat(xs)?;
-        let mut dims = xs.dims().to_vec();
-        if let Some(last) = dims.last_mut() {
-            *last = out_dim;
-        }
-        Ok(Tensor::from_vec(ys, dims, xs.device())?)
-    }
-
-    /// `xs` (..., in) -> its rows' outputs, row after row, and the output width.
-    fn forward_flat(&self, xs: &Tensor) -> Result<(Vec<f32>, usize)> {
-        let flat = xs.flatten_all()?.to_vec1::<f32>()?;
-        Ok(match &self.weight {
-            LinearWeight::F32(w) => (w.forward(&flat), w.rows()),
+    /// `xs` (rows × in) → rows × out.
+    fn forward(&self, xs: &[f32]) -> Vec<f32> {
+        match &self.weight {
+            LinearWeight::F32(w) => w.forward(xs),
             LinearWeight::Q8(q) => {
-                let mut ys = q.matmul(&flat);
+                let mut ys = q.matmul(xs);
                 if let Some(bias) = &self.bias {
                     for row in ys.chunks_exact_mut(q.rows()) {
                         row.iter_mut().zip(bias).for_each(|(y, b)| *y += b);
                     }
                 }
-                (ys, q.rows())
+                ys
             }
-        })
+        }
     }
 }
 
-fn layer_norm(w: &Weights, name: &str, dim: usize) -> Result<LayerNorm> {
-    let weight = w.get(&format!("{name}.weight"), &[dim])?;
-    let bias = w.get(&format!("{name}.bias"), &[dim])?;
-    Ok(LayerNorm::new(weight, bias, 1e-5))
+/// A layer norm (eps 1e-5) applied after a residual sum.
+struct Norm {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
 }
 
-fn activate(xs: &Tensor, activation: Activation) -> Result<Tensor> {
-    Ok(match activation {
-        Activation::Relu => xs.relu()?,
-        Activation::Swish => xs.silu()?,
-        Activation::Gelu => xs.gelu_erf()?,
-        Activation::GeluTanh => xs.gelu()?,
-    })
+impl Norm {
+    fn load(w: &Weights, name: &str, dim: usize) -> Result<Self> {
+        Ok(Self { weight: w.values(&format!("{name}.weight"), &[dim])?, bias: w.values(&format!("{name}.bias"), &[dim])? })
+    }
+
+    /// `xs = layer_norm(xs + ys)`, row by row (mean and variance summed in f64).
+    fn add_and_normalize(&self, xs: &mut [f32], ys: &[f32]) {
+        let d = self.weight.len();
+        for (x, y) in xs.chunks_exact_mut(d).zip(ys.chunks_exact(d)) {
+            x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
+            let mean = (x.iter().map(|&v| v as f64).sum::<f64>() / d as f64) as f32;
+            let var = x.iter().map(|&v| ((v - mean) as f64).powi(2)).sum::<f64>() / d as f64;
+            let rstd = (1.0 / (var + 1e-5).sqrt()) as f32;
+            for ((v, w), b) in x.iter_mut().zip(&self.weight).zip(&self.bias) {
+                *v = (*v - mean) * rstd * w + b;
+            }
+        }
+    }
+}
+
+/// The feed-forward activation in place, with candle's f32 formulas (torch's within 1 ulp).
+fn activate(xs: &mut [f32], activation: Activation) {
+    let f: fn(f32) -> f32 = match activation {
+        Activation::Relu => |v| v.max(0.0),
+        Activation::Swish => |v| v / (1.0 + (-v).exp()),
+        Activation::Gelu => |v| (candle_core::cpu::erf::erf_f32(v * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5 * v,
+        Activation::GeluTanh => {
+            |v| 0.5 * v * (1.0 + (0.797_884_6 * v * (1.0 + 0.044715 * v * v)).tanh())
+        }
+    };
+    pool::for_each(xs.chunks_mut(4096).collect(), |chunk: &mut [f32]| chunk.iter_mut().for_each(|v| *v = f(*v)));
 }
 
 /// HF `MarianSinusoidalPositionalEmbedding`: sines in the first half of each vector, cosines in
-/// the second, computed in f64 and rounded to f32.
-fn sinusoidal_positions(n_pos: usize, dim: usize, device: &Device) -> Result<Tensor> {
+/// the second, computed in f64 and rounded to f32; `n_pos × dim`.
+fn sinusoidal_positions(n_pos: usize, dim: usize) -> Vec<f32> {
     let sentinel = dim.div_ceil(2);
     let mut table = vec![0f32; n_pos * dim];
     for pos in 0..n_pos {
@@ -112,143 +138,137 @@ fn sinusoidal_positions(n_pos: usize, dim: usize, device: &Device) -> Result<Ten
             table[pos * dim + j] = if j < sentinel { angle(2 * j).sin() } else { angle(2 * (j - sentinel) + 1).cos() } as f32;
         }
     }
-    Ok(Tensor::from_vec(table, (n_pos, dim), device)?)
+    table
 }
 
-struct Attention {
-    /// Pre-multiplied by `head_dim^-0.5`, so scores need no scaling.
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
+/// Self-attention with q, k and v in one product (q pre-multiplied by `head_dim^-0.5`, so
+/// scores need no scaling): each row of its output is `q | k | v`.
+struct SelfAttention {
+    qkv: Linear,
     out_proj: Linear,
-    num_heads: usize,
-    head_dim: usize,
+    heads: usize,
 }
 
-impl Attention {
-    fn load(w: &Weights, name: &str, dim: usize, num_heads: usize, precision: Precision) -> Result<Self> {
-        let head_dim = dim / num_heads;
-        let scaling = (head_dim as f64).powf(-0.5);
-        let q_weight = (w.get(&format!("{name}.q_proj.weight"), &[dim, dim])? * scaling)?;
-        let q_bias = (w.get(&format!("{name}.q_proj.bias"), &[dim])? * scaling)?;
+impl SelfAttention {
+    fn load(w: &Weights, name: &str, dim: usize, heads: usize, precision: Precision) -> Result<Self> {
+        let scaling = ((dim / heads) as f64).powf(-0.5) as f32;
+        let names = ["q_proj", "k_proj", "v_proj"].map(|p| format!("{name}.{p}"));
         Ok(Self {
-            q_proj: Linear::new(q_weight, Some(q_bias), precision)?,
-            k_proj: Linear::load(w, &format!("{name}.k_proj"), dim, dim, precision)?,
-            v_proj: Linear::load(w, &format!("{name}.v_proj"), dim, dim, precision)?,
+            qkv: Linear::stacked(w, &names, dim, dim, scaling, precision)?,
             out_proj: Linear::load(w, &format!("{name}.out_proj"), dim, dim, precision)?,
-            num_heads,
-            head_dim,
+            heads,
         })
     }
+}
 
-    /// (b, t, d) -> (b, heads, t, head_dim)
-    fn split_heads(&self, xs: &Tensor) -> Result<Tensor> {
-        let (b, t, _) = xs.dims3()?;
-        Ok(xs.reshape((b, t, self.num_heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
-    }
-
-    /// (b, heads, t, head_dim) -> (b, t, d)
-    fn merge_heads(&self, xs: &Tensor) -> Result<Tensor> {
-        let (b, _, t, _) = xs.dims4()?;
-        Ok(xs.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?)
-    }
-
-    /// K and V of `xs` (b, t, d), each (b, heads, t, head_dim).
-    fn key_value(&self, xs: &Tensor) -> Result<(Tensor, Tensor)> {
-        Ok((self.split_heads(&self.k_proj.forward(xs)?)?, self.split_heads(&self.v_proj.forward(xs)?)?))
-    }
-
-    /// softmax(q k^T + mask) v for q (b, heads, tq, hd), k and v (b, heads, tk, hd), mask
-    /// broadcastable to (b, heads, tq, tk).
-    fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-        let scores = q.matmul(&k.t()?)?;
-        let scores = match mask {
-            Some(m) => scores.broadcast_add(m)?,
-            None => scores,
-        };
-        Ok(candle_nn::ops::softmax_last_dim(&scores)?.matmul(v)?)
-    }
+/// Attention over the encoder's states: q of the decoder rows, k and v (one product, `k | v`
+/// per row) of the encoder's output, computed once per batch.
+struct CrossAttention {
+    q_proj: Linear,
+    kv: Linear,
+    out_proj: Linear,
+    heads: usize,
 }
 
 struct EncoderLayer {
-    self_attn: Attention,
-    self_attn_layer_norm: LayerNorm,
+    self_attn: SelfAttention,
+    self_attn_layer_norm: Norm,
     fc1: Linear,
     fc2: Linear,
-    final_layer_norm: LayerNorm,
+    final_layer_norm: Norm,
 }
 
 struct DecoderLayer {
-    self_attn: Attention,
-    self_attn_layer_norm: LayerNorm,
-    encoder_attn: Attention,
-    encoder_attn_layer_norm: LayerNorm,
+    self_attn: SelfAttention,
+    self_attn_layer_norm: Norm,
+    encoder_attn: CrossAttention,
+    encoder_attn_layer_norm: Norm,
     fc1: Linear,
     fc2: Linear,
-    final_layer_norm: LayerNorm,
+    final_layer_norm: Norm,
 }
 
-/// The encoder's output for a padded batch of sources.
+/// The encoder's output for a batch of sources, each padded on the right to `len` tokens.
 pub struct Encoded {
-    /// (b, s, d)
-    pub hidden: Tensor,
-    /// (b, 1, 1, s): 0 on tokens, -inf on padding.
-    pub mask: Tensor,
+    /// (items × len) × d
+    hidden: Vec<f32>,
+    /// Tokens of each source.
+    lens: Vec<usize>,
+    len: usize,
+}
+
+impl Encoded {
+    /// Sources in the batch.
+    pub fn items(&self) -> usize {
+        self.lens.len()
+    }
 }
 
 /// Decoder state for `items` inputs with `beams` rows each (rows are item-major).
 pub struct DecoderCache {
-    /// Per layer: self-attention K and V, (rows, heads, len, head_dim).
-    self_kv: Vec<Option<(Tensor, Tensor)>>,
-    /// Per layer: cross-attention K and V, (items, heads, s, head_dim).
-    cross_kv: Vec<(Tensor, Tensor)>,
-    /// (items, 1, 1, s)
-    mask: Tensor,
+    /// Per layer: `k | v` (2·d) of every row fed so far, step after step.
+    self_kv: Vec<Vec<f32>>,
+    /// Where each step's rows start in `self_kv`, in rows.
+    step_start: Vec<usize>,
+    /// Per live row, per step: the row of that step that holds the K/V of this row's history
+    /// (its ancestor's, after beam reordering).
+    lineage: Vec<Vec<u32>>,
+    /// Per layer: `k | v` of the encoder states, (encoded items × source len) rows.
+    cross_kv: Vec<Vec<f32>>,
+    /// Per live item: its index in the encoded batch.
+    items: Vec<u32>,
+    src_lens: Vec<usize>,
+    src_len: usize,
     beams: usize,
-    len: usize,
 }
 
 impl DecoderCache {
     /// Tokens already fed to the decoder.
     pub fn len(&self) -> usize {
-        self.len
+        self.step_start.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.step_start.is_empty()
     }
 
-    pub fn items(&self) -> Result<usize> {
-        Ok(self.mask.dim(0)?)
+    /// Inputs still decoded.
+    pub fn items(&self) -> usize {
+        self.items.len()
     }
 
     /// Keeps `rows` (old row indices, item-major, `beams` per kept item) in this order, and the
-    /// cross-attention state of `items` (old item indices, `None` = all, same order).
+    /// cross-attention state of `items` (old item indices, `None` = all, same order). Nothing
+    /// is copied but row indices.
     pub fn select(&mut self, rows: &[u32], items: Option<&[u32]>) -> Result<()> {
-        let device = self.mask.device().clone();
-        let rows = Tensor::new(rows, &device)?;
-        for (k, v) in self.self_kv.iter_mut().flatten() {
-            *k = k.index_select(&rows, 0)?;
-            *v = v.index_select(&rows, 0)?;
-        }
-        if let Some(items) = items {
-            let items = Tensor::new(items, &device)?;
-            for (k, v) in self.cross_kv.iter_mut() {
-                *k = k.index_select(&items, 0)?;
-                *v = v.index_select(&items, 0)?;
+        let pick = |what: &str, i: u32, n: usize| {
+            if (i as usize) < n {
+                Ok(i as usize)
+            } else {
+                Err(Error::invalid_input("marian decoder cache", format!("{what} {i} of {n} selected")))
             }
-            self.mask = self.mask.index_select(&items, 0)?;
+        };
+        let lineage = rows
+            .iter()
+            .map(|&r| Ok(self.lineage[pick("row", r, self.lineage.len())?].clone()))
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(items) = items {
+            self.items = items.iter().map(|&i| Ok(self.items[pick("item", i, self.items.len())?])).collect::<Result<_>>()?;
         }
+        self.lineage = lineage;
         Ok(())
     }
 }
 
 pub struct MarianModel {
     config: MarianConfig,
-    encoder_embed: Tensor,
-    decoder_embed: Tensor,
-    positions: Tensor,
-    embed_scale: f64,
+    /// vocab × d
+    encoder_embed: Vec<f32>,
+    /// None: the encoder's table.
+    decoder_embed: Option<Vec<f32>>,
+    /// max_position_embeddings × d
+    positions: Vec<f32>,
+    embed_scale: f32,
     encoder_layers: Vec<EncoderLayer>,
     decoder_layers: Vec<DecoderLayer>,
     lm_head: Linear,
@@ -260,17 +280,23 @@ impl MarianModel {
         let c = config;
         let d = c.d_model;
         let target_vocab = c.target_vocab_size();
-        let encoder_embed = w.first(&["model.encoder.embed_tokens.weight", "model.shared.weight"], &[c.vocab_size, d])?;
+        let encoder_embed =
+            w.first_values(&["model.encoder.embed_tokens.weight", "model.shared.weight"], &[c.vocab_size, d])?;
         let decoder_embed = if c.share_encoder_decoder_embeddings {
-            w.first(&["model.decoder.embed_tokens.weight", "model.shared.weight"], &[c.vocab_size, d])?
+            // Stored once, or twice with the same values: kept once.
+            w.first_values(&["model.decoder.embed_tokens.weight", "model.shared.weight"], &[c.vocab_size, d])?;
+            None
         } else {
-            w.get("model.decoder.embed_tokens.weight", &[target_vocab, d])?
+            Some(w.values("model.decoder.embed_tokens.weight", &[target_vocab, d])?)
         };
-        let head_weight =
-            if c.tie_word_embeddings { decoder_embed.clone() } else { w.get("lm_head.weight", &[target_vocab, d])? };
+        let head_weight = if c.tie_word_embeddings {
+            decoder_embed.clone().unwrap_or_else(|| encoder_embed.clone())
+        } else {
+            w.values("lm_head.weight", &[target_vocab, d])?
+        };
         let final_logits_bias = match w.find("final_logits_bias")? {
-            Some(_) => w.get("final_logits_bias", &[1, target_vocab])?.squeeze(0)?,
-            None => Tensor::zeros(target_vocab, DType::F32, device)?,
+            Some(_) => w.values("final_logits_bias", &[1, target_vocab])?,
+            None => vec![0.0; target_vocab],
         };
         let ffn = |name: &str, hidden: usize| -> Result<(Linear, Linear)> {
             Ok((
@@ -278,16 +304,17 @@ impl MarianModel {
                 Linear::load(w, &format!("{name}.fc2"), d, hidden, precision)?,
             ))
         };
+        let norm = |name: String| Norm::load(w, &name, d);
         let encoder_layers = (0..c.encoder_layers)
             .map(|i| {
                 let name = format!("model.encoder.layers.{i}");
                 let (fc1, fc2) = ffn(&name, c.encoder_ffn_dim)?;
                 Ok(EncoderLayer {
-                    self_attn: Attention::load(w, &format!("{name}.self_attn"), d, c.encoder_attention_heads, precision)?,
-                    self_attn_layer_norm: layer_norm(w, &format!("{name}.self_attn_layer_norm"), d)?,
+                    self_attn: SelfAttention::load(w, &format!("{name}.self_attn"), d, c.encoder_attention_heads, precision)?,
+                    self_attn_layer_norm: norm(format!("{name}.self_attn_layer_norm"))?,
                     fc1,
                     fc2,
-                    final_layer_norm: layer_norm(w, &format!("{name}.final_layer_norm"), d)?,
+                    final_layer_norm: norm(format!("{name}.final_layer_norm"))?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -296,26 +323,34 @@ impl MarianModel {
                 let name = format!("model.decoder.layers.{i}");
                 let (fc1, fc2) = ffn(&name, c.decoder_ffn_dim)?;
                 let heads = c.decoder_attention_heads;
+                let cross = format!("{name}.encoder_attn");
+                let scaling = ((d / heads) as f64).powf(-0.5) as f32;
+                let kv = ["k_proj", "v_proj"].map(|p| format!("{cross}.{p}"));
                 Ok(DecoderLayer {
-                    self_attn: Attention::load(w, &format!("{name}.self_attn"), d, heads, precision)?,
-                    self_attn_layer_norm: layer_norm(w, &format!("{name}.self_attn_layer_norm"), d)?,
-                    encoder_attn: Attention::load(w, &format!("{name}.encoder_attn"), d, heads, precision)?,
-                    encoder_attn_layer_norm: layer_norm(w, &format!("{name}.encoder_attn_layer_norm"), d)?,
+                    self_attn: SelfAttention::load(w, &format!("{name}.self_attn"), d, heads, precision)?,
+                    self_attn_layer_norm: norm(format!("{name}.self_attn_layer_norm"))?,
+                    encoder_attn: CrossAttention {
+                        q_proj: Linear::stacked(w, &[format!("{cross}.q_proj")], d, d, scaling, precision)?,
+                        kv: Linear::stacked(w, &kv, d, d, 1.0, precision)?,
+                        out_proj: Linear::load(w, &format!("{cross}.out_proj"), d, d, precision)?,
+                        heads,
+                    },
+                    encoder_attn_layer_norm: norm(format!("{name}.encoder_attn_layer_norm"))?,
                     fc1,
                     fc2,
-                    final_layer_norm: layer_norm(w, &format!("{name}.final_layer_norm"), d)?,
+                    final_layer_norm: norm(format!("{name}.final_layer_norm"))?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             config: c.clone(),
+            lm_head: Linear::new(&head_weight, &final_logits_bias, target_vocab, d, precision),
             encoder_embed,
             decoder_embed,
-            positions: sinusoidal_positions(c.max_position_embeddings, d, device)?,
-            embed_scale: if c.scale_embedding { (d as f64).sqrt() } else { 1.0 },
+            positions: sinusoidal_positions(c.max_position_embeddings, d),
+            embed_scale: if c.scale_embedding { (d as f64).sqrt() as f32 } else { 1.0 },
             encoder_layers,
             decoder_layers,
-            lm_head: Linear::new(head_weight, Some(final_logits_bias), precision)?,
             device: device.clone(),
         })
     }
@@ -324,12 +359,31 @@ impl MarianModel {
         &self.config
     }
 
-    /// Token embeddings * scale + positions `start..start + t`, for ids (b, t).
-    fn embed(&self, table: &Tensor, ids: &Tensor, start: usize) -> Result<Tensor> {
-        let (b, t) = ids.dims2()?;
-        let tokens = (table.index_select(&ids.flatten_all()?, 0)? * self.embed_scale)?;
-        let positions = self.positions.narrow(0, start, t)?;
-        Ok(tokens.reshape((b, t, self.config.d_model))?.broadcast_add(&positions)?)
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Rows `table[id] * scale + positions[position]` for each `(id, position)`.
+    fn embed(&self, table: &[f32], tokens: impl Iterator<Item = (u32, usize)>) -> Result<Vec<f32>> {
+        let d = self.config.d_model;
+        let mut xs = Vec::new();
+        for (id, pos) in tokens {
+            let row = table.get(id as usize * d..(id as usize + 1) * d).ok_or_else(|| {
+                Error::invalid_input("marian", format!("token id {id} is outside the model's vocabulary"))
+            })?;
+            let position = self.positions.get(pos * d..(pos + 1) * d).ok_or_else(|| {
+                Error::invalid_input(
+                    "marian",
+                    format!("position {pos} is past max_position_embeddings {}", self.config.max_position_embeddings),
+                )
+            })?;
+            xs.extend(row.iter().zip(position).map(|(e, p)| e * self.embed_scale + p));
+        }
+        Ok(xs)
+    }
+
+    fn decoder_table(&self) -> &[f32] {
+        self.decoder_embed.as_deref().unwrap_or(&self.encoder_embed)
     }
 
     /// Encodes a batch of sources (each already ending in EOS, each at most
@@ -337,125 +391,124 @@ impl MarianModel {
     pub fn encode(&self, sources: &[Vec<u32>]) -> Result<Encoded> {
         let s = sources.iter().map(Vec::len).max().unwrap_or(0);
         if s > self.config.max_position_embeddings {
-            return Err(crate::Error::invalid_input(
+            return Err(Error::invalid_input(
                 "marian",
                 format!("a source of {s} tokens exceeds max_position_embeddings {}", self.config.max_position_embeddings),
             ));
         }
-        let pad = self.config.pad_token_id;
-        let mut ids = Vec::with_capacity(sources.len() * s);
-        let mut mask = Vec::with_capacity(sources.len() * s);
-        for src in sources {
-            ids.extend(src.iter().copied().chain(std::iter::repeat(pad)).take(s));
-            mask.extend((0..s).map(|i| if i < src.len() { 0f32 } else { f32::NEG_INFINITY }));
-        }
-        let b = sources.len();
-        let ids = Tensor::from_vec(ids, (b, s), &self.device)?;
-        let mask = Tensor::from_vec(mask, (b, 1, 1, s), &self.device)?;
-        let mut xs = self.embed(&self.encoder_embed, &ids, 0)?;
+        let (d, pad) = (self.config.d_model, self.config.pad_token_id);
+        let lens: Vec<usize> = sources.iter().map(Vec::len).collect();
+        let padded = sources.iter().flat_map(|src| src.iter().copied().chain(std::iter::repeat(pad)).take(s).zip(0..s));
+        let mut xs = self.embed(&self.encoder_embed, padded)?;
         let act = self.config.activation_function;
         for layer in &self.encoder_layers {
             let a = &layer.self_attn;
-            let q = a.split_heads(&a.q_proj.forward(&xs)?)?;
-            let (k, v) = a.key_value(&xs)?;
-            let attn = a.out_proj.forward(&a.merge_heads(&Attention::attend(&q, &k, &v, Some(&mask))?)?)?;
-            xs = layer.self_attn_layer_norm.forward(&(xs + attn)?)?;
-            let ff = layer.fc2.forward(&activate(&layer.fc1.forward(&xs)?, act)?)?;
-            xs = layer.final_layer_norm.forward(&(xs + ff)?)?;
+            let qkv = a.qkv.forward(&xs);
+            let keys = Keys { data: &qkv[d..], count: |r: usize| lens[r / s], at: |r: usize, j: usize| ((r / s) * s + j) * 3 * d };
+            let mut attn = vec![0f32; xs.len()];
+            attention::attend(&qkv, 3 * d, d, a.heads, &keys, &mut attn);
+            layer.self_attn_layer_norm.add_and_normalize(&mut xs, &a.out_proj.forward(&attn));
+            self.feed_forward(&mut xs, &layer.fc1, &layer.fc2, &layer.final_layer_norm, act);
         }
-        Ok(Encoded { hidden: xs, mask })
+        Ok(Encoded { hidden: xs, lens, len: s })
+    }
+
+    /// `xs = norm(xs + fc2(act(fc1(xs))))`
+    fn feed_forward(&self, xs: &mut [f32], fc1: &Linear, fc2: &Linear, norm: &Norm, act: Activation) {
+        let mut h = fc1.forward(xs);
+        activate(&mut h, act);
+        norm.add_and_normalize(xs, &fc2.forward(&h));
     }
 
     /// A fresh decoder state for `encoded` with `beams` rows per input: cross-attention K/V of
     /// every layer, computed once.
     pub fn start_decoding(&self, encoded: &Encoded, beams: usize) -> Result<DecoderCache> {
-        let cross_kv =
-            self.decoder_layers.iter().map(|l| l.encoder_attn.key_value(&encoded.hidden)).collect::<Result<Vec<_>>>()?;
+        let cross_kv = self.decoder_layers.iter().map(|l| l.encoder_attn.kv.forward(&encoded.hidden)).collect();
         Ok(DecoderCache {
-            self_kv: vec![None; self.decoder_layers.len()],
+            self_kv: vec![Vec::new(); self.decoder_layers.len()],
+            step_start: Vec::new(),
+            lineage: vec![Vec::new(); encoded.items() * beams],
             cross_kv,
-            mask: encoded.mask.clone(),
+            items: (0..encoded.items() as u32).collect(),
+            src_lens: encoded.lens.clone(),
+            src_len: encoded.len,
             beams,
-            len: 0,
         })
     }
 
-    /// Feeds `ids` (rows, t) after what `cache` holds; returns the logits (rows, t, vocab).
-    pub fn decode(&self, ids: &Tensor, cache: &mut DecoderCache) -> Result<Tensor> {
-        let hidden = self.decode_hidden(ids, cache)?;
-        self.lm_head.forward(&hidden)
-    }
-
-    /// The decoder's output states (rows, t, d) for `ids` fed after what `cache` holds.
-    fn decode_hidden(&self, ids: &Tensor, cache: &mut DecoderCache) -> Result<Tensor> {
-        let (rows, t) = ids.dims2()?;
-        let items = cache.items()?;
-        let beams = cache.beams;
-        let past = cache.len;
-        let mut xs = self.embed(&self.decoder_embed, ids, past)?;
-        let causal = if t > 1 {
-            let mask: Vec<f32> = (0..t)
-                .flat_map(|i| (0..past + t).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
-                .collect();
-            Some(Tensor::from_vec(mask, (1, 1, t, past + t), &self.device)?)
-        } else {
-            None
-        };
-        let act = self.config.activation_function;
-        for (layer, (self_kv, (cross_k, cross_v))) in
-            self.decoder_layers.iter().zip(cache.self_kv.iter_mut().zip(cache.cross_kv.iter()))
-        {
-            let a = &layer.self_attn;
-            let q = a.split_heads(&a.q_proj.forward(&xs)?)?;
-            let (k, v) = a.key_value(&xs)?;
-            let (k, v) = match self_kv.take() {
-                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
-                None => (k, v),
-            };
-            // One new token per row: the loop kernel; several (a full recompute): matmuls + causal mask.
-            let attn = match &causal {
-                None => super::attention::attend(&q, &k, &v, None)?,
-                Some(mask) => Attention::attend(&q, &k, &v, Some(mask))?,
-            };
-            let attn = a.out_proj.forward(&a.merge_heads(&attn)?)?;
-            *self_kv = Some((k, v));
-            xs = layer.self_attn_layer_norm.forward(&(xs + attn)?)?;
-
-            // The beams of an input are query rows against that input's encoder states:
-            // q (rows, t, d) -> (items, heads, beams * t, head_dim).
-            let c = &layer.encoder_attn;
-            let q = c.split_heads(&c.q_proj.forward(&xs)?.reshape((items, beams * t, self.config.d_model))?)?;
-            let attn = if t == 1 {
-                super::attention::attend(&q, cross_k, cross_v, Some(&cache.mask))?
-            } else {
-                Attention::attend(&q, cross_k, cross_v, Some(&cache.mask))?
-            };
-            let attn = c.out_proj.forward(&c.merge_heads(&attn)?.reshape((rows, t, self.config.d_model))?)?;
-            xs = layer.encoder_attn_layer_norm.forward(&(xs + attn)?)?;
-
-            let ff = layer.fc2.forward(&activate(&layer.fc1.forward(&xs)?, act)?)?;
-            xs = layer.final_layer_norm.forward(&(xs + ff)?)?;
-        }
-        cache.len += t;
-        Ok(xs)
-    }
-
-    /// Logits of the last position only: (rows, vocab) as one f32 vector per row.
+    /// Feeds one token per live row (`ids`, item-major) after what `cache` holds; returns the
+    /// logits, rows × vocab.
     pub fn decode_last(&self, ids: &[u32], cache: &mut DecoderCache) -> Result<Vec<f32>> {
-        let ids = Tensor::from_vec(ids.to_vec(), (ids.len(), 1), &self.device)?;
-        let hidden = self.decode_hidden(&ids, cache)?;
-        Ok(self.lm_head.forward_flat(&hidden)?.0)
+        let rows = cache.lineage.len();
+        if ids.len() != rows {
+            return Err(Error::invalid_input("marian", format!("{} decoder inputs for {rows} cached rows", ids.len())));
+        }
+        let (d, past) = (self.config.d_model, cache.len());
+        let mut xs = self.embed(self.decoder_table(), ids.iter().map(|&id| (id, past)))?;
+        let start = cache.self_kv.first().map_or(0, |kv| kv.len() / (2 * d));
+        cache.step_start.push(start);
+        for (r, lineage) in cache.lineage.iter_mut().enumerate() {
+            lineage.push(r as u32);
+        }
+        let (step_start, lineage) = (&cache.step_start, &cache.lineage);
+        let items: Vec<usize> = (0..rows).map(|r| cache.items[r / cache.beams] as usize).collect();
+        for ((layer, self_kv), cross_kv) in self.decoder_layers.iter().zip(&mut cache.self_kv).zip(&cache.cross_kv) {
+            self.decoder_layer(layer, &mut xs, cross_kv, &items, (cache.src_len, &cache.src_lens), |qkv, attn| {
+                for row in qkv.chunks_exact(3 * d) {
+                    self_kv.extend_from_slice(&row[d..]);
+                }
+                let at = |r: usize, j: usize| (step_start[j] + lineage[r][j] as usize) * 2 * d;
+                let keys = Keys { data: self_kv, count: |_| past + 1, at };
+                attention::attend(qkv, 3 * d, d, layer.self_attn.heads, &keys, attn);
+            });
+        }
+        Ok(self.lm_head.forward(&xs))
     }
 
-    pub fn device(&self) -> &Device {
-        &self.device
+    /// One decoder layer on `xs` (rows × d), row `r` belonging to encoded item `items[r]`;
+    /// `self_attend(qkv, out)` fills the self-attention output from the rows' `q | k | v`.
+    fn decoder_layer(
+        &self,
+        layer: &DecoderLayer,
+        xs: &mut [f32],
+        cross_kv: &[f32],
+        items: &[usize],
+        (src_len, src_lens): (usize, &[usize]),
+        self_attend: impl FnOnce(&[f32], &mut [f32]),
+    ) {
+        let d = self.config.d_model;
+        let mut attn = vec![0f32; xs.len()];
+        self_attend(&layer.self_attn.qkv.forward(xs), &mut attn);
+        layer.self_attn_layer_norm.add_and_normalize(xs, &layer.self_attn.out_proj.forward(&attn));
+
+        let c = &layer.encoder_attn;
+        let q = c.q_proj.forward(xs);
+        let keys = Keys { data: cross_kv, count: |r: usize| src_lens[items[r]], at: |r: usize, j: usize| (items[r] * src_len + j) * 2 * d };
+        attention::attend(&q, d, d, c.heads, &keys, &mut attn);
+        layer.encoder_attn_layer_norm.add_and_normalize(xs, &c.out_proj.forward(&attn));
+
+        self.feed_forward(xs, &layer.fc1, &layer.fc2, &layer.final_layer_norm, self.config.activation_function);
     }
 
-    /// Logits of every position when `ids` (rows, t) is fed at once into an empty cache
-    /// (the reference the cached path is tested against).
-    pub fn decode_all(&self, encoded: &Encoded, beams: usize, ids: &Tensor) -> Result<Tensor> {
-        let mut cache = self.start_decoding(encoded, beams)?;
-        self.decode(ids, &mut cache)
+    /// Logits of every position, rows × t × vocab, when the `t` tokens of each row of `targets`
+    /// (`beams` rows per input of `encoded`) are fed at once with a causal mask and no cache:
+    /// the reference the cached path is tested against.
+    pub fn decode_all(&self, encoded: &Encoded, beams: usize, targets: &[Vec<u32>]) -> Result<Vec<f32>> {
+        let d = self.config.d_model;
+        let t = targets.first().map_or(0, Vec::len);
+        if targets.iter().any(|row| row.len() != t) || targets.len() != encoded.items() * beams {
+            return Err(Error::invalid_input("marian", "decode_all needs `beams` rows per input, all of one length"));
+        }
+        let mut xs = self.embed(self.decoder_table(), targets.iter().flat_map(|row| row.iter().copied().zip(0..t)))?;
+        let items: Vec<usize> = (0..targets.len() * t).map(|q| q / t / beams).collect();
+        let cross = self.start_decoding(encoded, beams)?;
+        for (layer, cross_kv) in self.decoder_layers.iter().zip(&cross.cross_kv) {
+            self.decoder_layer(layer, &mut xs, cross_kv, &items, (encoded.len, &encoded.lens), |qkv, attn| {
+                let keys = Keys { data: &qkv[d..], count: |q: usize| q % t + 1, at: |q: usize, j: usize| (q / t * t + j) * 3 * d };
+                attention::attend(qkv, 3 * d, d, layer.self_attn.heads, &keys, attn);
+            });
+        }
+        Ok(self.lm_head.forward(&xs))
     }
 }
 
@@ -465,18 +518,24 @@ mod tests {
 
     #[test]
     fn sinusoidal_positions_put_cosines_in_the_second_half() {
-        let table = sinusoidal_positions(3, 4, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        let table = sinusoidal_positions(3, 4);
         // dim 4: j=0,1 -> sin(pos / 10000^(0, 2/4)); j=2,3 -> cos(pos / 10000^(0, 2/4)).
-        assert_eq!(table[0], vec![0.0, 0.0, 1.0, 1.0]);
+        assert_eq!(table[..4], [0.0, 0.0, 1.0, 1.0]);
         let p = 2f64;
         let want = [p.sin(), (p / 100.0).sin(), p.cos(), (p / 100.0).cos()].map(|x| x as f32);
-        assert_eq!(table[2], want.to_vec());
+        assert_eq!(table[8..], want);
     }
 
     #[test]
-    fn dims_used_by_reshapes_are_consistent() {
-        let xs = Tensor::zeros((2, 3, 4), DType::F32, &Device::Cpu).unwrap();
-        let lin = Linear::new(Tensor::ones((5, 4), DType::F32, &Device::Cpu).unwrap(), None, Precision::F32).unwrap();
-        assert_eq!(lin.forward(&xs).unwrap().dims(), &[2, 3, 5]);
+    fn a_stacked_layer_has_each_layers_outputs_side_by_side() {
+        let weight: Vec<f32> = (0..5 * 4).map(|i| i as f32 / 7.0).collect();
+        let bias: Vec<f32> = (0..5).map(|i| i as f32).collect();
+        let xs: Vec<f32> = (0..3 * 4).map(|i| 1.0 - i as f32 / 5.0).collect();
+        let one = Linear::new(&weight, &bias, 5, 4, Precision::F32).forward(&xs);
+        let two = Linear::new(&[&weight[..], &weight].concat(), &[&bias[..], &bias].concat(), 10, 4, Precision::F32).forward(&xs);
+        for (r, row) in two.chunks_exact(10).enumerate() {
+            assert_eq!(row[..5], one[r * 5..(r + 1) * 5]);
+            assert_eq!(row[5..], one[r * 5..(r + 1) * 5]);
+        }
     }
 }

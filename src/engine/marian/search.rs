@@ -109,7 +109,7 @@ fn argmax(row: &[f32]) -> usize {
 
 /// Greedy decoding of a batch: one hypothesis per input.
 pub fn greedy(model: &MarianModel, encoded: &Encoded, config: &GenerationConfig) -> Result<Vec<Hypothesis>> {
-    let n = encoded.hidden.dim(0)?;
+    let n = encoded.items();
     let processors = Processors { config };
     let start = config.decoder_start_token_id;
     let mut cache = model.start_decoding(encoded, 1)?;
@@ -302,7 +302,7 @@ mod x86 {
 
 /// Beam search of a batch: the best hypothesis per input.
 pub fn beam(model: &MarianModel, encoded: &Encoded, config: &GenerationConfig) -> Result<Vec<Hypothesis>> {
-    let n = encoded.hidden.dim(0)?;
+    let n = encoded.items();
     let beams = config.num_beams;
     let keep_k = beams * 2.max(1 + config.eos_token_ids.len());
     let processors = Processors { config };

@@ -81,4 +81,14 @@ impl Weights {
         }
         Err(Error::model(&self.path, format!("missing tensor {}", names.join(" (or ")) + &")".repeat(names.len() - 1)))
     }
+
+    /// The values of [`Self::get`], row-major.
+    pub fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        self.first_values(&[name], shape)
+    }
+
+    /// The values of [`Self::first`], row-major.
+    pub fn first_values(&self, names: &[&str], shape: &[usize]) -> Result<Vec<f32>> {
+        Ok(self.first(names, shape)?.flatten_all()?.to_vec1::<f32>()?)
+    }
 }
