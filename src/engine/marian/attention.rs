@@ -33,24 +33,106 @@ where
         let mut scores = vec![0f32; n];
         for h in 0..heads {
             let (q, out) = (&q[h * hd..][..hd], &mut out[h * hd..][..hd]);
-            for (s, &at) in scores.iter_mut().zip(&offsets) {
-                *s = dot(q, &keys.data[at + h * hd..][..hd]);
-            }
-            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for s in scores.iter_mut() {
-                *s = (*s - max).exp();
-                sum += *s;
-            }
-            out.fill(0.0);
-            for (s, &at) in scores.iter().zip(&offsets) {
-                let p = s / sum;
-                for (o, x) in out.iter_mut().zip(&keys.data[at + d + h * hd..][..hd]) {
-                    *o += p * x;
-                }
-            }
+            head(q, keys.data, &offsets, h * hd, d, &mut scores, out);
         }
     });
+}
+
+/// One head of one query row: `out = Σⱼ softmax(q · kⱼ)ⱼ vⱼ`, `kⱼ` at `data[offsets[j] + at..]`,
+/// `vⱼ` `d` further; `scores` has one slot per key.
+fn head(q: &[f32], data: &[f32], offsets: &[usize], at: usize, d: usize, scores: &mut [f32], out: &mut [f32]) {
+    let hd = q.len();
+    #[cfg(target_arch = "x86_64")]
+    if hd.is_multiple_of(8) && crate::engine::quant::simd_available() {
+        for &o in offsets {
+            assert!(o + at + d + hd <= data.len(), "attention key past its buffer");
+        }
+        // SAFETY: the features were detected on this CPU; every K and V read is in bounds
+        // (checked above), and hd is a multiple of eight.
+        return unsafe { x86::head(q, data, offsets, at, d, scores, out) };
+    }
+    head_portable(q, data, offsets, at, d, scores, out);
+}
+
+/// [`head`] without SIMD.
+fn head_portable(q: &[f32], data: &[f32], offsets: &[usize], at: usize, d: usize, scores: &mut [f32], out: &mut [f32]) {
+    let hd = q.len();
+    for (s, &o) in scores.iter_mut().zip(offsets) {
+        *s = dot(q, &data[o + at..][..hd]);
+    }
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    out.fill(0.0);
+    for (s, &o) in scores.iter().zip(offsets) {
+        let p = s / sum;
+        for (o, x) in out.iter_mut().zip(&data[o + at + d..][..hd]) {
+            *o += p * x;
+        }
+    }
+}
+
+/// [`head`] in AVX2: the same steps with fused multiply-adds and ggml's vector exp.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::super::simd::x86::expf;
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn head(q: &[f32], data: &[f32], offsets: &[usize], at: usize, d: usize, scores: &mut [f32], out: &mut [f32]) {
+        let hd = q.len();
+        let base = data.as_ptr();
+        for (s, &o) in scores.iter_mut().zip(offsets) {
+            let k = base.add(o + at);
+            let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut i = 0;
+            while i + 16 <= hd {
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i)), _mm256_loadu_ps(k.add(i)), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i + 8)), _mm256_loadu_ps(k.add(i + 8)), a1);
+                i += 16;
+            }
+            if i < hd {
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i)), _mm256_loadu_ps(k.add(i)), a0);
+            }
+            *s = hsum(_mm256_add_ps(a0, a1));
+        }
+        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let n8 = scores.len() / 8 * 8;
+        let (vmax, floor) = (_mm256_set1_ps(max), _mm256_set1_ps(-87.0));
+        let mut vsum = _mm256_setzero_ps();
+        for j in (0..n8).step_by(8) {
+            let p = scores.as_mut_ptr().add(j);
+            let e = expf(_mm256_max_ps(_mm256_sub_ps(_mm256_loadu_ps(p), vmax), floor));
+            _mm256_storeu_ps(p, e);
+            vsum = _mm256_add_ps(vsum, e);
+        }
+        let mut sum = hsum(vsum);
+        for s in &mut scores[n8..] {
+            *s = (*s - max).exp();
+            sum += *s;
+        }
+        out.fill(0.0);
+        let o = out.as_mut_ptr();
+        for (s, &off) in scores.iter().zip(offsets) {
+            let p = _mm256_set1_ps(s / sum);
+            let v = base.add(off + at + d);
+            for i in (0..hd).step_by(8) {
+                _mm256_storeu_ps(o.add(i), _mm256_fmadd_ps(p, _mm256_loadu_ps(v.add(i)), _mm256_loadu_ps(o.add(i))));
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+    }
 }
 
 /// Dot product in eight independent lanes (a sequential sum does not vectorize), then the lanes
@@ -69,4 +151,26 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     }
     let [l0, l1, l2, l3, l4, l5, l6, l7] = lanes;
     ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)) + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_simd_head_agrees_with_the_portable_one() {
+        let value = |i: usize| ((i * 7919) % 101) as f32 / 37.0 - 1.3;
+        for (hd, n) in [(64, 1), (64, 9), (24, 17), (8, 3)] {
+            let d = 2 * hd;
+            let data: Vec<f32> = (0..(n + 2) * 2 * d).map(value).collect();
+            let offsets: Vec<usize> = (0..n).map(|j| ((j * 5) % (n + 2)) * 2 * d).collect();
+            let q: Vec<f32> = (0..hd).map(|i| value(i + 3)).collect();
+            let (mut want, mut got) = (vec![0f32; hd], vec![0f32; hd]);
+            head_portable(&q, &data, &offsets, hd, d, &mut vec![0.0; n], &mut want);
+            head(&q, &data, &offsets, hd, d, &mut vec![0.0; n], &mut got);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "hd {hd} n {n}: {g} vs {w}");
+            }
+        }
+    }
 }

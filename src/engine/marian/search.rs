@@ -240,40 +240,12 @@ mod x86 {
         let mut sum = _mm256_setzero_ps();
         for i in (0..n8).step_by(8) {
             let x = _mm256_max_ps(_mm256_sub_ps(_mm256_loadu_ps(p.add(i)), vmax), floor);
-            sum = _mm256_add_ps(sum, expf(x));
+            sum = _mm256_add_ps(sum, super::super::simd::x86::expf(x));
         }
         _mm256_storeu_ps(lanes.as_mut_ptr(), sum);
         let tail: f32 = row[n8..].iter().map(|&x| (x - max).exp()).sum();
         let [l0, l1, l2, l3, l4, l5, l6, l7] = lanes;
         (max, (((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)) + tail).ln())
-    }
-
-    /// ggml's `ggml_v_expf` for arguments in [-87, 0] (no overflow or underflow branch needed).
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn expf(x: __m256) -> __m256 {
-        let r = _mm256_set1_ps(f32::from_bits(0x4b40_0000)); // 0x1.8p23
-        let z = _mm256_fmadd_ps(x, _mm256_set1_ps(f32::from_bits(0x3fb8_aa3b)), r); // log2(e)
-        let n = _mm256_sub_ps(z, r);
-        let b = _mm256_fnmadd_ps(
-            n,
-            _mm256_set1_ps(f32::from_bits(0x35bf_be8e)), // 0x1.7f7d1cp-20
-            _mm256_fnmadd_ps(n, _mm256_set1_ps(f32::from_bits(0x3f31_7200)), x), // 0x1.62e4p-1
-        );
-        let e = _mm256_slli_epi32::<23>(_mm256_castps_si256(z));
-        let k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0))));
-        let u = _mm256_mul_ps(b, b);
-        let c = |bits: u32| _mm256_set1_ps(f32::from_bits(bits));
-        let j = _mm256_fmadd_ps(
-            _mm256_fmadd_ps(
-                _mm256_fmadd_ps(c(0x3c07_2010), b, c(0x3d2b_9f17)), // 0x1.0e402p-7, 0x1.573e2ep-5
-                u,
-                _mm256_fmadd_ps(c(0x3e2a_af33), b, c(0x3eff_fedb)), // 0x1.555e66p-3, 0x1.fffdb6p-2
-            ),
-            u,
-            _mm256_mul_ps(c(0x3f7f_fff6), b), // 0x1.ffffecp-1
-        );
-        _mm256_fmadd_ps(j, k, k)
     }
 
     /// The candidate scan from `from` on, eight tokens at a time: a group with no score above
