@@ -93,7 +93,7 @@ pub struct MarianInfo {
     /// sha256 of the weights file (`model.safetensors` or `pytorch_model.bin`).
     pub weights_sha256: String,
     pub architecture: &'static str,
-    /// `f32` or `q8_0` (--int8).
+    /// `f32` or `int8` (--int8).
     pub precision: &'static str,
     pub decoding: MarianDecoding,
 }

@@ -169,11 +169,9 @@ fn reordering_the_cache_then_appending_equals_appending_in_the_new_order() {
 fn int8_weights_mostly_agree_with_f32() {
     let _guard = common::serial();
     let lines = flores();
-    // tiny-swish only: every layer of it is quantized (tiny-relu-untied's sizes are not
-    // multiples of the Q8_0 block, so its layers stay f32).
     let name = "tiny-swish";
     let f32_model = Marian::load(&checkpoint(name), Precision::F32).unwrap();
-    let q8_model = Marian::load(&checkpoint(name), Precision::Q8).unwrap();
+    let q8_model = Marian::load(&checkpoint(name), Precision::Int8).unwrap();
     let limit = f32_model.max_source_tokens();
     let sources: Vec<Vec<u32>> =
         lines.iter().take(64).map(|l| f32_model.tokenizer.encode(l).unwrap()).filter(|s| s.len() <= limit).collect();

@@ -253,16 +253,6 @@ impl QMatrix {
         Ok(matrix)
     }
 
-    /// `values` (`rows × cols`, row-major, `cols` a multiple of 32) quantized to Q8_0 blocks:
-    /// per 32 values one f16 scale `max|x| / 127` and the values rounded to int8.
-    pub fn quantize_q8_0(rows: usize, cols: usize, values: &[f32]) -> Self {
-        assert_eq!(values.len(), rows * cols);
-        assert!(cols.is_multiple_of(QK8_0), "Q8_0 needs whole blocks of {QK8_0} columns");
-        let mut blocks = vec![BlockQ8_0 { d: f16::ZERO, qs: [0; QK8_0] }; values.len() / QK8_0];
-        blocks.iter_mut().zip(values.chunks_exact(QK8_0)).for_each(|(b, x)| quantize_q8_0(x, b));
-        Self { rows, cols, weights: Weights::Q8_0(blocks) }
-    }
-
     pub fn from_f32(rows: usize, cols: usize, values: Vec<f32>) -> Self {
         assert_eq!(values.len(), rows * cols);
         Self { rows, cols, weights: Weights::F32(values) }

@@ -162,7 +162,7 @@ impl LoadedMarian {
             architecture: "marian",
             precision: match precision {
                 Precision::F32 => "f32",
-                Precision::Q8 => "q8_0",
+                Precision::Int8 => "int8",
             },
             decoding: MarianDecoding {
                 strategy: if g.num_beams > 1 { "beam" } else { "greedy" },

@@ -27,16 +27,16 @@ pub struct PackedLinear {
     bias: Vec<f32>,
 }
 
-/// An output pointer shared by tasks that write disjoint columns of it.
+/// An output pointer shared by tasks that write disjoint columns of it (here and in `int8`).
 #[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: every task writes only the columns of its own panels (see `forward`).
+pub(super) struct Out(pub(super) *mut f32);
+// SAFETY: every task writes only the columns of its own panels (see the `forward`s).
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
 
 impl Out {
     /// (A method, so that closures capture the `Sync` wrapper, not the raw pointer in it.)
-    fn at(self, offset: usize) -> *mut f32 {
+    pub(super) fn at(self, offset: usize) -> *mut f32 {
         self.0.wrapping_add(offset)
     }
 }
@@ -81,11 +81,18 @@ impl PackedLinear {
                 let cols = NR.min(n - p * NR);
                 for i in (0..m).step_by(MR) {
                     let rows = MR.min(m - i);
+                    let xs = &xs[i * k..(i + rows) * k];
+                    if cols == NR {
+                        // SAFETY: rows i.. i + rows < m, columns p·NR.. p·NR + NR ≤ n; only this
+                        // task writes panel p's columns, and `out` outlives the parallel region.
+                        unsafe { kernel(xs, k, panel, bias, ptr.at(i * n + p * NR), n, rows) };
+                        continue;
+                    }
                     let mut tile = [[0f32; NR]; MR];
-                    kernel(&xs[i * k..(i + rows) * k], k, panel, bias, &mut tile[..rows]);
+                    // SAFETY: the tile has room for `rows` rows of NR values.
+                    unsafe { kernel(xs, k, panel, bias, tile.as_mut_ptr().cast(), NR, rows) };
                     for (r, values) in tile[..rows].iter().enumerate() {
-                        // SAFETY: row i + r < m, columns p·NR.. p·NR + cols < n; only this task
-                        // writes panel p's columns, and `out` outlives the parallel region.
+                        // SAFETY: as above, for the `cols` columns of the last, partial panel.
                         unsafe {
                             std::ptr::copy_nonoverlapping(values.as_ptr(), ptr.at((i + r) * n + p * NR), cols);
                         }
@@ -99,29 +106,35 @@ impl PackedLinear {
     }
 }
 
-/// One tile: `tile[r][j] = bias[j] + Σ_k xs[r][k] · panel[k][j]`.
-fn kernel(xs: &[f32], k: usize, panel: &[f32], bias: &[f32], tile: &mut [[f32; NR]]) {
+/// One tile of `rows` rows: `at[r·stride + j] = bias[j] + Σ_k xs[r][k] · panel[k][j]`.
+///
+/// # Safety
+/// `at` must be valid for writing `rows` rows of [`NR`] values, `stride` apart.
+unsafe fn kernel(xs: &[f32], k: usize, panel: &[f32], bias: &[f32], at: *mut f32, stride: usize, rows: usize) {
     #[cfg(target_arch = "x86_64")]
     if crate::engine::quant::simd_available() {
         // SAFETY: the features were detected on this CPU; the tile has 1 to MR rows.
         unsafe {
-            return match tile.len() {
-                1 => x86::kernel::<1>(xs, k, panel, bias, tile),
-                2 => x86::kernel::<2>(xs, k, panel, bias, tile),
-                3 => x86::kernel::<3>(xs, k, panel, bias, tile),
-                4 => x86::kernel::<4>(xs, k, panel, bias, tile),
-                5 => x86::kernel::<5>(xs, k, panel, bias, tile),
-                _ => x86::kernel::<6>(xs, k, panel, bias, tile),
+            return match rows {
+                1 => x86::kernel::<1>(xs, k, panel, bias, at, stride),
+                2 => x86::kernel::<2>(xs, k, panel, bias, at, stride),
+                3 => x86::kernel::<3>(xs, k, panel, bias, at, stride),
+                4 => x86::kernel::<4>(xs, k, panel, bias, at, stride),
+                5 => x86::kernel::<5>(xs, k, panel, bias, at, stride),
+                _ => x86::kernel::<6>(xs, k, panel, bias, at, stride),
             };
         }
     }
-    for (row, x) in tile.iter_mut().zip(xs.chunks_exact(k)) {
-        row.copy_from_slice(bias);
+    for (r, x) in xs.chunks_exact(k).take(rows).enumerate() {
+        let mut row = [0f32; NR];
+        row.copy_from_slice(&bias[..NR]);
         for (&a, w) in x.iter().zip(panel.chunks_exact(NR)) {
             for (o, &w) in row.iter_mut().zip(w) {
                 *o = a.mul_add(w, *o);
             }
         }
+        // SAFETY: the caller's tile has room for this row.
+        unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), at.add(r * stride), NR) };
     }
 }
 
@@ -131,9 +144,11 @@ mod x86 {
 
     use super::NR;
 
+    /// # Safety
+    /// AVX2 and FMA present; `out` valid for writing R rows of NR values, `stride` apart.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn kernel<const R: usize>(xs: &[f32], k: usize, panel: &[f32], bias: &[f32], tile: &mut [[f32; NR]]) {
-        assert!(xs.len() >= R * k && panel.len() >= k * NR && bias.len() >= NR && tile.len() >= R);
+    pub unsafe fn kernel<const R: usize>(xs: &[f32], k: usize, panel: &[f32], bias: &[f32], out: *mut f32, stride: usize) {
+        assert!(xs.len() >= R * k && panel.len() >= k * NR && bias.len() >= NR);
         let (b0, b1) = (_mm256_loadu_ps(bias.as_ptr()), _mm256_loadu_ps(bias.as_ptr().add(8)));
         let mut acc = [[b0, b1]; R];
         let (x, w) = (xs.as_ptr(), panel.as_ptr());
@@ -146,11 +161,29 @@ mod x86 {
                 acc[1] = _mm256_fmadd_ps(a, w1, acc[1]);
             }
         }
-        for (row, acc) in tile.iter_mut().zip(acc) {
-            _mm256_storeu_ps(row.as_mut_ptr(), acc[0]);
-            _mm256_storeu_ps(row.as_mut_ptr().add(8), acc[1]);
+        for (r, acc) in acc.iter().enumerate() {
+            _mm256_storeu_ps(out.add(r * stride), acc[0]);
+            _mm256_storeu_ps(out.add(r * stride + 8), acc[1]);
         }
     }
+}
+
+/// A ragged product problem for the kernels' tests: `m × cols` inputs `x`, a `rows × cols`
+/// weight `w` with its bias `b`.
+#[cfg(test)]
+pub(super) type TestProblem = (usize, usize, usize, Vec<f32>, Vec<f32>, Vec<f32>);
+
+#[cfg(test)]
+pub(super) fn test_problems() -> Vec<TestProblem> {
+    let value = |i: usize| ((i * 7919) % 23) as f32 / 7.0 - 1.5;
+    [(1, 1, 1), (7, 17, 5), (13, 40, 64), (6, 16, 3), (5, 33, 7)]
+        .into_iter()
+        .map(|(m, rows, cols)| {
+            let w = (0..rows * cols).map(value).collect();
+            let b = (0..rows).map(|i| value(i + 3)).collect();
+            (m, rows, cols, w, b, (0..m * cols).map(|i| value(i + 11)).collect())
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -159,11 +192,7 @@ mod tests {
 
     #[test]
     fn products_match_a_plain_triple_loop_for_ragged_sizes() {
-        for (m, rows, cols) in [(1, 1, 1), (7, 17, 5), (13, 40, 64), (6, 16, 3)] {
-            let value = |i: usize| ((i * 7919) % 23) as f32 / 7.0 - 1.5;
-            let w: Vec<f32> = (0..rows * cols).map(value).collect();
-            let b: Vec<f32> = (0..rows).map(|i| value(i + 3)).collect();
-            let x: Vec<f32> = (0..m * cols).map(|i| value(i + 11)).collect();
+        for (m, rows, cols, w, b, x) in test_problems() {
             let got = PackedLinear::new(&w, Some(&b), rows, cols).forward(&x);
             for i in 0..m {
                 for j in 0..rows {

@@ -4,6 +4,7 @@
 mod attention;
 pub mod config;
 mod gemm;
+mod int8;
 mod simd;
 pub mod model;
 pub mod search;

@@ -12,9 +12,9 @@ use candle_core::Device;
 use super::attention::{self, Keys};
 use super::config::{Activation, MarianConfig};
 use super::gemm::PackedLinear;
+use super::int8::Int8Linear;
 use super::weights::Weights;
 use crate::engine::pool;
-use crate::engine::quant::{QMatrix, QK8_0};
 use crate::{Error, Result};
 
 /// How the linear layers hold their weights.
@@ -22,35 +22,23 @@ use crate::{Error, Result};
 pub enum Precision {
     #[default]
     F32,
-    /// Weights of every linear layer (and the output layer) quantized to Q8_0 (blocks of 32
-    /// int8 with one f16 scale) where the input size is a multiple of 32; embeddings, biases
-    /// and layer norms stay f32. Products with precis's own Q8_0 kernels (the GGUF engine's),
-    /// activations quantized to Q8_0 row by row.
-    Q8,
+    /// Weights of every linear layer (and the output layer) quantized to int8 with one scale
+    /// per output row, inputs likewise per row at every product, sums in i32 (CTranslate2's
+    /// int8 scheme); embeddings, biases and layer norms stay f32.
+    Int8,
 }
 
-struct Linear {
-    weight: LinearWeight,
-    /// The bias of a Q8 layer (an f32 layer's is packed with its weights).
-    bias: Option<Vec<f32>>,
-}
-
-enum LinearWeight {
+enum Linear {
     F32(PackedLinear),
-    Q8(QMatrix),
+    Int8(Int8Linear),
 }
 
 impl Linear {
     /// `weight` row-major `(out_dim, in_dim)`, `bias` of `out_dim` values.
     fn new(weight: &[f32], bias: &[f32], out_dim: usize, in_dim: usize, precision: Precision) -> Self {
-        // Q8_0 blocks run along the input dimension; a layer whose input is not a multiple of
-        // the block (32) stays f32.
-        let precision = if in_dim.is_multiple_of(QK8_0) { precision } else { Precision::F32 };
         match precision {
-            Precision::F32 => Self { weight: LinearWeight::F32(PackedLinear::new(weight, Some(bias), out_dim, in_dim)), bias: None },
-            Precision::Q8 => {
-                Self { weight: LinearWeight::Q8(QMatrix::quantize_q8_0(out_dim, in_dim, weight)), bias: Some(bias.to_vec()) }
-            }
+            Precision::F32 => Self::F32(PackedLinear::new(weight, Some(bias), out_dim, in_dim)),
+            Precision::Int8 => Self::Int8(Int8Linear::new(weight, bias, out_dim, in_dim)),
         }
     }
 
@@ -73,17 +61,9 @@ impl Linear {
 
     /// `xs` (rows × in) → rows × out.
     fn forward(&self, xs: &[f32]) -> Vec<f32> {
-        match &self.weight {
-            LinearWeight::F32(w) => w.forward(xs),
-            LinearWeight::Q8(q) => {
-                let mut ys = q.matmul(xs);
-                if let Some(bias) = &self.bias {
-                    for row in ys.chunks_exact_mut(q.rows()) {
-                        row.iter_mut().zip(bias).for_each(|(y, b)| *y += b);
-                    }
-                }
-                ys
-            }
+        match self {
+            Self::F32(w) => w.forward(xs),
+            Self::Int8(w) => w.forward(xs),
         }
     }
 }
