@@ -1,12 +1,14 @@
-//! Int8 products `x · Wᵀ + b` for the Marian engine's `--int8` path, as CTranslate2 computes
-//! them: each weight row quantized to int8 with its own scale (`max |w| / 127`), each input row
-//! likewise at every product, sums of int8 products in exact i32, then one float scaling per
+//! Int8 products `x · Wᵀ + b` for the Marian engine's `--int8` path, in CTranslate2's scheme:
+//! each weight row quantized to int8 with its own scale (`max |w| / 127`), each input row
+//! likewise at every product, sums of integer products in exact i32, then one float scaling per
 //! output.
 //!
-//! AVX2 has no signed × signed byte product, so the kernel uses `maddubs` on `|w|` (unsigned)
-//! and `x · sign(w)` (signed): both stay within ±127, so the pair sums cannot saturate i16.
-//! Weights are packed in panels of [`NR`] output rows, four inputs at a time: one 32-byte vector
-//! holds 4 inputs of 8 rows, so `madd` with ones leaves one i32 per output row.
+//! AVX2's byte product (`maddubs`) is unsigned × signed and sums pairs into i16, saturating.
+//! Inputs are therefore quantized to 7 bits (`max |x| / 63`, as FBGEMM's `reduce_range` does on
+//! CPUs without VNNI) and offset by 64 to be unsigned: 127 · 127 · 2 fits i16, and the offset's
+//! share, `64 · Σ_k w[k]`, is taken back per output row. Weights are packed in panels of [`NR`]
+//! output rows, four inputs at a time: one 32-byte vector holds 4 inputs of 8 rows, so `madd`
+//! with ones leaves one i32 per output row.
 
 use super::super::pool;
 use super::gemm::Out;
@@ -25,21 +27,33 @@ pub struct Int8Linear {
     cols4: usize,
     /// Per panel, per group of four inputs: 16 rows × 4 bytes (row-major within the group).
     weights: Vec<i8>,
-    /// `|weights|`, the unsigned operand.
-    magnitudes: Vec<u8>,
+    /// Per row (padded to whole panels): `64 · Σ_k w[k]`, the input offset's share.
+    offsets: Vec<i32>,
     /// Per row (padded to whole panels): its weights' scale.
     scales: Vec<f32>,
     bias: Vec<f32>,
 }
 
-/// Quantizes `xs` to int8 with one scale (`max |x| / 127`, 0 for an all-zero row), rounding to
-/// nearest; returns the scale.
-fn quantize_row(xs: &[f32], out: &mut [i8]) -> f32 {
+/// Quantizes `xs` to integers in ±`max_q` with one scale (`max |x| / max_q`, 0 for an all-zero
+/// row), rounding to nearest; returns the scale.
+fn quantize_row(xs: &[f32], max_q: f32, out: &mut [i8]) -> f32 {
     let max = xs.iter().fold(0f32, |m, x| m.max(x.abs()));
-    let scale = max / 127.0;
-    let inv = if max > 0.0 { 127.0 / max } else { 0.0 };
+    let inv = if max > 0.0 { max_q / max } else { 0.0 };
     for (q, &x) in out.iter_mut().zip(xs) {
-        *q = (x * inv).round().clamp(-127.0, 127.0) as i8;
+        *q = (x * inv).round().clamp(-max_q, max_q) as i8;
+    }
+    max / max_q
+}
+
+/// Input offset that makes 7-bit inputs unsigned.
+const INPUT_OFFSET: i32 = 64;
+
+/// An input row for the kernel: 7-bit values plus [`INPUT_OFFSET`], as bytes; returns the scale.
+fn quantize_input(xs: &[f32], out: &mut [u8]) -> f32 {
+    let mut q = vec![0i8; xs.len()];
+    let scale = quantize_row(xs, 63.0, &mut q);
+    for (o, q) in out.iter_mut().zip(q) {
+        *o = (q as i32 + INPUT_OFFSET) as u8;
     }
     scale
 }
@@ -52,18 +66,19 @@ impl Int8Linear {
         let n_panels = rows.div_ceil(NR);
         let mut weights = vec![0i8; n_panels * NR * cols4];
         let mut scales = vec![0f32; n_panels * NR];
+        let mut offsets = vec![0i32; n_panels * NR];
         let mut row_q = vec![0i8; cols];
         for (r, row) in weight.chunks_exact(cols).enumerate() {
-            scales[r] = quantize_row(row, &mut row_q);
+            scales[r] = quantize_row(row, 127.0, &mut row_q);
+            offsets[r] = INPUT_OFFSET * row_q.iter().map(|&q| q as i32).sum::<i32>();
             let panel = &mut weights[(r / NR) * NR * cols4..][..NR * cols4];
             for (k, &q) in row_q.iter().enumerate() {
                 panel[(k / 4) * NR * 4 + (r % NR) * 4 + k % 4] = q;
             }
         }
-        let magnitudes = weights.iter().map(|w| w.unsigned_abs()).collect();
         let mut padded = vec![0f32; n_panels * NR];
         padded[..rows].copy_from_slice(bias);
-        Self { rows, cols, cols4, weights, magnitudes, scales, bias: padded }
+        Self { rows, cols, cols4, weights, offsets, scales, bias: padded }
     }
 
     /// `xs` (`m × cols`, row-major) → `m × rows`, row-major.
@@ -71,10 +86,10 @@ impl Int8Linear {
         let (k, k4, n) = (self.cols, self.cols4, self.rows);
         assert!(xs.len().is_multiple_of(k));
         let m = xs.len() / k;
-        let mut acts = vec![0i8; m * k4];
+        let mut acts = vec![INPUT_OFFSET as u8; m * k4];
         let mut act_scales = vec![0f32; m];
         let rows: Vec<_> = xs.chunks_exact(k).zip(acts.chunks_exact_mut(k4)).zip(&mut act_scales).collect();
-        pool::for_each(rows, |((x, q), s)| *s = quantize_row(x, q));
+        pool::for_each(rows, |((x, q), s)| *s = quantize_input(x, q));
         let mut out: Vec<f32> = Vec::with_capacity(m * n);
         if m == 0 {
             return out;
@@ -85,13 +100,13 @@ impl Int8Linear {
         pool::for_each(tasks, |first| {
             for p in first..(first + PANELS_PER_TASK).min(n_panels) {
                 let w = &self.weights[p * NR * k4..][..NR * k4];
-                let mag = &self.magnitudes[p * NR * k4..][..NR * k4];
                 let (scales, bias) = (&self.scales[p * NR..][..NR], &self.bias[p * NR..][..NR]);
+                let offsets = &self.offsets[p * NR..][..NR];
                 let cols = NR.min(n - p * NR);
                 for i in (0..m).step_by(MR) {
                     let rows = MR.min(m - i);
                     let mut tile = [[0f32; NR]; MR];
-                    tile_product(&acts[i * k4..(i + rows) * k4], &act_scales[i..i + rows], k4, w, mag, scales, bias, &mut tile[..rows]);
+                    tile_product(&acts[i * k4..(i + rows) * k4], &act_scales[i..i + rows], k4, w, offsets, scales, bias, &mut tile[..rows]);
                     for (r, values) in tile[..rows].iter().enumerate() {
                         // SAFETY: row i + r < m, columns p·NR.. p·NR + cols ≤ n; only this task
                         // writes panel p's columns, and `out` outlives the parallel region.
@@ -106,18 +121,18 @@ impl Int8Linear {
     }
 }
 
-/// `tile[r][j] = bias[j] + act_scales[r] · scales[j] · Σ_k acts[r][k] · w[k][j]`.
+/// `tile[r][j] = bias[j] + act_scales[r] · scales[j] · (Σ_k acts[r][k] · w[k][j] - offsets[j])`.
 #[allow(clippy::too_many_arguments)]
-fn tile_product(acts: &[i8], act_scales: &[f32], k4: usize, w: &[i8], mag: &[u8], scales: &[f32], bias: &[f32], tile: &mut [[f32; NR]]) {
+fn tile_product(acts: &[u8], act_scales: &[f32], k4: usize, w: &[i8], offsets: &[i32], scales: &[f32], bias: &[f32], tile: &mut [[f32; NR]]) {
     #[cfg(target_arch = "x86_64")]
     if crate::engine::quant::simd_available() {
         // SAFETY: the features were detected on this CPU; the tile has 1 to MR rows.
         unsafe {
             return match tile.len() {
-                1 => x86::tile::<1>(acts, act_scales, k4, w, mag, scales, bias, tile),
-                2 => x86::tile::<2>(acts, act_scales, k4, w, mag, scales, bias, tile),
-                3 => x86::tile::<3>(acts, act_scales, k4, w, mag, scales, bias, tile),
-                _ => x86::tile::<4>(acts, act_scales, k4, w, mag, scales, bias, tile),
+                1 => x86::tile::<1>(acts, act_scales, k4, w, offsets, scales, bias, tile),
+                2 => x86::tile::<2>(acts, act_scales, k4, w, offsets, scales, bias, tile),
+                3 => x86::tile::<3>(acts, act_scales, k4, w, offsets, scales, bias, tile),
+                _ => x86::tile::<4>(acts, act_scales, k4, w, offsets, scales, bias, tile),
             };
         }
     }
@@ -125,7 +140,7 @@ fn tile_product(acts: &[i8], act_scales: &[f32], k4: usize, w: &[i8], mag: &[u8]
         let a = &acts[r * k4..(r + 1) * k4];
         for (j, o) in row.iter_mut().enumerate() {
             let sum: i32 = (0..k4).map(|k| a[k] as i32 * w[(k / 4) * NR * 4 + j * 4 + k % 4] as i32).sum();
-            *o = bias[j] + act_scales[r] * scales[j] * sum as f32;
+            *o = bias[j] + act_scales[r] * scales[j] * (sum - offsets[j]) as f32;
         }
     }
 }
@@ -139,38 +154,35 @@ mod x86 {
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn tile<const R: usize>(
-        acts: &[i8],
+        acts: &[u8],
         act_scales: &[f32],
         k4: usize,
         w: &[i8],
-        mag: &[u8],
+        offsets: &[i32],
         scales: &[f32],
         bias: &[f32],
         tile: &mut [[f32; NR]],
     ) {
-        assert!(acts.len() >= R * k4 && w.len() >= NR * k4 && mag.len() >= NR * k4 && tile.len() >= R);
+        assert!(acts.len() >= R * k4 && w.len() >= NR * k4 && offsets.len() >= NR && tile.len() >= R);
         let ones = _mm256_set1_epi16(1);
         let mut acc = [[_mm256_setzero_si256(); 2]; R];
-        let (a, wp, mp) = (acts.as_ptr(), w.as_ptr(), mag.as_ptr());
+        let (a, wp) = (acts.as_ptr(), w.as_ptr());
         for q in 0..k4 / 4 {
             let w0 = _mm256_loadu_si256(wp.add(q * 64).cast());
             let w1 = _mm256_loadu_si256(wp.add(q * 64 + 32).cast());
-            let m0 = _mm256_loadu_si256(mp.add(q * 64).cast());
-            let m1 = _mm256_loadu_si256(mp.add(q * 64 + 32).cast());
             for (r, acc) in acc.iter_mut().enumerate() {
                 let x = _mm256_set1_epi32(a.add(r * k4 + q * 4).cast::<i32>().read_unaligned());
-                let p0 = _mm256_maddubs_epi16(m0, _mm256_sign_epi8(x, w0));
-                let p1 = _mm256_maddubs_epi16(m1, _mm256_sign_epi8(x, w1));
-                acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(p0, ones));
-                acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(p1, ones));
+                acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(_mm256_maddubs_epi16(x, w0), ones));
+                acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(_mm256_maddubs_epi16(x, w1), ones));
             }
         }
+        let (o0, o1) = (_mm256_loadu_si256(offsets.as_ptr().cast()), _mm256_loadu_si256(offsets.as_ptr().add(8).cast()));
         let (s0, s1) = (_mm256_loadu_ps(scales.as_ptr()), _mm256_loadu_ps(scales.as_ptr().add(8)));
         let (b0, b1) = (_mm256_loadu_ps(bias.as_ptr()), _mm256_loadu_ps(bias.as_ptr().add(8)));
         for (r, (row, acc)) in tile.iter_mut().zip(acc).enumerate() {
             let sa = _mm256_set1_ps(act_scales[r]);
-            let y0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[0]), _mm256_mul_ps(sa, s0), b0);
-            let y1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[1]), _mm256_mul_ps(sa, s1), b1);
+            let y0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[0], o0)), _mm256_mul_ps(sa, s0), b0);
+            let y1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[1], o1)), _mm256_mul_ps(sa, s1), b1);
             _mm256_storeu_ps(row.as_mut_ptr(), y0);
             _mm256_storeu_ps(row.as_mut_ptr().add(8), y1);
         }
@@ -187,9 +199,9 @@ mod tests {
             let got = Int8Linear::new(&w, &b, rows, cols).forward(&x);
             let (mut wq, mut xq) = (vec![0i8; cols], vec![0i8; cols]);
             for i in 0..m {
-                let sx = quantize_row(&x[i * cols..(i + 1) * cols], &mut xq);
+                let sx = quantize_row(&x[i * cols..(i + 1) * cols], 63.0, &mut xq);
                 for j in 0..rows {
-                    let sw = quantize_row(&w[j * cols..(j + 1) * cols], &mut wq);
+                    let sw = quantize_row(&w[j * cols..(j + 1) * cols], 127.0, &mut wq);
                     let sum: i32 = xq.iter().zip(&wq).map(|(&a, &b)| a as i32 * b as i32).sum();
                     let want = b[j] as f64 + sx as f64 * sw as f64 * sum as f64;
                     let got = got[i * rows + j] as f64;
