@@ -186,3 +186,28 @@ fn int8_weights_mostly_agree_with_f32() {
     assert!(same * 2 >= sources.len(), "{name}: only {same}/{} identical", sources.len());
     assert!(score_diff < 0.05, "{name}: mean score difference {score_diff}");
 }
+
+#[test]
+fn a_pytorch_state_dict_loads_the_same_model_as_safetensors() {
+    let _guard = common::serial();
+    let name = "tiny-relu-untied";
+    // The checkpoint's files with its weights as pytorch_model.bin (made from the same model by
+    // scripts/ref/marian_make_checkpoints.py; embeddings shared by reference, as torch.save does).
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(checkpoint(name)).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_str().unwrap().to_string();
+        if !file.starts_with("model.safetensors") {
+            std::fs::copy(&path, dir.path().join(&file)).unwrap();
+        }
+    }
+    let bin = common::repo_root().join("tests/fixtures/marian").join(format!("{name}.pytorch_model.bin"));
+    std::fs::copy(bin, dir.path().join("pytorch_model.bin")).unwrap();
+    let from_bin = Marian::load(dir.path(), Precision::F32).unwrap();
+    assert!(from_bin.weights_path.ends_with("pytorch_model.bin"));
+    let (from_safetensors, sources) = tiny(name);
+    let start = from_bin.generation.decoder_start_token_id;
+    let targets: Vec<Vec<u32>> = (0..2u32).map(|r| vec![start, 5 + r, 9, 4 + 3 * r]).collect();
+    let logits = |m: &Marian| m.model.decode_all(&m.model.encode(&sources[..2]).unwrap(), 1, &targets).unwrap();
+    assert_eq!(logits(&from_bin), logits(&from_safetensors), "same weights, same logits to the bit");
+}

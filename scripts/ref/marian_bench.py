@@ -176,9 +176,12 @@ def main() -> None:
         rate = r["tokens"] / r["seconds"]
         ratio = f"{rate / base:.2f}" if base else "-"
         print(f"{name:<12} {r['tokens']:>7} {r['seconds']:>8.2f} {rate:>8.1f} {ratio:>12}")
-    if "precis-f32" in results and "precis-int8" in results:
-        same = sum(a == b for a, b in zip(results["precis-f32"]["outputs"], results["precis-int8"]["outputs"]))
-        print(f"precis int8 outputs identical to precis f32: {same}/{len(lines)}")
+    for engine in ["ct2", "precis"]:
+        if f"{engine}-fp32" in results or f"{engine}-f32" in results:
+            fp32 = results.get(f"{engine}-fp32") or results[f"{engine}-f32"]
+            if f"{engine}-int8" in results:
+                same = sum(a == b for a, b in zip(fp32["outputs"], results[f"{engine}-int8"]["outputs"]))
+                print(f"{engine} int8 outputs identical to {engine} fp32: {same}/{len(lines)}")
     if "precis-f32" in results and "hf" in results:
         same = sum(a == b for a, b in zip(results["precis-f32"]["outputs"], results["hf"]["outputs"]))
         print(f"precis f32 outputs identical to HF: {same}/{len(lines)}")

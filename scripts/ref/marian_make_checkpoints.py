@@ -283,6 +283,10 @@ def reference_outputs(dest: Path) -> dict:
     }
 
 
+# Also written as pytorch_model.bin (tests/fixtures/marian/<name>.pytorch_model.bin).
+BIN_CHECKPOINT = "tiny-relu-untied"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ref.REPO_ROOT / "tests" / "fixtures" / "marian")
@@ -295,6 +299,12 @@ def main() -> None:
         dest = build_checkpoint(name, rule, vocab_size, overrides, steps, args.out, seed)
         fixture = reference_outputs(dest)
         (dest / "hf_generate.json").write_text(json.dumps(fixture, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        if name == BIN_CHECKPOINT:
+            # The same weights as a legacy PyTorch state dict (what older checkpoints ship), with
+            # the shared embeddings stored once and referenced, as torch.save does.
+            model = MarianMTModel.from_pretrained(str(dest))
+            state = {k: v for k, v in model.state_dict().items() if "embed_positions" not in k}
+            torch.save(state, args.out / f"{name}.pytorch_model.bin")
         size = sum(p.stat().st_size for p in dest.iterdir())
         print(f"{name}: wrote {dest} ({size / 1e6:.2f} MB)", file=sys.stderr)
 
