@@ -33,6 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference as ref  # noqa: E402
 
 BENCH_DIR = ref.REPO_ROOT / "target" / "marian-bench"
+# Model shapes: opus-mt-fr-en (the benchmark) and opus-mt-tc-big-fr-en (--shape tc-big).
+SHAPES = {
+    "opus-mt-fr-en": dict(d_model=512, heads=8, ffn=2048, activation="swish", max_positions=512),
+    "tc-big": dict(d_model=1024, heads=16, ffn=4096, activation="relu", max_positions=1024),
+}
+SHAPE = "opus-mt-fr-en"
 CHECKPOINT = BENCH_DIR / "opus-mt-fr-en-shape"
 TOKENIZER_DIR = ref.SHARED_DIR / "tokenizers" / "opus-mt-tc-big-fr-en"
 PRECIS = ref.REPO_ROOT / "target" / "release" / "precis"
@@ -52,18 +58,19 @@ def make_checkpoint() -> None:
         shutil.copy(TOKENIZER_DIR / name, CHECKPOINT / name)
     vocab = json.loads((TOKENIZER_DIR / "vocab.json").read_text(encoding="utf-8"))
     pad, eos = vocab["<pad>"], vocab["</s>"]
+    shape = SHAPES[SHAPE]
     config = MarianConfig(
         vocab_size=len(vocab),
         decoder_vocab_size=len(vocab),
-        d_model=512,
+        d_model=shape["d_model"],
         encoder_layers=6,
         decoder_layers=6,
-        encoder_attention_heads=8,
-        decoder_attention_heads=8,
-        encoder_ffn_dim=2048,
-        decoder_ffn_dim=2048,
-        activation_function="swish",
-        max_position_embeddings=512,
+        encoder_attention_heads=shape["heads"],
+        decoder_attention_heads=shape["heads"],
+        encoder_ffn_dim=shape["ffn"],
+        decoder_ffn_dim=shape["ffn"],
+        activation_function=shape["activation"],
+        max_position_embeddings=shape["max_positions"],
         scale_embedding=True,
         share_encoder_decoder_embeddings=True,
         pad_token_id=pad,
@@ -82,7 +89,7 @@ def make_checkpoint() -> None:
 
 
 def convert_ct2(quantization: str) -> Path:
-    out = BENCH_DIR / f"ct2-{quantization}"
+    out = BENCH_DIR / (f"ct2-{quantization}" if SHAPE == "opus-mt-fr-en" else f"{SHAPE}-ct2-{quantization}")
     if not (out / "model.bin").is_file():
         converter = Path(sys.executable).parent / "ct2-transformers-converter"
         subprocess.run([str(converter), "--model", str(CHECKPOINT), "--output_dir", str(out),
@@ -140,11 +147,16 @@ def run_precis(lines_file: Path, threads: int, int8: bool) -> dict:
 
 
 def main() -> None:
+    global SHAPE, CHECKPOINT
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip", default="", help="comma-separated engines to skip (hf,ct2-fp32,ct2-int8,precis-f32,precis-int8)")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default=SHAPE, help="model shape (default opus-mt-fr-en)")
     args = parser.parse_args()
+    SHAPE = args.shape
+    if SHAPE != "opus-mt-fr-en":
+        CHECKPOINT = BENCH_DIR / f"{SHAPE}-shape"
 
     make_checkpoint()
     lines = ref.read_lines(ref.FLORES_DIR / "fra_Latn.devtest")[: args.lines]
@@ -168,7 +180,7 @@ def main() -> None:
         print(f"  {name}: {r['tokens']} tokens in {r['seconds']:.2f} s = {r['tokens'] / r['seconds']:.1f} tok/s",
               file=sys.stderr)
 
-    print(f"\n{args.lines} FLORES lines, beam {BEAMS}, batch {BATCH}, {LENGTH} tokens per output, {args.threads} threads")
+    print(f"\n{SHAPE} shape, {args.lines} FLORES lines, beam {BEAMS}, batch {BATCH}, {LENGTH} tokens per output, {args.threads} threads")
     ct2_int8 = results.get("ct2-int8")
     base = ct2_int8["tokens"] / ct2_int8["seconds"] if ct2_int8 else None
     print(f"{'engine':<12} {'tokens':>7} {'seconds':>8} {'tok/s':>8} {'vs ct2-int8':>12}")
