@@ -439,7 +439,7 @@ impl QMatrix {
             (Weights::Q4K(w), Activations::Q8K(a)) => {
                 let kb = self.cols / QK_K;
                 let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
-                in_groups(a, kb, flags, out, |a, _, out| kernels::q4k_rows(w, a, kb, stride, out));
+                in_groups(a, kb, flags, out, |a, _: [bool; 4], out| kernels::q4k_rows(w, a, kb, stride, out));
             }
             (Weights::Q6K(w), Activations::Q8K(a)) => {
                 let kb = self.cols / QK_K;
@@ -449,7 +449,7 @@ impl QMatrix {
             (Weights::Q8_0(w), Activations::Q8_0(a)) => {
                 let kb = self.cols / QK8_0;
                 let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
-                in_groups(a, kb, flags, out, |a, _, out| kernels::q8_0_rows(w, a, kb, stride, out));
+                in_groups(a, kb, flags, out, |a, _: [bool; 4], out| kernels::q8_0_rows(w, a, kb, stride, out));
             }
             (Weights::F32(w), Activations::F32(a)) => {
                 let a = &a[acts_rows.start * self.cols..acts_rows.end * self.cols];
@@ -532,16 +532,16 @@ fn matmul_many(pairs: &[(&QMatrix, &Activations)], m: usize, modes: &[RowMode]) 
 /// Runs `kernel` over the activation rows (`kb` blocks each) in groups of up to four (a weight
 /// block is decoded once per group), group g writing its outputs from `out[4 * g]` on; every
 /// row's result is the same whatever group it is in.
-fn in_groups<A>(acts: &[A], kb: usize, flags: &[bool], out: &mut [f32], kernel: impl Fn(&[&[A]], [bool; 4], &mut [f32])) {
-    for (g, (group, flags)) in acts.chunks(4 * kb).zip(flags.chunks(4)).enumerate() {
-        let mut rows: [&[A]; 4] = [&[]; 4];
+fn in_groups<A, const N: usize>(acts: &[A], kb: usize, flags: &[bool], out: &mut [f32], kernel: impl Fn(&[&[A]], [bool; N], &mut [f32])) {
+    for (g, (group, flags)) in acts.chunks(N * kb).zip(flags.chunks(N)).enumerate() {
+        let mut rows: [&[A]; N] = [&[]; N];
         let n = group.len() / kb;
         for (row, blocks) in rows.iter_mut().zip(group.chunks_exact(kb)) {
             *row = blocks;
         }
-        let mut f = [false; 4];
+        let mut f = [false; N];
         f[..flags.len()].copy_from_slice(flags);
-        kernel(&rows[..n], f, &mut out[4 * g..]);
+        kernel(&rows[..n], f, &mut out[N * g..]);
     }
 }
 
@@ -763,8 +763,26 @@ mod kernels {
         }
     }
 
-    pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 4], out: &mut [f32]) {
-        by_rows!(q6k_rows, w, acts, kb, stride, tiled; out)
+    /// Up to eight activation rows at a time (the other formats take four): a Q6_K block's
+    /// unpacking is shared by all of them, and it costs as much as a row's products.
+    pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if avx2::available() {
+            // SAFETY: AVX2, FMA and F16C were detected on this CPU; `acts` has 1 to 8 rows.
+            unsafe {
+                return match acts.len() {
+                    1 => avx2::q6k_rows::<1>(w, acts, kb, stride, tiled, out),
+                    2 => avx2::q6k_rows::<2>(w, acts, kb, stride, tiled, out),
+                    3 => avx2::q6k_rows::<3>(w, acts, kb, stride, tiled, out),
+                    4 => avx2::q6k_rows::<4>(w, acts, kb, stride, tiled, out),
+                    5 => avx2::q6k_rows::<5>(w, acts, kb, stride, tiled, out),
+                    6 => avx2::q6k_rows::<6>(w, acts, kb, stride, tiled, out),
+                    7 => avx2::q6k_rows::<7>(w, acts, kb, stride, tiled, out),
+                    _ => avx2::q6k_rows::<8>(w, acts, kb, stride, tiled, out),
+                };
+            }
+        }
+        portable::q6k_rows(w, acts, kb, stride, tiled, out)
     }
 
     pub fn q8_0_rows(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
@@ -836,7 +854,7 @@ mod kernels {
             }
         }
 
-        pub fn q6k(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 4], out: &mut [f32]) {
+        pub fn q6k(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 8], out: &mut [f32]) {
             for ((a, out), tiled) in acts.iter().zip(out.iter_mut()).zip(tiled) {
                 let mut acc = [0f32; 8];
                 let mut acc_tiled = 0f32;
@@ -892,7 +910,7 @@ mod kernels {
             }
         }
 
-        pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 4], out: &mut [f32]) {
+        pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
             for (i, row) in w.chunks_exact(kb).enumerate() {
                 q6k(row, acts, tiled, &mut out[i * stride..]);
             }
@@ -1115,7 +1133,7 @@ mod kernels {
         }
 
         #[target_feature(enable = "avx2,fma,f16c")]
-        pub unsafe fn q6k<const R: usize>(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 4], out: &mut [f32]) {
+        pub unsafe fn q6k<const R: usize>(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 8], out: &mut [f32]) {
             let acts: &[&[BlockQ8K]; R] = acts.try_into().expect("R activation rows");
             let m3 = _mm256_set1_epi8(3);
             let m15 = _mm256_set1_epi8(15);
@@ -1200,7 +1218,7 @@ mod kernels {
             acts: &[&[BlockQ8K]],
             kb: usize,
             stride: usize,
-            tiled: [bool; 4],
+            tiled: [bool; 8],
             out: &mut [f32],
         ) {
             for (i, row) in w.chunks_exact(kb).enumerate() {
@@ -1309,8 +1327,8 @@ mod tests {
                 (Weights::Q6K(w), Activations::Q8K(a)) => {
                     let kb = matrix.cols / QK_K;
                     let rows: Vec<_> = a.chunks_exact(kb).collect();
-                    for (rows, out) in rows.chunks(4).zip(out.chunks_mut(4)) {
-                        kernels::portable::q6k(&w[row * kb..(row + 1) * kb], rows, [false; 4], out)
+                    for (rows, out) in rows.chunks(8).zip(out.chunks_mut(8)) {
+                        kernels::portable::q6k(&w[row * kb..(row + 1) * kb], rows, [false; 8], out)
                     }
                 }
                 (Weights::Q8_0(w), Activations::Q8_0(a)) => {
@@ -1333,9 +1351,10 @@ mod tests {
         for (dtype, kind) in [(GgmlDType::Q4K, Kind::Q4K), (GgmlDType::Q6K, Kind::Q6K), (GgmlDType::Q8_0, Kind::Q8_0)] {
             let (rows, cols) = (40, 512);
             let (matrix, qtensor) = quantized(dtype, kind, rows, cols);
-            let xs = values(7 * cols, 11);
+            // Eleven rows: a full group of eight (Q6_K) or two of four, and a partial one.
+            let xs = values(11 * cols, 11);
             let batch = matrix.matmul(&xs);
-            // One row at a time gives the same bits as seven at once.
+            // One row at a time gives the same bits as eleven at once.
             for (r, x) in xs.chunks_exact(cols).enumerate() {
                 assert_eq!(matrix.matmul(x), batch[r * rows..(r + 1) * rows], "{kind:?} row {r}");
             }
