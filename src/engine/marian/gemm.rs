@@ -11,7 +11,7 @@
 use super::super::pool;
 
 /// Output rows per panel (two AVX2 vectors).
-const NR: usize = 16;
+pub(super) const NR: usize = 16;
 /// Activation rows per tile.
 const MR: usize = 6;
 /// Panels per parallel task.
@@ -27,18 +27,63 @@ pub struct PackedLinear {
     bias: Vec<f32>,
 }
 
-/// An output pointer shared by tasks that write disjoint columns of it (here and in `int8`).
+/// An output pointer shared by tasks that write disjoint columns of it.
 #[derive(Clone, Copy)]
-pub(super) struct Out(pub(super) *mut f32);
-// SAFETY: every task writes only the columns of its own panels (see the `forward`s).
+struct Out(*mut f32);
+// SAFETY: every task writes only the columns of its own panels (see `panels_in_parallel`).
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
 
 impl Out {
     /// (A method, so that closures capture the `Sync` wrapper, not the raw pointer in it.)
-    pub(super) fn at(self, offset: usize) -> *mut f32 {
+    fn at(self, offset: usize) -> *mut f32 {
         self.0.wrapping_add(offset)
     }
+}
+
+/// Most rows a tile kernel takes at once.
+const MAX_TILE_ROWS: usize = 8;
+
+/// The `m × n` row-major output of a product computed by tiles: panels of [`NR`] outputs go to
+/// parallel tasks ([`PANELS_PER_TASK`] each), and each panel's rows go by `mr` at a time.
+/// `tile(p, i, rows, at, stride)` must write rows `i..i + rows` of panel `p`'s NR outputs, row
+/// `r` at `at + r · stride`: straight into the output for whole panels, into a scratch tile
+/// for the last panel when `n` is not a multiple of NR (then copied out, its `n mod NR`
+/// columns only). Shared by the f32 and int8 products.
+pub(super) fn panels_in_parallel(m: usize, n: usize, mr: usize, tile: impl Fn(usize, usize, usize, *mut f32, usize) + Sync) -> Vec<f32> {
+    assert!((1..=MAX_TILE_ROWS).contains(&mr));
+    // Not zeroed first: every element is written below (a 27 MB memset per decoding step for
+    // the output layer otherwise).
+    let mut out: Vec<f32> = Vec::with_capacity(m * n);
+    if m == 0 {
+        return out;
+    }
+    let ptr = Out(out.as_mut_ptr());
+    let n_panels = n.div_ceil(NR);
+    let tasks: Vec<usize> = (0..n_panels).step_by(PANELS_PER_TASK).collect();
+    pool::for_each(tasks, |first| {
+        for p in first..(first + PANELS_PER_TASK).min(n_panels) {
+            let cols = NR.min(n - p * NR);
+            for i in (0..m).step_by(mr) {
+                let rows = mr.min(m - i);
+                if cols == NR {
+                    // Rows i.. i + rows < m, columns p·NR.. p·NR + NR ≤ n; only this task writes
+                    // panel p's columns, and `out` outlives the parallel region.
+                    tile(p, i, rows, ptr.at(i * n + p * NR), n);
+                    continue;
+                }
+                let mut scratch = [[0f32; NR]; MAX_TILE_ROWS];
+                tile(p, i, rows, scratch.as_mut_ptr().cast(), NR);
+                for (r, values) in scratch[..rows].iter().enumerate() {
+                    // SAFETY: as above, for the `cols` columns of the last, partial panel.
+                    unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), ptr.at((i + r) * n + p * NR), cols) };
+                }
+            }
+        }
+    });
+    // SAFETY: the tasks wrote all m × n elements: every panel, every row, its `cols` columns.
+    unsafe { out.set_len(m * n) };
+    out
 }
 
 impl PackedLinear {
@@ -64,45 +109,12 @@ impl PackedLinear {
     pub fn forward(&self, xs: &[f32]) -> Vec<f32> {
         let (k, n) = (self.cols, self.rows);
         assert!(xs.len().is_multiple_of(k));
-        let m = xs.len() / k;
-        // Not zeroed first: every element is written below (a 27 MB memset per decoding step
-        // for the output layer otherwise).
-        let mut out: Vec<f32> = Vec::with_capacity(m * n);
-        if m == 0 {
-            return out;
-        }
-        let ptr = Out(out.as_mut_ptr());
-        let n_panels = n.div_ceil(NR);
-        let tasks: Vec<usize> = (0..n_panels).step_by(PANELS_PER_TASK).collect();
-        pool::for_each(tasks, |first| {
-            for p in first..(first + PANELS_PER_TASK).min(n_panels) {
-                let panel = &self.panels[p * k * NR..(p + 1) * k * NR];
-                let bias = &self.bias[p * NR..(p + 1) * NR];
-                let cols = NR.min(n - p * NR);
-                for i in (0..m).step_by(MR) {
-                    let rows = MR.min(m - i);
-                    let xs = &xs[i * k..(i + rows) * k];
-                    if cols == NR {
-                        // SAFETY: rows i.. i + rows < m, columns p·NR.. p·NR + NR ≤ n; only this
-                        // task writes panel p's columns, and `out` outlives the parallel region.
-                        unsafe { kernel(xs, k, panel, bias, ptr.at(i * n + p * NR), n, rows) };
-                        continue;
-                    }
-                    let mut tile = [[0f32; NR]; MR];
-                    // SAFETY: the tile has room for `rows` rows of NR values.
-                    unsafe { kernel(xs, k, panel, bias, tile.as_mut_ptr().cast(), NR, rows) };
-                    for (r, values) in tile[..rows].iter().enumerate() {
-                        // SAFETY: as above, for the `cols` columns of the last, partial panel.
-                        unsafe {
-                            std::ptr::copy_nonoverlapping(values.as_ptr(), ptr.at((i + r) * n + p * NR), cols);
-                        }
-                    }
-                }
-            }
-        });
-        // SAFETY: the tasks wrote all m × n elements: every panel, every row, its `cols` columns.
-        unsafe { out.set_len(m * n) };
-        out
+        panels_in_parallel(xs.len() / k, n, MR, |p, i, rows, at, stride| {
+            let panel = &self.panels[p * k * NR..(p + 1) * k * NR];
+            let bias = &self.bias[p * NR..(p + 1) * NR];
+            // SAFETY: `panels_in_parallel` gives a tile of `rows` rows of NR values at `at`.
+            unsafe { kernel(&xs[i * k..(i + rows) * k], k, panel, bias, at, stride, rows) };
+        })
     }
 }
 

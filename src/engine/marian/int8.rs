@@ -11,14 +11,10 @@
 //! with ones leaves one i32 per output row.
 
 use super::super::pool;
-use super::gemm::Out;
+use super::gemm::{panels_in_parallel, NR};
 
-/// Output rows per panel (two vectors of eight).
-const NR: usize = 16;
 /// Input rows per tile.
 const MR: usize = 4;
-/// Panels per parallel task.
-const PANELS_PER_TASK: usize = 8;
 
 pub struct Int8Linear {
     rows: usize,
@@ -34,15 +30,25 @@ pub struct Int8Linear {
     bias: Vec<f32>,
 }
 
-/// Quantizes `xs` to integers in ±`max_q` with one scale (`max |x| / max_q`, 0 for an all-zero
-/// row), rounding to nearest; returns the scale.
-fn quantize_row(xs: &[f32], max_q: f32, out: &mut [i8]) -> f32 {
+/// The scale of a row quantized to integers in ±`max_q` (`max |x| / max_q`), and its inverse
+/// (0 for an all-zero row).
+fn row_scale(xs: &[f32], max_q: f32) -> (f32, f32) {
     let max = xs.iter().fold(0f32, |m, x| m.max(x.abs()));
-    let inv = if max > 0.0 { max_q / max } else { 0.0 };
+    (max / max_q, if max > 0.0 { max_q / max } else { 0.0 })
+}
+
+/// `x` quantized with the inverse scale `inv`, rounding to nearest, within ±`max_q`.
+fn quantize(x: f32, inv: f32, max_q: f32) -> i8 {
+    (x * inv).round().clamp(-max_q, max_q) as i8
+}
+
+/// Quantizes `xs` to integers in ±`max_q` with one scale; returns the scale.
+fn quantize_row(xs: &[f32], max_q: f32, out: &mut [i8]) -> f32 {
+    let (scale, inv) = row_scale(xs, max_q);
     for (q, &x) in out.iter_mut().zip(xs) {
-        *q = (x * inv).round().clamp(-max_q, max_q) as i8;
+        *q = quantize(x, inv, max_q);
     }
-    max / max_q
+    scale
 }
 
 /// Input offset that makes 7-bit inputs unsigned.
@@ -50,10 +56,9 @@ const INPUT_OFFSET: i32 = 64;
 
 /// An input row for the kernel: 7-bit values plus [`INPUT_OFFSET`], as bytes; returns the scale.
 fn quantize_input(xs: &[f32], out: &mut [u8]) -> f32 {
-    let mut q = vec![0i8; xs.len()];
-    let scale = quantize_row(xs, 63.0, &mut q);
-    for (o, q) in out.iter_mut().zip(q) {
-        *o = (q as i32 + INPUT_OFFSET) as u8;
+    let (scale, inv) = row_scale(xs, 63.0);
+    for (o, &x) in out.iter_mut().zip(xs) {
+        *o = (quantize(x, inv, 63.0) as i32 + INPUT_OFFSET) as u8;
     }
     scale
 }
@@ -90,57 +95,54 @@ impl Int8Linear {
         let mut act_scales = vec![0f32; m];
         let rows: Vec<_> = xs.chunks_exact(k).zip(acts.chunks_exact_mut(k4)).zip(&mut act_scales).collect();
         pool::for_each(rows, |((x, q), s)| *s = quantize_input(x, q));
-        let mut out: Vec<f32> = Vec::with_capacity(m * n);
-        if m == 0 {
-            return out;
-        }
-        let ptr = Out(out.as_mut_ptr());
-        let n_panels = n.div_ceil(NR);
-        let tasks: Vec<usize> = (0..n_panels).step_by(PANELS_PER_TASK).collect();
-        pool::for_each(tasks, |first| {
-            for p in first..(first + PANELS_PER_TASK).min(n_panels) {
-                let w = &self.weights[p * NR * k4..][..NR * k4];
-                let (scales, bias) = (&self.scales[p * NR..][..NR], &self.bias[p * NR..][..NR]);
-                let offsets = &self.offsets[p * NR..][..NR];
-                let cols = NR.min(n - p * NR);
-                for i in (0..m).step_by(MR) {
-                    let rows = MR.min(m - i);
-                    let mut tile = [[0f32; NR]; MR];
-                    tile_product(&acts[i * k4..(i + rows) * k4], &act_scales[i..i + rows], k4, w, offsets, scales, bias, &mut tile[..rows]);
-                    for (r, values) in tile[..rows].iter().enumerate() {
-                        // SAFETY: row i + r < m, columns p·NR.. p·NR + cols ≤ n; only this task
-                        // writes panel p's columns, and `out` outlives the parallel region.
-                        unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), ptr.at((i + r) * n + p * NR), cols) };
-                    }
-                }
-            }
-        });
-        // SAFETY: the tasks wrote all m × n elements: every panel, every row, its `cols` columns.
-        unsafe { out.set_len(m * n) };
-        out
+        panels_in_parallel(m, n, MR, |p, i, rows, at, stride| {
+            let w = &self.weights[p * NR * k4..][..NR * k4];
+            let (scales, bias) = (&self.scales[p * NR..][..NR], &self.bias[p * NR..][..NR]);
+            let offsets = &self.offsets[p * NR..][..NR];
+            let (acts, act_scales) = (&acts[i * k4..(i + rows) * k4], &act_scales[i..i + rows]);
+            // SAFETY: `panels_in_parallel` gives a tile of `rows` rows of NR values at `at`.
+            unsafe { tile_product(acts, act_scales, k4, w, offsets, scales, bias, at, stride, rows) };
+        })
     }
 }
 
-/// `tile[r][j] = bias[j] + act_scales[r] · scales[j] · (Σ_k acts[r][k] · w[k][j] - offsets[j])`.
+/// Row `r` of the tile, at `at + r · stride`:
+/// `bias[j] + act_scales[r] · scales[j] · (Σ_k acts[r][k] · w[k][j] - offsets[j])`.
+///
+/// # Safety
+/// `at` must be valid for writing `rows` rows of [`NR`] values, `stride` apart.
 #[allow(clippy::too_many_arguments)]
-fn tile_product(acts: &[u8], act_scales: &[f32], k4: usize, w: &[i8], offsets: &[i32], scales: &[f32], bias: &[f32], tile: &mut [[f32; NR]]) {
+unsafe fn tile_product(
+    acts: &[u8],
+    act_scales: &[f32],
+    k4: usize,
+    w: &[i8],
+    offsets: &[i32],
+    scales: &[f32],
+    bias: &[f32],
+    at: *mut f32,
+    stride: usize,
+    rows: usize,
+) {
     #[cfg(target_arch = "x86_64")]
     if crate::engine::quant::simd_available() {
+        let args = (acts, act_scales, k4, w, offsets, scales, bias, at, stride);
         // SAFETY: the features were detected on this CPU; the tile has 1 to MR rows.
         unsafe {
-            return match tile.len() {
-                1 => x86::tile::<1>(acts, act_scales, k4, w, offsets, scales, bias, tile),
-                2 => x86::tile::<2>(acts, act_scales, k4, w, offsets, scales, bias, tile),
-                3 => x86::tile::<3>(acts, act_scales, k4, w, offsets, scales, bias, tile),
-                _ => x86::tile::<4>(acts, act_scales, k4, w, offsets, scales, bias, tile),
+            return match rows {
+                1 => x86::tile::<1>(args),
+                2 => x86::tile::<2>(args),
+                3 => x86::tile::<3>(args),
+                _ => x86::tile::<4>(args),
             };
         }
     }
-    for (r, row) in tile.iter_mut().enumerate() {
+    for r in 0..rows {
         let a = &acts[r * k4..(r + 1) * k4];
-        for (j, o) in row.iter_mut().enumerate() {
+        for j in 0..NR {
             let sum: i32 = (0..k4).map(|k| a[k] as i32 * w[(k / 4) * NR * 4 + j * 4 + k % 4] as i32).sum();
-            *o = bias[j] + act_scales[r] * scales[j] * (sum - offsets[j]) as f32;
+            // SAFETY: the caller's tile has room for this row.
+            unsafe { *at.add(r * stride + j) = bias[j] + act_scales[r] * scales[j] * (sum - offsets[j]) as f32 };
         }
     }
 }
@@ -151,19 +153,14 @@ mod x86 {
 
     use super::NR;
 
-    #[allow(clippy::too_many_arguments)]
+    /// [`super::tile_product`]'s arguments but the row count.
+    pub type Args<'a> = (&'a [u8], &'a [f32], usize, &'a [i8], &'a [i32], &'a [f32], &'a [f32], *mut f32, usize);
+
+    /// # Safety
+    /// AVX2 and FMA present; `out` valid for writing R rows of NR values, `stride` apart.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn tile<const R: usize>(
-        acts: &[u8],
-        act_scales: &[f32],
-        k4: usize,
-        w: &[i8],
-        offsets: &[i32],
-        scales: &[f32],
-        bias: &[f32],
-        tile: &mut [[f32; NR]],
-    ) {
-        assert!(acts.len() >= R * k4 && w.len() >= NR * k4 && offsets.len() >= NR && tile.len() >= R);
+    pub unsafe fn tile<const R: usize>((acts, act_scales, k4, w, offsets, scales, bias, out, stride): Args) {
+        assert!(acts.len() >= R * k4 && act_scales.len() >= R && w.len() >= NR * k4 && offsets.len() >= NR);
         let ones = _mm256_set1_epi16(1);
         let mut acc = [[_mm256_setzero_si256(); 2]; R];
         let (a, wp) = (acts.as_ptr(), w.as_ptr());
@@ -179,12 +176,12 @@ mod x86 {
         let (o0, o1) = (_mm256_loadu_si256(offsets.as_ptr().cast()), _mm256_loadu_si256(offsets.as_ptr().add(8).cast()));
         let (s0, s1) = (_mm256_loadu_ps(scales.as_ptr()), _mm256_loadu_ps(scales.as_ptr().add(8)));
         let (b0, b1) = (_mm256_loadu_ps(bias.as_ptr()), _mm256_loadu_ps(bias.as_ptr().add(8)));
-        for (r, (row, acc)) in tile.iter_mut().zip(acc).enumerate() {
+        for (r, acc) in acc.iter().enumerate() {
             let sa = _mm256_set1_ps(act_scales[r]);
             let y0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[0], o0)), _mm256_mul_ps(sa, s0), b0);
             let y1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[1], o1)), _mm256_mul_ps(sa, s1), b1);
-            _mm256_storeu_ps(row.as_mut_ptr(), y0);
-            _mm256_storeu_ps(row.as_mut_ptr().add(8), y1);
+            _mm256_storeu_ps(out.add(r * stride), y0);
+            _mm256_storeu_ps(out.add(r * stride + 8), y1);
         }
     }
 }
