@@ -529,9 +529,9 @@ fn matmul_many(pairs: &[(&QMatrix, &Activations)], m: usize, modes: &[RowMode]) 
         .collect()
 }
 
-/// Runs `kernel` over the activation rows (`kb` blocks each) in groups of up to four (a weight
-/// block is decoded once per group), group g writing its outputs from `out[4 * g]` on; every
-/// row's result is the same whatever group it is in.
+/// Runs `kernel` over the activation rows (`kb` blocks each) in groups of up to `N` (the size of
+/// the kernel's flags; a weight block is decoded once per group), group g writing its outputs
+/// from `out[N * g]` on; every row's result is the same whatever group it is in.
 fn in_groups<A, const N: usize>(acts: &[A], kb: usize, flags: &[bool], out: &mut [f32], kernel: impl Fn(&[&[A]], [bool; N], &mut [f32])) {
     for (g, (group, flags)) in acts.chunks(N * kb).zip(flags.chunks(N)).enumerate() {
         let mut rows: [&[A]; N] = [&[]; N];
@@ -712,31 +712,37 @@ fn dequantize_q6k(b: &BlockQ6K, out: &mut [f32]) {
     }
 }
 
-/// The dot-product kernels: weight row blocks against up to four activation rows at once.
+/// The dot-product kernels: weight row blocks against up to four (Q6_K: eight) activation rows at
+/// once.
 mod kernels {
     use super::*;
 
-    /// Calls the AVX2 kernel specialised for the number of activation rows (1 to 4), or the
-    /// portable one, with `kernel(w, acts, extra..., out)`.
+    /// Calls the AVX2 kernel specialised for the number of activation rows (1 to 4, or 1 to 8
+    /// when the call starts with `8:`), or the portable one, with `kernel(w, acts, extra..., out)`.
     macro_rules! by_rows {
         ($kernel:ident, $w:expr, $acts:expr $(, $extra:expr)*; $out:expr) => {{
             let (w, acts, out) = ($w, $acts, $out);
+            by_rows!(@rows [1 2 3] 4; $kernel, acts, (w, acts $(, $extra)*, out))
+        }};
+        (8: $kernel:ident, $w:expr, $acts:expr $(, $extra:expr)*; $out:expr) => {{
+            let (w, acts, out) = ($w, $acts, $out);
+            by_rows!(@rows [1 2 3 4 5 6 7] 8; $kernel, acts, (w, acts $(, $extra)*, out))
+        }};
+        (@rows [$($r:literal)*] $max:literal; $kernel:ident, $acts:ident, $args:tt) => {{
             #[cfg(target_arch = "x86_64")]
             if avx2::available() {
-                // SAFETY: AVX2, FMA and F16C were detected on this CPU; `acts` has 1 to 4 rows.
+                // SAFETY: AVX2, FMA and F16C were detected on this CPU; the kernels take 1 to
+                // $max activation rows.
                 unsafe {
-                    return match acts.len() {
-                        1 => avx2::$kernel::<1>(w, acts $(, $extra)*, out),
-                        2 => avx2::$kernel::<2>(w, acts $(, $extra)*, out),
-                        3 => avx2::$kernel::<3>(w, acts $(, $extra)*, out),
-                        _ => avx2::$kernel::<4>(w, acts $(, $extra)*, out),
+                    return match $acts.len() {
+                        $($r => avx2::$kernel::<$r> $args,)*
+                        _ => avx2::$kernel::<$max> $args,
                     };
                 }
             }
-            portable::$kernel(w, acts $(, $extra)*, out)
+            portable::$kernel $args
         }};
     }
-
 
     // Non-interleaved formats, over consecutive weight rows of `kb` blocks each, weight row i
     // writing its outputs at `out[i * stride..]`: one dispatch for a whole run of rows (a
@@ -766,23 +772,7 @@ mod kernels {
     /// Up to eight activation rows at a time (the other formats take four): a Q6_K block's
     /// unpacking is shared by all of them, and it costs as much as a row's products.
     pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if avx2::available() {
-            // SAFETY: AVX2, FMA and F16C were detected on this CPU; `acts` has 1 to 8 rows.
-            unsafe {
-                return match acts.len() {
-                    1 => avx2::q6k_rows::<1>(w, acts, kb, stride, tiled, out),
-                    2 => avx2::q6k_rows::<2>(w, acts, kb, stride, tiled, out),
-                    3 => avx2::q6k_rows::<3>(w, acts, kb, stride, tiled, out),
-                    4 => avx2::q6k_rows::<4>(w, acts, kb, stride, tiled, out),
-                    5 => avx2::q6k_rows::<5>(w, acts, kb, stride, tiled, out),
-                    6 => avx2::q6k_rows::<6>(w, acts, kb, stride, tiled, out),
-                    7 => avx2::q6k_rows::<7>(w, acts, kb, stride, tiled, out),
-                    _ => avx2::q6k_rows::<8>(w, acts, kb, stride, tiled, out),
-                };
-            }
-        }
-        portable::q6k_rows(w, acts, kb, stride, tiled, out)
+        by_rows!(8: q6k_rows, w, acts, kb, stride, tiled; out)
     }
 
     pub fn q8_0_rows(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
