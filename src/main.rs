@@ -45,12 +45,6 @@ fn run(cli: Cli) -> precis::Result<Outcome> {
     let config = cli.into_config()?;
     // candle's CPU kernels size their thread pools from this variable; set it before any runs.
     std::env::set_var("RAYON_NUM_THREADS", config.threads.to_string());
-    // candle runs large element-wise ops on its own worker threads, which then spin for 25,000
-    // rounds before parking, taking a core from the matrix products that follow (measured on the
-    // Marian benchmark: 64 s with the default, 54 s with 1). A user's own setting wins.
-    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
-        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1");
-    }
     keep_freed_memory();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

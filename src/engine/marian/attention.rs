@@ -16,9 +16,11 @@ pub struct Keys<'a, N, A> {
 }
 
 /// `out[r] = concat over heads of softmax(q_h · k_hᵀ) v_h` for each query row `r` of `queries`
-/// (`q_stride` apart, the first `d` values of each are the query; `out` is rows × `d`). Scores are not scaled (the
-/// queries are). Softmax as torch computes it in f32: `exp(x - max) / sum`; keys a row does not
-/// attend to (padding, the future) are left out, which is what torch's `-inf` mask gives too.
+/// (`q_stride` apart, the first `d` values of each are the query; `out` is rows × `d`). Scores
+/// are not scaled (the queries are). Softmax as torch computes it in f32: `exp(x - max) / sum`;
+/// keys a row does not attend to (padding, the future) are left out, which is what torch's
+/// `-inf` mask gives too. Dot products are not in torch's summation order: the parity tests
+/// allow 1e-4 on scores.
 pub fn attend<N, A>(queries: &[f32], q_stride: usize, d: usize, heads: usize, keys: &Keys<N, A>, out: &mut [f32])
 where
     N: Fn(usize) -> usize + Sync,
@@ -58,7 +60,7 @@ fn head(q: &[f32], data: &[f32], offsets: &[usize], at: usize, d: usize, scores:
 fn head_portable(q: &[f32], data: &[f32], offsets: &[usize], at: usize, d: usize, scores: &mut [f32], out: &mut [f32]) {
     let hd = q.len();
     for (s, &o) in scores.iter_mut().zip(offsets) {
-        *s = dot(q, &data[o + at..][..hd]);
+        *s = crate::engine::quant::dot_f32(q, &data[o + at..][..hd]);
     }
     let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0f32;
@@ -133,24 +135,6 @@ mod x86 {
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
     }
-}
-
-/// Dot product in eight independent lanes (a sequential sum does not vectorize), then the lanes
-/// pairwise. Not torch's summation order, nor was the sequential one: both stay far inside the
-/// 1e-4 the parity tests allow on scores.
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in a8.zip(b8) {
-        let (x, y): (&[f32; 8], &[f32; 8]) = (x.try_into().expect("8 lanes"), y.try_into().expect("8 lanes"));
-        for l in 0..8 {
-            lanes[l] += x[l] * y[l];
-        }
-    }
-    let [l0, l1, l2, l3, l4, l5, l6, l7] = lanes;
-    ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)) + tail
 }
 
 #[cfg(test)]

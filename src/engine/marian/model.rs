@@ -132,9 +132,14 @@ struct SelfAttention {
     heads: usize,
 }
 
+/// What queries are multiplied by (HF's `scaling`, `head_dim^-0.5`), folded into their weights.
+fn query_scale(dim: usize, heads: usize) -> f32 {
+    ((dim / heads) as f64).powf(-0.5) as f32
+}
+
 impl SelfAttention {
     fn load(w: &Weights, name: &str, dim: usize, heads: usize, precision: Precision) -> Result<Self> {
-        let scaling = ((dim / heads) as f64).powf(-0.5) as f32;
+        let scaling = query_scale(dim, heads);
         let names = ["q_proj", "k_proj", "v_proj"].map(|p| format!("{name}.{p}"));
         Ok(Self {
             qkv: Linear::stacked(w, &names, dim, dim, scaling, precision)?,
@@ -266,8 +271,9 @@ impl MarianModel {
         let encoder_embed =
             w.first_values(&["model.encoder.embed_tokens.weight", "model.shared.weight"], &[c.vocab_size, d])?;
         let decoder_embed = if c.share_encoder_decoder_embeddings {
-            // Stored once, or twice with the same values: kept once.
-            w.first_values(&["model.decoder.embed_tokens.weight", "model.shared.weight"], &[c.vocab_size, d])?;
+            // Stored once, or twice with the same values: kept once (checked to be there with its
+            // shape, not converted).
+            w.first(&["model.decoder.embed_tokens.weight", "model.shared.weight"], &[c.vocab_size, d])?;
             None
         } else {
             Some(w.values("model.decoder.embed_tokens.weight", &[target_vocab, d])?)
@@ -307,13 +313,12 @@ impl MarianModel {
                 let (fc1, fc2) = ffn(&name, c.decoder_ffn_dim)?;
                 let heads = c.decoder_attention_heads;
                 let cross = format!("{name}.encoder_attn");
-                let scaling = ((d / heads) as f64).powf(-0.5) as f32;
                 let kv = ["k_proj", "v_proj"].map(|p| format!("{cross}.{p}"));
                 Ok(DecoderLayer {
                     self_attn: SelfAttention::load(w, &format!("{name}.self_attn"), d, heads, precision)?,
                     self_attn_layer_norm: norm(format!("{name}.self_attn_layer_norm"))?,
                     encoder_attn: CrossAttention {
-                        q_proj: Linear::stacked(w, &[format!("{cross}.q_proj")], d, d, scaling, precision)?,
+                        q_proj: Linear::stacked(w, &[format!("{cross}.q_proj")], d, d, query_scale(d, heads), precision)?,
                         kv: Linear::stacked(w, &kv, d, d, 1.0, precision)?,
                         out_proj: Linear::load(w, &format!("{cross}.out_proj"), d, d, precision)?,
                         heads,
