@@ -1035,9 +1035,12 @@ mod kernels {
             out[..R].copy_from_slice(&result[..R]);
         }
 
-        /// Eight interleaved Q4_K rows against R activation rows: 32-bit lanes are rows, so the
-        /// block's integer sums need no horizontal reduction, and each lane's float operations
-        /// are those of the row-by-row kernel.
+        /// Group of eight interleaved weight rows against R activation rows.
+        ///
+        /// Each block is done in two passes: first the exact integer sums of every pair of
+        /// sub-blocks (all the products, with the weight unpacking shared by the R rows), then the
+        /// float accumulation in llama.cpp's order (its GEMM folds every pair of sub-blocks, its
+        /// GEMV every block), kept out of the first pass so that its registers go to the products.
         #[target_feature(enable = "avx2,fma,f16c")]
         pub unsafe fn q4kx8<const R: usize>(
             w: &[BlockQ4Kx8],
@@ -1049,18 +1052,18 @@ mod kernels {
             let m4 = _mm256_set1_epi8(0xF);
             // Each row's 16-bit scale twice (a pair of 16-bit lanes per row).
             let dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-            // Long-lived state in memory, so that the registers go to the inner loop.
-            let mut acc = [[0f32; 8]; R];
-            let mut acc_min = [[0f32; 8]; R];
-            let mut min_sums = [[0i32; 8]; R];
+            let mut acc = [_mm256_setzero_ps(); R];
+            let mut acc_min = [_mm256_setzero_ps(); R];
             for (b, x) in w.iter().enumerate() {
-                let mut sums = [_mm256_setzero_si256(); R];
+                // ints[i][j]: activation row i's sums over sub-blocks 2j and 2j+1, one lane per
+                // weight row.
+                let mut ints = [[_mm256_setzero_si256(); 4]; R];
                 for j in 0..4 {
+                    let qs = x.qs.as_ptr().add(j * 256);
                     for half in 0..2 {
                         let sub = 2 * j + half;
                         let scales = _mm_loadl_epi64(x.scales.as_ptr().add(8 * sub) as *const __m128i);
                         let scales = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales, dup));
-                        let qs = x.qs.as_ptr().add(j * 256);
                         let mut dots = [_mm256_setzero_si256(); R];
                         for t in 0..8 {
                             let v = _mm256_loadu_si256(qs.add(t * 32) as *const __m256i);
@@ -1073,53 +1076,43 @@ mod kernels {
                             }
                         }
                         for i in 0..R {
-                            sums[i] = _mm256_add_epi32(sums[i], _mm256_madd_epi16(dots[i], scales));
-                        }
-                    }
-                    // The min correction of sub-blocks 2j and 2j+1.
-                    let mins = _mm256_cvtepu8_epi16(_mm_loadu_si128(x.mins.as_ptr().add(16 * j) as *const __m128i));
-                    for i in 0..R {
-                        let y = acts[i].get_unchecked(b);
-                        let lo = y.bsums[4 * j].wrapping_add(y.bsums[4 * j + 1]) as u16 as u32;
-                        let hi = y.bsums[4 * j + 2].wrapping_add(y.bsums[4 * j + 3]) as u16 as u32;
-                        let pair = _mm256_set1_epi32((lo | (hi << 16)) as i32);
-                        let m = _mm256_loadu_si256(min_sums[i].as_ptr() as *const __m256i);
-                        let m = _mm256_add_epi32(m, _mm256_madd_epi16(mins, pair));
-                        _mm256_storeu_si256(min_sums[i].as_mut_ptr() as *mut __m256i, m);
-                        if gemm[i] {
-                            // llama.cpp's GEMM folds every pair of sub-blocks.
-                            fold(x, y.d, sums[i], &mut acc[i], &mut acc_min[i], &mut min_sums[i]);
-                            sums[i] = _mm256_setzero_si256();
+                            ints[i][j] = _mm256_add_epi32(ints[i][j], _mm256_madd_epi16(dots[i], scales));
                         }
                     }
                 }
+                let d = _mm256_cvtph_ps(_mm_loadu_si128(x.d.as_ptr() as *const __m128i));
+                let dmin = _mm256_cvtph_ps(_mm_loadu_si128(x.dmin.as_ptr() as *const __m128i));
+                // The mins of sub-blocks 2j and 2j+1, a pair of 16-bit lanes per weight row.
+                let mins: [__m256i; 4] =
+                    std::array::from_fn(|j| _mm256_cvtepu8_epi16(_mm_loadu_si128(x.mins.as_ptr().add(16 * j) as *const __m128i)));
                 for i in 0..R {
-                    if !gemm[i] {
-                        let y = acts[i].get_unchecked(b);
-                        fold(x, y.d, sums[i], &mut acc[i], &mut acc_min[i], &mut min_sums[i]);
+                    let y = acts[i].get_unchecked(b);
+                    let yd = _mm256_set1_ps(y.d);
+                    let (d, dmin) = (_mm256_mul_ps(d, yd), _mm256_mul_ps(dmin, yd));
+                    // The activation sums of sub-blocks 2j and 2j+1 as one 32-bit lane (16 bits
+                    // each, wrapping like ggml's): lane [0, 1, 4, 5][j] of the pairwise sums of
+                    // the 16-value sums.
+                    let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+                    let pairs = _mm256_hadd_epi16(bsums, bsums);
+                    let min_ints: [__m256i; 4] = std::array::from_fn(|j| {
+                        let lane = _mm256_set1_epi32([0, 1, 4, 5][j]);
+                        _mm256_madd_epi16(mins[j], _mm256_permutevar8x32_epi32(pairs, lane))
+                    });
+                    if gemm[i] {
+                        for j in 0..4 {
+                            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ints[i][j]), d, acc[i]);
+                            acc_min[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(min_ints[j]), dmin, acc_min[i]);
+                        }
+                    } else {
+                        let sum = |v: &[__m256i; 4]| _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
+                        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum(&ints[i])), d, acc[i]);
+                        acc_min[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum(&min_ints)), dmin, acc_min[i]);
                     }
                 }
             }
             for i in 0..R {
-                let a = _mm256_loadu_ps(acc[i].as_ptr());
-                let m = _mm256_loadu_ps(acc_min[i].as_ptr());
-                _mm256_storeu_ps(out[i].as_mut_ptr(), _mm256_sub_ps(a, m));
+                _mm256_storeu_ps(out[i].as_mut_ptr(), _mm256_sub_ps(acc[i], acc_min[i]));
             }
-        }
-
-        /// acc += float(sums) · (d · yd); acc_min += float(min_sums) · (dmin · yd); min_sums = 0.
-        #[inline]
-        #[target_feature(enable = "avx2,fma,f16c")]
-        unsafe fn fold(x: &BlockQ4Kx8, yd: f32, sums: __m256i, acc: &mut [f32; 8], acc_min: &mut [f32; 8], min_sums: &mut [i32; 8]) {
-            let yd = _mm256_set1_ps(yd);
-            let d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(x.d.as_ptr() as *const __m128i)), yd);
-            let dmin = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(x.dmin.as_ptr() as *const __m128i)), yd);
-            let a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), d, _mm256_loadu_ps(acc.as_ptr()));
-            _mm256_storeu_ps(acc.as_mut_ptr(), a);
-            let m = _mm256_loadu_si256(min_sums.as_ptr() as *const __m256i);
-            let am = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), dmin, _mm256_loadu_ps(acc_min.as_ptr()));
-            _mm256_storeu_ps(acc_min.as_mut_ptr(), am);
-            *min_sums = [0; 8];
         }
 
         #[target_feature(enable = "avx2,fma,f16c")]
@@ -1291,8 +1284,8 @@ mod tests {
         (QMatrix::from_blocks(kind, rows, cols, &q.data().unwrap()).unwrap(), q)
     }
 
-    fn portable(matrix: &QMatrix, xs: &[f32]) -> Vec<f32> {
-        let acts = matrix.quantize(xs, &[]);
+    fn portable(matrix: &QMatrix, xs: &[f32], modes: &[RowMode]) -> Vec<f32> {
+        let acts = matrix.quantize(xs, modes);
         let m = xs.len() / matrix.cols;
         let mut out = vec![0f32; m];
         let mut all = Vec::new();
@@ -1309,16 +1302,18 @@ mod tests {
                     let kb = matrix.cols / QK_K;
                     let rows: Vec<_> = a.chunks_exact(kb).collect();
                     let mut eight = vec![[0f32; 8]; m];
-                    for (rows, eight) in rows.chunks(4).zip(eight.chunks_mut(4)) {
-                        kernels::portable::q4kx8(&w[(row / 8) * kb..(row / 8 + 1) * kb], rows, [false; 4], eight);
+                    for (r, (rows, eight)) in rows.chunks(4).zip(eight.chunks_mut(4)).enumerate() {
+                        let gemm = std::array::from_fn(|i| modes.get(4 * r + i).is_some_and(|m| m.gemm));
+                        kernels::portable::q4kx8(&w[(row / 8) * kb..(row / 8 + 1) * kb], rows, gemm, eight);
                     }
                     out.iter_mut().zip(&eight).for_each(|(o, e)| *o = e[row % 8]);
                 }
                 (Weights::Q6K(w), Activations::Q8K(a)) => {
                     let kb = matrix.cols / QK_K;
                     let rows: Vec<_> = a.chunks_exact(kb).collect();
-                    for (rows, out) in rows.chunks(8).zip(out.chunks_mut(8)) {
-                        kernels::portable::q6k(&w[row * kb..(row + 1) * kb], rows, [false; 8], out)
+                    for (r, (rows, out)) in rows.chunks(8).zip(out.chunks_mut(8)).enumerate() {
+                        let tiled = std::array::from_fn(|i| modes.get(8 * r + i).is_some_and(|m| m.tiled));
+                        kernels::portable::q6k(&w[row * kb..(row + 1) * kb], rows, tiled, out)
                     }
                 }
                 (Weights::Q8_0(w), Activations::Q8_0(a)) => {
@@ -1348,8 +1343,15 @@ mod tests {
             for (r, x) in xs.chunks_exact(cols).enumerate() {
                 assert_eq!(matrix.matmul(x), batch[r * rows..(r + 1) * rows], "{kind:?} row {r}");
             }
-            // The portable code computes the same lanes as the SIMD code.
-            assert_eq!(portable(&matrix, &xs), batch, "{kind:?} portable");
+            // The portable code computes the same lanes as the SIMD code, for lone rows and for
+            // rows of llama.cpp's GEMM and tiled matmul (a mix, since each row has its own).
+            assert_eq!(portable(&matrix, &xs, &[]), batch, "{kind:?} portable");
+            let modes: Vec<RowMode> = (0..11).map(|r| RowMode { gemm: r % 3 != 1, tiled: r % 2 == 0 }).collect();
+            let batched = matrix.matmul_rows(&xs, &modes);
+            assert_eq!(portable(&matrix, &xs, &modes), batched, "{kind:?} portable, GEMM and tiled rows");
+            for (r, x) in xs.chunks_exact(cols).enumerate() {
+                assert_eq!(matrix.matmul_rows(x, &modes[r..r + 1]), batched[r * rows..(r + 1) * rows], "{kind:?} row {r} alone");
+            }
             // And both are the product of the dequantized matrix, up to the activations'
             // 8-bit rounding.
             let wd = qtensor.dequantize(&Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
