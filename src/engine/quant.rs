@@ -1055,10 +1055,10 @@ mod kernels {
             let mut acc = [_mm256_setzero_ps(); R];
             let mut acc_min = [_mm256_setzero_ps(); R];
             for (b, x) in w.iter().enumerate() {
-                // ints[i][j]: activation row i's sums over sub-blocks 2j and 2j+1, one lane per
+                // ints[j][i]: activation row i's sums over sub-blocks 2j and 2j+1, one lane per
                 // weight row.
-                let mut ints = [[_mm256_setzero_si256(); 4]; R];
-                for j in 0..4 {
+                let mut ints = [[_mm256_setzero_si256(); R]; 4];
+                for (j, ints) in ints.iter_mut().enumerate() {
                     let qs = x.qs.as_ptr().add(j * 256);
                     for half in 0..2 {
                         let sub = 2 * j + half;
@@ -1076,7 +1076,7 @@ mod kernels {
                             }
                         }
                         for i in 0..R {
-                            ints[i][j] = _mm256_add_epi32(ints[i][j], _mm256_madd_epi16(dots[i], scales));
+                            ints[i] = _mm256_add_epi32(ints[i], _mm256_madd_epi16(dots[i], scales));
                         }
                     }
                 }
@@ -1098,14 +1098,15 @@ mod kernels {
                         let lane = _mm256_set1_epi32([0, 1, 4, 5][j]);
                         _mm256_madd_epi16(mins[j], _mm256_permutevar8x32_epi32(pairs, lane))
                     });
+                    let ints: [__m256i; 4] = std::array::from_fn(|j| ints[j][i]);
                     if gemm[i] {
-                        for j in 0..4 {
-                            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ints[i][j]), d, acc[i]);
-                            acc_min[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(min_ints[j]), dmin, acc_min[i]);
+                        for (sums, min_sums) in ints.iter().zip(&min_ints) {
+                            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(*sums), d, acc[i]);
+                            acc_min[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(*min_sums), dmin, acc_min[i]);
                         }
                     } else {
                         let sum = |v: &[__m256i; 4]| _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
-                        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum(&ints[i])), d, acc[i]);
+                        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum(&ints)), d, acc[i]);
                         acc_min[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum(&min_ints)), dmin, acc_min[i]);
                     }
                 }
