@@ -146,6 +146,22 @@ fn run(job: &Job) {
     }
 }
 
+/// An output buffer shared by the tasks of a region, each writing its own disjoint part of it
+/// (the callers say which, where they write).
+#[derive(Clone, Copy)]
+pub(crate) struct SharedOut(pub(crate) *mut f32);
+// SAFETY: the tasks that share it write disjoint elements, and the buffer outlives the region
+// (both are the callers' to uphold, at each write).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// (A method, so that closures capture the `Sync` wrapper, not the raw pointer in it.)
+    pub(crate) fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
 /// Threads that run a region: the workers and the caller.
 pub fn threads() -> usize {
     shared().workers + 1

@@ -23,6 +23,10 @@
 //! Weights stay in the file's layout: the matrix is the only copy (no repacked second one).
 
 use half::f16;
+use super::pool::SharedOut;
+
+/// Most weight rows in one parallel task of a product.
+const MAX_CHUNK_ROWS: usize = 64;
 
 /// Defines a function that runs an `#[inline(always)]` one compiled with AVX2, FMA and F16C when
 /// the CPU has them, so that `mul_add` is one instruction instead of a call into libm and loops
@@ -375,7 +379,7 @@ impl QMatrix {
     /// Weight rows per parallel task: enough tasks to balance the threads, each a run of weight
     /// rows read once for all activation rows (whole groups of eight for interleaved weights).
     fn chunk_rows(&self) -> usize {
-        let rows = self.rows.div_ceil(super::pool::threads() * 8).clamp(1, 64);
+        let rows = self.rows.div_ceil(super::pool::threads() * 8).clamp(1, MAX_CHUNK_ROWS);
         if let Weights::Q4Kx8(_) = self.weights {
             rows.div_ceil(8) * 8
         } else {
@@ -383,12 +387,14 @@ impl QMatrix {
         }
     }
 
-    /// Weight rows `first..` (as many as `out` holds, `m` outputs each, row-major) against all
-    /// activation rows.
-    fn compute_chunk(&self, first: usize, out: &mut [f32], acts: &Activations, m: usize, modes: &[RowMode]) {
+    /// Weight rows `first..first + count` against all `m` activation rows, into `out`: the
+    /// `(m, rows)` row-major product, of which this task owns those `count` columns.
+    fn compute_chunk(&self, first: usize, count: usize, out: SharedOut, acts: &Activations, m: usize, modes: &[RowMode]) {
         // Activation rows in tiles that stay in the core's cache while the task's weight rows
-        // pass over them.
+        // pass over them; the kernels write a tile weight row by weight row, and it goes to the
+        // output's rows from here.
         const TILE: usize = 16;
+        let mut tile_out = [0f32; MAX_CHUNK_ROWS * TILE];
         for tile in (0..m).step_by(TILE) {
             let tile = tile..(tile + TILE).min(m);
             let mut flags = [false; TILE];
@@ -401,8 +407,15 @@ impl QMatrix {
             let n = tile.len();
             // Q4_K rows take llama.cpp's GEMM flag, Q6_K rows its tiled flag.
             let row_flags = if let Weights::Q4Kx8(_) = self.weights { &flags[..n] } else { &tiled[..n] };
-            let weight_rows = out.len() / m;
-            self.dot_rows(first..first + weight_rows, acts, tile.clone(), row_flags, &mut out[tile.start..], m);
+            self.dot_rows(first..first + count, acts, tile.clone(), row_flags, &mut tile_out, n);
+            for (j, r) in tile.enumerate() {
+                let row = out.at(r * self.rows + first);
+                for (i, values) in tile_out[..count * n].chunks_exact(n).enumerate() {
+                    // SAFETY: row r < m, columns first..first + count ≤ self.rows of the
+                    // (m, rows) output, which only this task writes (see `matmul_many`).
+                    unsafe { *row.add(i) = values[j] };
+                }
+            }
         }
     }
 
@@ -487,46 +500,26 @@ pub fn matmul_rows_many(mats: &[&QMatrix], xs: &[f32], modes: &[RowMode]) -> Vec
 
 /// The products of several matrices with their activations (all `m` rows), in one parallel pass.
 fn matmul_many(pairs: &[(&QMatrix, &Activations)], m: usize, modes: &[RowMode]) -> Vec<Vec<f32>> {
-    if m == 0 {
-        return pairs.iter().map(|_| Vec::new()).collect();
+    // Not zeroed first: the tasks write every element.
+    let mut outs: Vec<Vec<f32>> = pairs.iter().map(|(w, _)| Vec::with_capacity(m * w.rows)).collect();
+    let ptrs: Vec<SharedOut> = outs.iter_mut().map(|out| SharedOut(out.as_mut_ptr())).collect();
+    // Each task owns a run of one matrix's weight rows: those columns of its output.
+    let mut tasks: Vec<(usize, usize, usize)> = Vec::new();
+    for (i, (w, _)) in pairs.iter().enumerate() {
+        let chunk_rows = w.chunk_rows();
+        tasks.extend((0..w.rows).step_by(chunk_rows).map(|first| (i, first, chunk_rows.min(w.rows - first))));
     }
-    // Outputs transposed, `(rows, m)`, so that each task owns a contiguous range of them.
-    let mut outs: Vec<Vec<f32>> = pairs.iter().map(|(w, _)| vec![0f32; w.rows * m]).collect();
-    let mut tasks: Vec<(usize, usize, &mut [f32])> = Vec::new();
-    for (i, out) in outs.iter_mut().enumerate() {
-        let chunk_rows = pairs[i].0.chunk_rows();
-        for (c, chunk) in out.chunks_mut(chunk_rows * m).enumerate() {
-            tasks.push((i, c * chunk_rows, chunk));
-        }
+    if m > 0 {
+        super::pool::for_each(tasks, |(i, first, count)| {
+            let (w, acts) = pairs[i];
+            w.compute_chunk(first, count, ptrs[i], acts, m, modes);
+        });
     }
-    super::pool::for_each(tasks, |(i, first, out)| {
-        let (w, acts) = pairs[i];
-        w.compute_chunk(first, out, acts, m, modes);
-    });
-    if m == 1 {
-        return outs;
+    for (out, (w, _)) in outs.iter_mut().zip(pairs) {
+        // SAFETY: the tasks wrote all m rows of every column (their runs cover 0..rows).
+        unsafe { out.set_len(m * w.rows) };
     }
-    outs.into_iter()
-        .zip(pairs)
-        .map(|(out_t, (w, _))| {
-            // Back to row-major, in parallel over blocks of output rows (a prompt's FFN output
-            // is a million values); each task reads its rows' values of a column together
-            // (adjacent in `out_t`).
-            const ROWS_PER_TASK: usize = 8;
-            let n = w.rows;
-            let mut out = vec![0f32; m * n];
-            let tasks: Vec<_> = out.chunks_mut(ROWS_PER_TASK * n).enumerate().collect();
-            super::pool::for_each(tasks, |(t, rows)| {
-                let (first, count) = (ROWS_PER_TASK * t, rows.len() / n);
-                for j in 0..n {
-                    for (i, &v) in out_t[j * m + first..j * m + first + count].iter().enumerate() {
-                        rows[i * n + j] = v;
-                    }
-                }
-            });
-            out
-        })
-        .collect()
+    outs
 }
 
 /// Runs `kernel` over the activation rows (`kb` blocks each) in groups of up to `N` (the size of

@@ -8,7 +8,7 @@
 //! AVX2 registers, and each step of `k` is two loads of weights, [`MR`] broadcasts and 12 FMAs.
 //! The bias is the accumulators' starting value (as torch's `addmm` with `beta = 1` does).
 
-use super::super::pool;
+use super::super::pool::{self, SharedOut};
 
 /// Output rows per panel (two AVX2 vectors).
 pub(super) const NR: usize = 16;
@@ -25,20 +25,6 @@ pub struct PackedLinear {
     panels: Vec<f32>,
     /// `rows` rounded up to whole panels, zero past `rows`.
     bias: Vec<f32>,
-}
-
-/// An output pointer shared by tasks that write disjoint columns of it.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: every task writes only the columns of its own panels (see `panels_in_parallel`).
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
-impl Out {
-    /// (A method, so that closures capture the `Sync` wrapper, not the raw pointer in it.)
-    fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
-    }
 }
 
 /// Most rows a tile kernel takes at once.
@@ -58,7 +44,7 @@ pub(super) fn panels_in_parallel(m: usize, n: usize, mr: usize, tile: impl Fn(us
     if m == 0 {
         return out;
     }
-    let ptr = Out(out.as_mut_ptr());
+    let ptr = SharedOut(out.as_mut_ptr());
     let n_panels = n.div_ceil(NR);
     let tasks: Vec<usize> = (0..n_panels).step_by(PANELS_PER_TASK).collect();
     pool::for_each(tasks, |first| {
