@@ -395,6 +395,19 @@ fn attend_head_impl(c: &LlmConfig, q: &[f32], head: usize, keys: &[f32], values:
         let slot = if gemm { j % 8 } else { ((j / 8) % 4) * 8 + j % 8 };
         axpy(&mut acc[slot * hd..(slot + 1) * hd], p, v);
     }
+    reduce_slots(&acc, gemm, &mut out[..hd]);
+}
+
+/// `out[d]` = the sum of the slots' values `acc[slot * hd + d]` (`hd` = `out.len()`), eight
+/// slots summed like `hsum8` (`gemm`) or 32 like [`reduce_f16_style`].
+#[inline(always)]
+fn reduce_slots(acc: &[f32], gemm: bool, out: &mut [f32]) {
+    let hd = out.len();
+    #[cfg(target_arch = "x86_64")]
+    if hd.is_multiple_of(8) && super::quant::simd_available() {
+        // SAFETY: the features were detected on this CPU.
+        return unsafe { x86::reduce_slots(acc, gemm, out) };
+    }
     for (d, o) in out.iter_mut().enumerate() {
         *o = if gemm {
             hsum8(&std::array::from_fn(|l| acc[l * hd + d]))
@@ -465,6 +478,29 @@ mod x86 {
             _mm256_storeu_ps(x.as_mut_ptr().add(8 * s), *acc);
         }
         super::reduce_f16_style(&x)
+    }
+
+    /// Eight outputs at a time, each lane through the same additions as the scalar sums.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn reduce_slots(acc: &[f32], gemm: bool, out: &mut [f32]) {
+        let hd = out.len();
+        let slots = if gemm { 8 } else { 32 };
+        assert!(hd.is_multiple_of(8) && acc.len() >= slots * hd);
+        let add = |a, b| _mm256_add_ps(a, b);
+        for d in (0..hd).step_by(8) {
+            let x = |slot: usize| _mm256_loadu_ps(acc.as_ptr().add(slot * hd + d));
+            let sum = if gemm {
+                // hsum8: (0+4, 1+5, 2+6, 3+7), then (a0+a2) + (a1+a3).
+                add(add(add(x(0), x(4)), add(x(2), x(6))), add(add(x(1), x(5)), add(x(3), x(7))))
+            } else {
+                // reduce_f16_style: x0[l] = (l + 16+l) + (8+l + 24+l) over the 8 lanes l, then
+                // t0[l] = x0[l] + x0[l+4], then (t0[0] + t0[1]) + (t0[2] + t0[3]).
+                let x0 = |l: usize| add(add(x(l), x(16 + l)), add(x(8 + l), x(24 + l)));
+                let t0 = |l: usize| add(x0(l), x0(l + 4));
+                add(add(t0(0), t0(1)), add(t0(2), t0(3)))
+            };
+            _mm256_storeu_ps(out.as_mut_ptr().add(d), sum);
+        }
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -630,4 +666,37 @@ pub fn top2_margin(logits: &[f32]) -> f32 {
         }
     }
     first - second
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_slot_sums_give_the_bits_of_the_scalar_sums() {
+        if !super::super::quant::simd_available() {
+            return;
+        }
+        let hd = 128;
+        // Magnitudes far apart, so that another order of the additions rounds differently.
+        let acc: Vec<f32> = (0..32 * hd).map(|i| ((i * 7919 % 1013) as f32 - 506.0) * 10f32.powi((i % 7) as i32 - 3)).collect();
+        for gemm in [true, false] {
+            let mut simd = vec![0f32; hd];
+            // SAFETY: the features were detected above.
+            unsafe { x86::reduce_slots(&acc, gemm, &mut simd) };
+            for (d, &got) in simd.iter().enumerate() {
+                let expected = if gemm {
+                    hsum8(&std::array::from_fn(|l| acc[l * hd + d]))
+                } else {
+                    reduce_f16_style(&std::array::from_fn(|i| acc[i * hd + d]))
+                };
+                assert_eq!(got.to_bits(), expected.to_bits(), "gemm {gemm}, d {d}");
+            }
+        }
+        // A sum in another order differs somewhere, so the comparison above can fail.
+        let reordered: Vec<f32> = (0..hd).map(|d| (0..8).map(|l| acc[l * hd + d]).sum()).collect();
+        let in_order: Vec<f32> = (0..hd).map(|d| hsum8(&std::array::from_fn(|l| acc[l * hd + d]))).collect();
+        assert_ne!(reordered, in_order);
+    }
 }

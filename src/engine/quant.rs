@@ -391,10 +391,10 @@ impl QMatrix {
     /// `(m, rows)` row-major product, of which this task owns those `count` columns.
     fn compute_chunk(&self, first: usize, count: usize, out: SharedOut, acts: &Activations, m: usize, modes: &[RowMode]) {
         // Activation rows in tiles that stay in the core's cache while the task's weight rows
-        // pass over them; the kernels write a tile weight row by weight row, and it goes to the
-        // output's rows from here.
+        // pass over them; the kernels write a tile's outputs here, each activation row's
+        // `count` values together, and they go to the output's rows from here.
         const TILE: usize = 16;
-        let mut tile_out = [0f32; MAX_CHUNK_ROWS * TILE];
+        let mut tile_out = [0f32; TILE * MAX_CHUNK_ROWS];
         for tile in (0..m).step_by(TILE) {
             let tile = tile..(tile + TILE).min(m);
             let mut flags = [false; TILE];
@@ -407,14 +407,11 @@ impl QMatrix {
             let n = tile.len();
             // Q4_K rows take llama.cpp's GEMM flag, Q6_K rows its tiled flag.
             let row_flags = if let Weights::Q4Kx8(_) = self.weights { &flags[..n] } else { &tiled[..n] };
-            self.dot_rows(first..first + count, acts, tile.clone(), row_flags, &mut tile_out, n);
-            for (j, r) in tile.enumerate() {
-                let row = out.at(r * self.rows + first);
-                for (i, values) in tile_out[..count * n].chunks_exact(n).enumerate() {
-                    // SAFETY: row r < m, columns first..first + count ≤ self.rows of the
-                    // (m, rows) output, which only this task writes (see `matmul_many`).
-                    unsafe { *row.add(i) = values[j] };
-                }
+            self.dot_rows(first..first + count, acts, tile.clone(), row_flags, &mut tile_out, count);
+            for (r, values) in tile.zip(tile_out.chunks_exact(count)) {
+                // SAFETY: row r < m, columns first..first + count ≤ self.rows of the
+                // (m, rows) output, which only this task writes (see `matmul_many`).
+                unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), out.at(r * self.rows + first), count) };
             }
         }
     }
@@ -433,7 +430,7 @@ impl QMatrix {
     /// Weight rows `rows` (whole groups of eight for interleaved weights) against the activation
     /// rows `acts_rows` (`flags`: their [`RowMode`]s' `gemm` flag for Q4_K, `tiled` for Q6_K):
     /// weight row i (counted from `rows.start`) and activation row j (from `acts_rows.start`)
-    /// into `out[i * stride + j]`.
+    /// into `out[j * stride + i]`.
     fn dot_rows(
         &self,
         rows: std::ops::Range<usize>,
@@ -447,29 +444,29 @@ impl QMatrix {
             (Weights::Q4Kx8(w), Activations::Q8K(a)) => {
                 let kb = self.cols / QK_K;
                 let (w, a) = (&w[rows.start / 8 * kb..rows.end / 8 * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
-                in_groups(a, kb, flags, out, |a, gemm, out| kernels::q4kx8_rows(w, a, kb, stride, gemm, out));
+                in_groups(a, kb, stride, flags, out, |a, gemm, out| kernels::q4kx8_rows(w, a, kb, stride, gemm, out));
             }
             (Weights::Q4K(w), Activations::Q8K(a)) => {
                 let kb = self.cols / QK_K;
                 let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
-                in_groups(a, kb, flags, out, |a, _: [bool; 4], out| kernels::q4k_rows(w, a, kb, stride, out));
+                in_groups(a, kb, stride, flags, out, |a, _: [bool; 4], out| kernels::q4k_rows(w, a, kb, stride, out));
             }
             (Weights::Q6K(w), Activations::Q8K(a)) => {
                 let kb = self.cols / QK_K;
                 let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
-                in_groups(a, kb, flags, out, |a, tiled, out| kernels::q6k_rows(w, a, kb, stride, tiled, out));
+                in_groups(a, kb, stride, flags, out, |a, tiled, out| kernels::q6k_rows(w, a, kb, stride, tiled, out));
             }
             (Weights::Q8_0(w), Activations::Q8_0(a)) => {
                 let kb = self.cols / QK8_0;
                 let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
-                in_groups(a, kb, flags, out, |a, _: [bool; 4], out| kernels::q8_0_rows(w, a, kb, stride, out));
+                in_groups(a, kb, stride, flags, out, |a, _: [bool; 4], out| kernels::q8_0_rows(w, a, kb, stride, out));
             }
             (Weights::F32(w), Activations::F32(a)) => {
                 let a = &a[acts_rows.start * self.cols..acts_rows.end * self.cols];
                 for (i, row) in rows.enumerate() {
                     let w = &w[row * self.cols..(row + 1) * self.cols];
                     for (j, x) in a.chunks_exact(self.cols).enumerate() {
-                        out[i * stride + j] = dot_f32(w, x);
+                        out[j * stride + i] = dot_f32(w, x);
                     }
                 }
             }
@@ -524,8 +521,15 @@ fn matmul_many(pairs: &[(&QMatrix, &Activations)], m: usize, modes: &[RowMode]) 
 
 /// Runs `kernel` over the activation rows (`kb` blocks each) in groups of up to `N` (the size of
 /// the kernel's flags; a weight block is decoded once per group), group g writing its outputs
-/// from `out[N * g]` on; every row's result is the same whatever group it is in.
-fn in_groups<A, const N: usize>(acts: &[A], kb: usize, flags: &[bool], out: &mut [f32], kernel: impl Fn(&[&[A]], [bool; N], &mut [f32])) {
+/// from `out[N * g * stride]` on; every row's result is the same whatever group it is in.
+fn in_groups<A, const N: usize>(
+    acts: &[A],
+    kb: usize,
+    stride: usize,
+    flags: &[bool],
+    out: &mut [f32],
+    kernel: impl Fn(&[&[A]], [bool; N], &mut [f32]),
+) {
     for (g, (group, flags)) in acts.chunks(N * kb).zip(flags.chunks(N)).enumerate() {
         let mut rows: [&[A]; N] = [&[]; N];
         let n = group.len() / kb;
@@ -534,7 +538,7 @@ fn in_groups<A, const N: usize>(acts: &[A], kb: usize, flags: &[bool], out: &mut
         }
         let mut f = [false; N];
         f[..flags.len()].copy_from_slice(flags);
-        kernel(&rows[..n], f, &mut out[N * g..]);
+        kernel(&rows[..n], f, &mut out[N * g * stride..]);
     }
 }
 
@@ -738,7 +742,7 @@ mod kernels {
     }
 
     // Non-interleaved formats, over consecutive weight rows of `kb` blocks each, weight row i
-    // writing its outputs at `out[i * stride..]`: one dispatch for a whole run of rows (a
+    // writing activation row j's output at `out[j * stride + i]`: one dispatch for a whole run of rows (a
     // decode step's output layer alone is 150k rows). `tiled[i]`: activation row i as llama.cpp's
     // tiled K-quant matmul computes it.
 
@@ -752,13 +756,21 @@ mod kernels {
         by_rows!(q4kx8_rows, w, acts, kb, stride, gemm; out)
     }
 
-    /// Group g's eight outputs for each activation row i into `out[(8g + r) * stride + i]`.
+    /// Group g's eight outputs for each activation row i into `out[i * stride + 8g..]`.
     #[inline(always)]
     fn scatter_group(values: &[[f32; 8]], g: usize, stride: usize, out: &mut [f32]) {
         for (i, values) in values.iter().enumerate() {
             for (r, &v) in values.iter().enumerate() {
-                out[(8 * g + r) * stride + i] = v;
+                out[i * stride + 8 * g + r] = v;
             }
+        }
+    }
+
+    /// Weight row i's output for each activation row j into `out[j * stride + i]`.
+    #[inline(always)]
+    fn scatter_row(values: &[f32], i: usize, stride: usize, out: &mut [f32]) {
+        for (j, &v) in values.iter().enumerate() {
+            out[j * stride + i] = v;
         }
     }
 
@@ -881,7 +893,9 @@ mod kernels {
 
         pub fn q4k_rows(w: &[BlockQ4K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, out: &mut [f32]) {
             for (i, row) in w.chunks_exact(kb).enumerate() {
-                q4k(row, acts, &mut out[i * stride..]);
+                let mut values = [0f32; 8];
+                q4k(row, acts, &mut values[..acts.len()]);
+                scatter_row(&values[..acts.len()], i, stride, out);
             }
         }
 
@@ -895,13 +909,17 @@ mod kernels {
 
         pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
             for (i, row) in w.chunks_exact(kb).enumerate() {
-                q6k(row, acts, tiled, &mut out[i * stride..]);
+                let mut values = [0f32; 8];
+                q6k(row, acts, tiled, &mut values[..acts.len()]);
+                scatter_row(&values[..acts.len()], i, stride, out);
             }
         }
 
         pub fn q8_0_rows(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
             for (i, row) in w.chunks_exact(kb).enumerate() {
-                q8_0(row, acts, &mut out[i * stride..]);
+                let mut values = [0f32; 8];
+                q8_0(row, acts, &mut values[..acts.len()]);
+                scatter_row(&values[..acts.len()], i, stride, out);
             }
         }
     }
@@ -1169,7 +1187,9 @@ mod kernels {
         #[target_feature(enable = "avx2,fma,f16c")]
         pub unsafe fn q4k_rows<const R: usize>(w: &[BlockQ4K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, out: &mut [f32]) {
             for (i, row) in w.chunks_exact(kb).enumerate() {
-                q4k::<R>(row, acts, &mut out[i * stride..]);
+                let mut values = [0f32; R];
+                q4k::<R>(row, acts, &mut values);
+                scatter_row(&values, i, stride, out);
             }
         }
 
@@ -1199,14 +1219,18 @@ mod kernels {
             out: &mut [f32],
         ) {
             for (i, row) in w.chunks_exact(kb).enumerate() {
-                q6k::<R>(row, acts, tiled, &mut out[i * stride..]);
+                let mut values = [0f32; R];
+                q6k::<R>(row, acts, tiled, &mut values);
+                scatter_row(&values, i, stride, out);
             }
         }
 
         #[target_feature(enable = "avx2,fma,f16c")]
         pub unsafe fn q8_0_rows<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
             for (i, row) in w.chunks_exact(kb).enumerate() {
-                q8_0::<R>(row, acts, &mut out[i * stride..]);
+                let mut values = [0f32; R];
+                q8_0::<R>(row, acts, &mut values);
+                scatter_row(&values, i, stride, out);
             }
         }
 
