@@ -114,6 +114,26 @@ fn a_non_gguf_model_file_exits_2() {
 }
 
 #[test]
+fn a_truncated_gguf_model_file_exits_2_naming_the_file_and_the_tensor() {
+    // The real 0.5B model's first 16 MB: a whole header, then tensors that stop short.
+    let mut head = vec![0u8; 16 << 20];
+    let mut file = std::fs::File::open(common::model(common::MODEL_0_5B)).unwrap();
+    std::io::Read::read_exact(&mut file, &mut head).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.gguf");
+    std::fs::write(&cut, &head).unwrap();
+    let article = common::repo_root().join("examples/article.fr.txt");
+    precis()
+        .arg("brief")
+        .arg("--model")
+        .arg(&cut)
+        .arg(&article)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cut.gguf").and(predicate::str::contains("tensor `")).and(predicate::str::contains("past the end of the file")));
+}
+
+#[test]
 fn uncached_hub_model_offline_exits_2_with_advice() {
     let cache = tempfile::tempdir().unwrap();
     let article = common::repo_root().join("examples/article.fr.txt");
