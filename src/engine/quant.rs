@@ -28,6 +28,9 @@ use super::pool::SharedOut;
 /// Most weight rows in one parallel task of a product.
 const MAX_CHUNK_ROWS: usize = 64;
 
+/// Most activation rows in one parallel task of a product.
+const ACT_BLOCK_ROWS: usize = 128;
+
 /// Defines a function that runs an `#[inline(always)]` one compiled with AVX2, FMA and F16C when
 /// the CPU has them, so that `mul_add` is one instruction instead of a call into libm and loops
 /// vectorize with 256-bit registers. The results are the same either way.
@@ -387,16 +390,24 @@ impl QMatrix {
         }
     }
 
-    /// Weight rows `first..first + count` against all `m` activation rows, into `out`: the
-    /// `(m, rows)` row-major product, of which this task owns those `count` columns.
-    fn compute_chunk(&self, first: usize, count: usize, out: SharedOut, acts: &Activations, m: usize, modes: &[RowMode]) {
+    /// Weight rows `first..first + count` against the activation rows `act_rows`, into `out`:
+    /// the `(m, rows)` row-major product, of which this task owns those columns of those rows.
+    fn compute_chunk(
+        &self,
+        first: usize,
+        count: usize,
+        act_rows: std::ops::Range<usize>,
+        out: SharedOut,
+        acts: &Activations,
+        modes: &[RowMode],
+    ) {
         // Activation rows in tiles that stay in the core's cache while the task's weight rows
         // pass over them; the kernels write a tile's outputs here, each activation row's
         // `count` values together, and they go to the output's rows from here.
         const TILE: usize = 16;
         let mut tile_out = [0f32; TILE * MAX_CHUNK_ROWS];
-        for tile in (0..m).step_by(TILE) {
-            let tile = tile..(tile + TILE).min(m);
+        for tile in act_rows.clone().step_by(TILE) {
+            let tile = tile..(tile + TILE).min(act_rows.end);
             let mut flags = [false; TILE];
             let mut tiled = [false; TILE];
             for (i, r) in tile.clone().enumerate() {
@@ -410,7 +421,7 @@ impl QMatrix {
             self.dot_rows(first..first + count, acts, tile.clone(), row_flags, &mut tile_out, count);
             for (r, values) in tile.zip(tile_out.chunks_exact(count)) {
                 // SAFETY: row r < m, columns first..first + count ≤ self.rows of the
-                // (m, rows) output, which only this task writes (see `matmul_many`).
+                // (m, rows) output: only this task writes them (see `matmul_many`).
                 unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), out.at(r * self.rows + first), count) };
             }
         }
@@ -500,18 +511,22 @@ fn matmul_many(pairs: &[(&QMatrix, &Activations)], m: usize, modes: &[RowMode]) 
     // Not zeroed first: the tasks write every element.
     let mut outs: Vec<Vec<f32>> = pairs.iter().map(|(w, _)| Vec::with_capacity(m * w.rows)).collect();
     let ptrs: Vec<SharedOut> = outs.iter_mut().map(|out| SharedOut(out.as_mut_ptr())).collect();
-    // Each task owns a run of one matrix's weight rows: those columns of its output.
-    let mut tasks: Vec<(usize, usize, usize)> = Vec::new();
-    for (i, (w, _)) in pairs.iter().enumerate() {
-        let chunk_rows = w.chunk_rows();
-        tasks.extend((0..w.rows).step_by(chunk_rows).map(|first| (i, first, chunk_rows.min(w.rows - first))));
+    // Each task owns a run of one matrix's weight rows for a block of activation rows: those
+    // columns of those rows of its output. The threads go through the activation blocks one
+    // after the other, so that a long prompt's block stays in the caches while all the weights
+    // pass over it.
+    let mut tasks: Vec<(usize, usize, usize, std::ops::Range<usize>)> = Vec::new();
+    for block in (0..m).step_by(ACT_BLOCK_ROWS) {
+        let block = block..(block + ACT_BLOCK_ROWS).min(m);
+        for (i, (w, _)) in pairs.iter().enumerate() {
+            let chunk_rows = w.chunk_rows();
+            tasks.extend((0..w.rows).step_by(chunk_rows).map(|first| (i, first, chunk_rows.min(w.rows - first), block.clone())));
+        }
     }
-    if m > 0 {
-        super::pool::for_each(tasks, |(i, first, count)| {
-            let (w, acts) = pairs[i];
-            w.compute_chunk(first, count, ptrs[i], acts, m, modes);
-        });
-    }
+    super::pool::for_each(tasks, |(i, first, count, block)| {
+        let (w, acts) = pairs[i];
+        w.compute_chunk(first, count, block, ptrs[i], acts, modes);
+    });
     for (out, (w, _)) in outs.iter_mut().zip(pairs) {
         // SAFETY: the tasks wrote all m rows of every column (their runs cover 0..rows).
         unsafe { out.set_len(m * w.rows) };
