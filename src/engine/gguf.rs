@@ -18,6 +18,9 @@ pub struct GgufFile {
     path: PathBuf,
     content: Content,
     reader: BufReader<File>,
+    /// The last tensor's bytes, read into the same buffer every time (fresh buffers cost a page
+    /// fault per 4 KB: the weights' gigabyte once more).
+    scratch: Vec<u8>,
 }
 
 impl GgufFile {
@@ -26,7 +29,7 @@ impl GgufFile {
         let mut reader = BufReader::new(file);
         let content = Content::read(&mut reader)
             .map_err(|e| Error::model(path, format!("not a readable GGUF file: {e}")))?;
-        Ok(Self { path: path.to_path_buf(), content, reader })
+        Ok(Self { path: path.to_path_buf(), content, reader, scratch: Vec::new() })
     }
 
     pub fn path(&self) -> &Path {
@@ -110,10 +113,11 @@ impl GgufFile {
         if !self.has_tensor(name) {
             return Err(Error::model(&self.path, format!("missing tensor `{name}`")));
         }
-        let bytes = self.tensor_bytes(name)?;
         let info = &self.content.tensor_infos[name];
-        let tensor = qtensor_from_ggml(info.ggml_dtype, &bytes, info.shape.dims().to_vec(), device)
-            .map_err(|e| Error::model(&self.path, format!("reading tensor `{name}`: {e}")))?;
+        let (path, dtype, dims) = (self.path.clone(), info.ggml_dtype, info.shape.dims().to_vec());
+        let bytes = self.tensor_bytes(name)?;
+        let tensor = qtensor_from_ggml(dtype, bytes, dims, device)
+            .map_err(|e| Error::model(&path, format!("reading tensor `{name}`: {e}")))?;
         if tensor.dtype() != GgmlDType::Q5_0 {
             return Ok(tensor);
         }
@@ -138,8 +142,9 @@ impl GgufFile {
         // The kept types straight from the file's bytes (candle would copy them three times
         // more on the way: a load of 1.1 GB took 1.7 s).
         if let Some((kind, rows, cols)) = self.tensor_infos_kept(name) {
+            let path = self.path.clone();
             let bytes = self.tensor_bytes(name)?;
-            return QMatrix::from_blocks(kind, rows, cols, &bytes).map_err(|e| Error::model(&self.path, format!("tensor `{name}`: {e}")));
+            return QMatrix::from_blocks(kind, rows, cols, bytes).map_err(|e| Error::model(&path, format!("tensor `{name}`: {e}")));
         }
         let tensor = self.tensor(name, &Device::Cpu)?;
         let fail = |e: String| Error::model(&self.path, format!("tensor `{name}`: {e}"));
@@ -182,7 +187,7 @@ impl GgufFile {
     }
 
     /// A tensor's bytes as stored in the file, after checking that the file holds them all.
-    fn tensor_bytes(&mut self, name: &str) -> Result<Vec<u8>> {
+    fn tensor_bytes(&mut self, name: &str) -> Result<&[u8]> {
         let info = self.content.tensor_infos.get(name).ok_or_else(|| Error::model(&self.path, format!("missing tensor `{name}`")))?;
         let fail = |e: String| Error::model(&self.path, format!("reading tensor `{name}`: {e}"));
         let (elems, block) = (info.shape.elem_count(), info.ggml_dtype.block_size());
@@ -195,10 +200,12 @@ impl GgufFile {
         if start.saturating_add(size as u64) > file_size {
             return Err(fail(format!("{size} bytes at offset {start} go past the end of the file ({file_size} bytes): truncated?")));
         }
-        let mut bytes = vec![0u8; size];
+        if self.scratch.len() < size {
+            self.scratch.resize(size, 0);
+        }
         self.reader.seek(SeekFrom::Start(start)).map_err(|e| Error::io(&self.path, e))?;
-        self.reader.read_exact(&mut bytes).map_err(|e| Error::io(&self.path, e))?;
-        Ok(bytes)
+        self.reader.read_exact(&mut self.scratch[..size]).map_err(|e| Error::io(&self.path, e))?;
+        Ok(&self.scratch[..size])
     }
 
     /// A 1-D tensor (norm weights, biases) as f32.
