@@ -649,21 +649,25 @@ simd_dispatch! {
 
 #[inline(always)]
 fn quantize_q8k_block(x: &[f32], y: &mut BlockQ8K, positive_ties: bool) {
-    let (mut max, mut amax) = (0f32, 0f32);
-    for &v in x {
-        if v.abs() > amax {
-            amax = v.abs();
-            max = v;
+    assert_eq!(x.len(), QK_K);
+    // The largest magnitude (in eight lanes, which vectorizes; NaN is never the largest), and
+    // the first value that has it, as ggml's scan finds them.
+    let mut lanes = [0f32; 8];
+    for chunk in x.chunks_exact(8) {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(v.abs());
         }
     }
-    // ggml_quantize_mat_q8_K_4x8 takes +amax when both +amax and -amax occur; the reference
-    // quantizer takes whichever comes first.
-    if std::env::var_os("PRECIS_NO_TIES").is_none() && positive_ties && max < 0.0 && x.contains(&amax) {
-        max = amax;
-    }
+    let amax = lanes.iter().fold(0f32, |m, &l| m.max(l));
     if amax == 0.0 {
         *y = BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] };
         return;
+    }
+    let mut max = *x.iter().find(|v| v.abs() == amax).expect("amax is one of the values");
+    // ggml_quantize_mat_q8_K_4x8 takes +amax when both +amax and -amax occur; the reference
+    // quantizer takes whichever comes first.
+    if positive_ties && max < 0.0 && x.contains(&amax) {
+        max = amax;
     }
     let iscale = -127.0 / max;
     for (q, &v) in y.qs.iter_mut().zip(x) {
