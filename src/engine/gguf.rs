@@ -5,7 +5,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
-use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::quantized::gguf_file::{Content, TensorInfo, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Device;
 
@@ -18,6 +18,7 @@ pub struct GgufFile {
     path: PathBuf,
     content: Content,
     reader: BufReader<File>,
+    file_size: u64,
     /// The last tensor's bytes, read into the same buffer every time (fresh buffers cost a page
     /// fault per 4 KB: the weights' gigabyte once more).
     scratch: Vec<u8>,
@@ -26,10 +27,11 @@ pub struct GgufFile {
 impl GgufFile {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let file_size = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let mut reader = BufReader::new(file);
         let content = Content::read(&mut reader)
             .map_err(|e| Error::model(path, format!("not a readable GGUF file: {e}")))?;
-        Ok(Self { path: path.to_path_buf(), content, reader, scratch: Vec::new() })
+        Ok(Self { path: path.to_path_buf(), content, reader, file_size, scratch: Vec::new() })
     }
 
     pub fn path(&self) -> &Path {
@@ -109,11 +111,12 @@ impl GgufFile {
         self.content.tensor_infos.contains_key(name)
     }
 
+    fn info(&self, name: &str) -> Result<&TensorInfo> {
+        self.content.tensor_infos.get(name).ok_or_else(|| Error::model(&self.path, format!("missing tensor `{name}`")))
+    }
+
     pub fn tensor(&mut self, name: &str, device: &Device) -> Result<QTensor> {
-        if !self.has_tensor(name) {
-            return Err(Error::model(&self.path, format!("missing tensor `{name}`")));
-        }
-        let info = &self.content.tensor_infos[name];
+        let info = self.info(name)?;
         let (path, dtype, dims) = (self.path.clone(), info.ggml_dtype, info.shape.dims().to_vec());
         let bytes = self.tensor_bytes(name)?;
         let tensor = qtensor_from_ggml(dtype, bytes, dims, device)
@@ -141,7 +144,8 @@ impl GgufFile {
     pub fn matrix(&mut self, name: &str) -> Result<QMatrix> {
         // The kept types straight from the file's bytes (candle would copy them three times
         // more on the way: a load of 1.1 GB took 1.7 s).
-        if let Some((kind, rows, cols)) = self.tensor_infos_kept(name) {
+        let info = self.info(name)?;
+        if let (Some(kind), &[rows, cols]) = (kept_kind(info.ggml_dtype), info.shape.dims()) {
             let path = self.path.clone();
             let bytes = self.tensor_bytes(name)?;
             return QMatrix::from_blocks(kind, rows, cols, bytes).map_err(|e| Error::model(&path, format!("tensor `{name}`: {e}")));
@@ -152,13 +156,11 @@ impl GgufFile {
             [rows, cols] => (*rows, *cols),
             dims => return Err(fail(format!("expected a matrix, found shape {dims:?}"))),
         };
-        let kind = match tensor.dtype() {
-            GgmlDType::Q4K => Kind::Q4K,
-            GgmlDType::Q6K => Kind::Q6K,
-            GgmlDType::Q8_0 => Kind::Q8_0,
-            GgmlDType::F32 => Kind::F32,
-            other => {
-                tracing::debug!("tensor {name}: {other:?} dequantized to f32");
+        // Q8_0 here is a converted Q5_0; any other type is dequantized.
+        let kind = match kept_kind(tensor.dtype()) {
+            Some(kind) => kind,
+            None => {
+                tracing::debug!("tensor {name}: {:?} dequantized to f32", tensor.dtype());
                 let values = tensor
                     .dequantize(&Device::Cpu)
                     .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
@@ -170,25 +172,9 @@ impl GgufFile {
         QMatrix::from_blocks(kind, rows, cols, &bytes).map_err(fail)
     }
 
-    /// The kind and `(rows, cols)` of a matrix of a type [`QMatrix`] keeps as it is in the file.
-    fn tensor_infos_kept(&self, name: &str) -> Option<(Kind, usize, usize)> {
-        let info = self.content.tensor_infos.get(name)?;
-        let kind = match info.ggml_dtype {
-            GgmlDType::Q4K => Kind::Q4K,
-            GgmlDType::Q6K => Kind::Q6K,
-            GgmlDType::Q8_0 => Kind::Q8_0,
-            GgmlDType::F32 => Kind::F32,
-            _ => return None,
-        };
-        match info.shape.dims() {
-            [rows, cols] => Some((kind, *rows, *cols)),
-            _ => None,
-        }
-    }
-
     /// A tensor's bytes as stored in the file, after checking that the file holds them all.
     fn tensor_bytes(&mut self, name: &str) -> Result<&[u8]> {
-        let info = self.content.tensor_infos.get(name).ok_or_else(|| Error::model(&self.path, format!("missing tensor `{name}`")))?;
+        let info = self.info(name)?;
         let fail = |e: String| Error::model(&self.path, format!("reading tensor `{name}`: {e}"));
         let (elems, block) = (info.shape.elem_count(), info.ggml_dtype.block_size());
         if !elems.is_multiple_of(block) {
@@ -196,8 +182,8 @@ impl GgufFile {
         }
         let size = elems / block * info.ggml_dtype.type_size();
         let start = self.content.tensor_data_offset.saturating_add(info.offset);
-        let file_size = self.reader.get_ref().metadata().map_err(|e| Error::io(&self.path, e))?.len();
-        if start.saturating_add(size as u64) > file_size {
+        if start.saturating_add(size as u64) > self.file_size {
+            let file_size = self.file_size;
             return Err(fail(format!("{size} bytes at offset {start} go past the end of the file ({file_size} bytes): truncated?")));
         }
         if self.scratch.len() < size {
@@ -215,6 +201,17 @@ impl GgufFile {
             .dequantize(&Device::Cpu)
             .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
             .map_err(|e| Error::model(&self.path, format!("tensor `{name}`: {e}")))
+    }
+}
+
+/// The kind of [`QMatrix`] that keeps a ggml type as it is in the file, if one does.
+fn kept_kind(dtype: GgmlDType) -> Option<Kind> {
+    match dtype {
+        GgmlDType::Q4K => Some(Kind::Q4K),
+        GgmlDType::Q6K => Some(Kind::Q6K),
+        GgmlDType::Q8_0 => Some(Kind::Q8_0),
+        GgmlDType::F32 => Some(Kind::F32),
+        _ => None,
     }
 }
 

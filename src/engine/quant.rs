@@ -271,7 +271,7 @@ impl QMatrix {
                 // Repacked straight from the file's bytes: no row-by-row copy first.
                 let kb = cols / QK_K;
                 let mut x8 = weight_vec(rows / 8 * kb);
-                for group in bytes.chunks_exact(8 * kb * 144) {
+                for group in bytes.chunks_exact(8 * kb * std::mem::size_of::<BlockQ4K>()) {
                     for b in 0..kb {
                         let blocks: [BlockQ4K; 8] = std::array::from_fn(|r| block_at(group, r * kb + b));
                         x8.push(BlockQ4Kx8::new(std::array::from_fn(|r| &blocks[r])));
@@ -792,9 +792,9 @@ mod kernels {
     }
 
     // Non-interleaved formats, over consecutive weight rows of `kb` blocks each, weight row i
-    // writing activation row j's output at `out[j * stride + i]`: one dispatch for a whole run of rows (a
-    // decode step's output layer alone is 150k rows). `tiled[i]`: activation row i as llama.cpp's
-    // tiled K-quant matmul computes it.
+    // writing activation row j's output at `out[j * stride + i]`: one dispatch for a whole run
+    // of rows (a decode step's output layer alone is 150k rows). `tiled[i]`: activation row i as
+    // llama.cpp's tiled K-quant matmul computes it.
 
     pub fn q4k_rows(w: &[BlockQ4K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, out: &mut [f32]) {
         by_rows!(q4k_rows, w, acts, kb, stride; out)
