@@ -1,8 +1,9 @@
 //! Speed of one quantized product on synthetic weights, for kernel work (not a comparison with
 //! a reference engine: that is `scripts/bench-llm.sh`).
 //!
-//! `cargo run --release --example kernels -- ROWS COLS M [q6k]`: a `(ROWS, COLS)` Q4_K (or Q6_K)
-//! matrix times M activation rows, every row in llama.cpp's GEMM and tiled modes; prints the
+//! `cargo run --release --example kernels -- ROWS COLS M [q6k] [gemv]`: a `(ROWS, COLS)` Q4_K (or Q6_K)
+//! matrix times M activation rows, every row in llama.cpp's GEMM and tiled modes (prompt rows) or,
+//! with `gemv`, in neither (decoding rows); prints the
 //! time per product and the multiply-accumulates per second. The model's shapes: 8960 1536
 //! (ffn_gate/up), 1536 8960 (ffn_down), 1536 1536 (attn_q/output), 151936 1536 (output).
 
@@ -15,10 +16,10 @@ fn main() {
     let arg = |i: usize| -> usize {
         args.get(i)
             .and_then(|a| a.parse().ok())
-            .expect("usage: kernels ROWS COLS M [q6k]")
+            .expect("usage: kernels ROWS COLS M [q6k] [gemv]")
     };
     let (rows, cols, m) = (arg(0), arg(1), arg(2));
-    let kind = if args.get(3).map(String::as_str) == Some("q6k") {
+    let kind = if args.iter().skip(3).any(|a| a == "q6k") {
         Kind::Q6K
     } else {
         Kind::Q4K
@@ -47,10 +48,12 @@ fn main() {
     let xs: Vec<f32> = (0..m * cols)
         .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
         .collect();
+    // Prompt rows take llama.cpp's GEMM and tiled paths; `gemv` gives the decoding rows' path.
+    let gemv = args.iter().any(|a| a == "gemv");
     let modes = vec![
         RowMode {
-            gemm: true,
-            tiled: true
+            gemm: !gemv,
+            tiled: !gemv
         };
         m
     ];

@@ -145,6 +145,10 @@ pub struct Step<'a> {
     pub all_logits: bool,
 }
 
+/// Rows of a pass whose feed-forward runs at once (its two hidden activations, 8960 wide in the
+/// 1.5B model, take 9 MB each).
+const FFN_BLOCK_ROWS: usize = 256;
+
 /// llama.cpp's prompt batch size (`n_batch` = `n_ubatch` = 512).
 const LLAMA_UBATCH: usize = 512;
 
@@ -300,10 +304,16 @@ impl Llm {
             } else {
                 &modes
             };
-            let h = rms_norm(&xs, &block.ffn_norm, eps);
-            let [gate, up] = Linear::forward_many([&block.gate, &block.up], &h, ffn_modes);
-            let d = block.down.forward(&swiglu(&gate, &up), ffn_modes);
-            xs.iter_mut().zip(&d).for_each(|(x, d)| *x += d);
+            // In blocks of rows, so that a long prompt's hidden activations (36 KB a row) stay
+            // below malloc's mmap threshold and are reused from one block and layer to the
+            // next instead of being mapped, faulted in and unmapped each time.
+            for (xs, modes) in xs.chunks_mut(FFN_BLOCK_ROWS * c.n_embd).zip(ffn_modes.chunks(FFN_BLOCK_ROWS)) {
+                let h = rms_norm(xs, &block.ffn_norm, eps);
+                let [mut gate, up] = Linear::forward_many([&block.gate, &block.up], &h, modes);
+                swiglu(&mut gate, &up);
+                let d = block.down.forward(&gate, modes);
+                xs.iter_mut().zip(&d).for_each(|(x, d)| *x += d);
+            }
         }
         // `xs` now holds the wanted rows only, as does llama.cpp's output projection.
         let normed = rms_norm(&xs, &self.output_norm, eps);
@@ -518,38 +528,43 @@ mod x86 {
 #[inline(always)]
 fn rms_norm(xs: &[f32], weight: &[f32], eps: f32) -> Vec<f32> {
     let n = weight.len();
-    let mut out = vec![0f32; xs.len()];
-    for (x, y) in xs.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
-        let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
-        let mean = (sum / n as f64) as f32;
-        let scale = 1.0 / (mean + eps).sqrt();
-        for ((y, &x), &w) in y.iter_mut().zip(x).zip(weight) {
-            *y = (x * scale) * w;
+    let mut out = Vec::with_capacity(xs.len());
+    // Four rows at a time: each row's sum is one chain of f64 additions in ggml's order, and
+    // four independent chains hide the additions' latency.
+    for rows in xs.chunks(4 * n) {
+        let mut sums = [0f64; 4];
+        for i in 0..n {
+            for (sum, row) in sums.iter_mut().zip(rows.chunks_exact(n)) {
+                *sum += (row[i] * row[i]) as f64;
+            }
+        }
+        for (x, sum) in rows.chunks_exact(n).zip(sums) {
+            let mean = (sum / n as f64) as f32;
+            let scale = 1.0 / (mean + eps).sqrt();
+            out.extend(x.iter().zip(weight).map(|(&x, &w)| (x * scale) * w));
         }
     }
     out
 }
 
-/// `silu(gate) * up` with ggml's vectorized SiLU, `x / (1 + exp(-x))`, in parallel over chunks
-/// of 16k values (a 113-token prompt has a million per layer).
-fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
+/// `gate = silu(gate) * up` with ggml's vectorized SiLU, `x / (1 + exp(-x))`, in parallel over
+/// chunks of 16k values (a 113-token prompt has a million per layer).
+fn swiglu(gate: &mut [f32], up: &[f32]) {
     const CHUNK: usize = 16 * 1024;
-    let mut out = vec![0f32; gate.len()];
-    let tasks: Vec<_> = out.chunks_mut(CHUNK).zip(gate.chunks(CHUNK).zip(up.chunks(CHUNK))).collect();
-    super::pool::for_each(tasks, |(out, (gate, up))| swiglu_into(gate, up, out));
-    out
+    let tasks: Vec<_> = gate.chunks_mut(CHUNK).zip(up.chunks(CHUNK)).collect();
+    super::pool::for_each(tasks, |(gate, up)| swiglu_in_place(gate, up));
 }
 
 simd_dispatch! {
-    fn swiglu_into(gate: &[f32], up: &[f32], out: &mut [f32]) = swiglu_values;
+    fn swiglu_in_place(gate: &mut [f32], up: &[f32]) = swiglu_values;
 }
 
 #[inline(always)]
-fn swiglu_values(gate: &[f32], up: &[f32], out: &mut [f32]) {
+fn swiglu_values(gate: &mut [f32], up: &[f32]) {
     // A plain loop, so that the exp's fused multiply-adds are compiled with the caller's FMA.
     for i in 0..gate.len() {
         let x = gate[i];
-        out[i] = (x / (1.0 + ggml_expf(0.0 - x))) * up[i];
+        gate[i] = (x / (1.0 + ggml_expf(0.0 - x))) * up[i];
     }
 }
 

@@ -166,6 +166,12 @@ pub fn greedy_batch(
             model.forward_batch(&mut steps)?
         };
         let elapsed = start.elapsed();
+        tracing::trace!(
+            sequences = active.len(),
+            rows = active.iter().map(|a| a.input.len()).sum::<usize>(),
+            seconds = elapsed.as_secs_f64(),
+            "forward pass"
+        );
         let mut still = Vec::with_capacity(active.len());
         for (mut a, logits) in active.drain(..).zip(logits) {
             if a.prefilled {
