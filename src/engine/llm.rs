@@ -524,26 +524,34 @@ mod x86 {
     }
 }
 
-/// ggml's RMS norm (the sum of squares in f64) followed by the multiplication by the weight.
-#[inline(always)]
+/// ggml's RMS norm (the sum of squares in f64) followed by the multiplication by the weight;
+/// a long prompt's rows in parallel.
 fn rms_norm(xs: &[f32], weight: &[f32], eps: f32) -> Vec<f32> {
+    const TASK_ROWS: usize = 32;
     let n = weight.len();
     let mut out = Vec::with_capacity(xs.len());
-    // Four rows at a time: each row's sum is one chain of f64 additions in ggml's order, and
-    // four independent chains hide the additions' latency.
-    for rows in xs.chunks(4 * n) {
-        let mut sums = [0f64; 4];
-        for i in 0..n {
-            for (sum, row) in sums.iter_mut().zip(rows.chunks_exact(n)) {
-                *sum += (row[i] * row[i]) as f64;
+    let tasks: Vec<_> = out.spare_capacity_mut()[..xs.len()].chunks_mut(TASK_ROWS * n).zip(xs.chunks(TASK_ROWS * n)).collect();
+    super::pool::for_each(tasks, |(out, xs)| {
+        // Four rows at a time: each row's sum is one chain of f64 additions in ggml's order,
+        // and four independent chains hide the additions' latency.
+        for (out, rows) in out.chunks_mut(4 * n).zip(xs.chunks(4 * n)) {
+            let mut sums = [0f64; 4];
+            for i in 0..n {
+                for (sum, row) in sums.iter_mut().zip(rows.chunks_exact(n)) {
+                    *sum += (row[i] * row[i]) as f64;
+                }
+            }
+            for ((y, x), sum) in out.chunks_mut(n).zip(rows.chunks_exact(n)).zip(sums) {
+                let mean = (sum / n as f64) as f32;
+                let scale = 1.0 / (mean + eps).sqrt();
+                for ((y, &x), &w) in y.iter_mut().zip(x).zip(weight) {
+                    y.write((x * scale) * w);
+                }
             }
         }
-        for (x, sum) in rows.chunks_exact(n).zip(sums) {
-            let mean = (sum / n as f64) as f32;
-            let scale = 1.0 / (mean + eps).sqrt();
-            out.extend(x.iter().zip(weight).map(|(&x, &w)| (x * scale) * w));
-        }
-    }
+    });
+    // SAFETY: the tasks' chunks cover all `xs.len()` values, and each task wrote all of its own.
+    unsafe { out.set_len(xs.len()) };
     out
 }
 
@@ -660,13 +668,23 @@ fn rotate_rows(tables: &[Vec<(f32, f32)>], xs: &mut [f32], n_head: usize, head_d
 
 /// Index of the largest logit; the first one on ties, as llama.cpp's greedy sampler.
 pub fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0usize;
-    for (i, &v) in logits.iter().enumerate() {
-        if v > logits[best] {
-            best = i;
+    // The scan `if v > best` in two vectorizable passes: the largest value (in sixteen lanes),
+    // then where it first is. NaNs are never taken; the scan keeps index 0 if it is one.
+    let Some(&first) = logits.first() else { return 0 };
+    if first.is_nan() {
+        return 0;
+    }
+    let larger = |a: f32, b: f32| if b > a { b } else { a };
+    let mut lanes = [first; 16];
+    let chunks = logits.chunks_exact(16);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = larger(*lane, v);
         }
     }
-    best as u32
+    let max = rest.iter().chain(&lanes).fold(first, |m, &v| larger(m, v));
+    logits.iter().position(|&v| v == max).unwrap_or(0) as u32
 }
 
 /// The largest and second-largest logit's gap (how close greedy decoding was to a tie).
@@ -685,6 +703,39 @@ pub fn top2_margin(logits: &[f32]) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn argmax_takes_the_first_largest_value_like_a_scan() {
+        let scan = |xs: &[f32]| {
+            let mut best = 0;
+            for (i, &v) in xs.iter().enumerate() {
+                if v > xs[best] {
+                    best = i;
+                }
+            }
+            best as u32
+        };
+        let mut state = 7u32;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state % 64) as f32 - 32.0
+        };
+        // Many ties (64 distinct values), lengths around the 16 lanes, and the special values.
+        for len in [1, 2, 15, 16, 17, 33, 1000, 151936] {
+            let mut xs: Vec<f32> = (0..len).map(|_| next()).collect();
+            assert_eq!(argmax(&xs), scan(&xs), "len {len}");
+            xs[len / 2] = f32::NAN;
+            assert_eq!(argmax(&xs), scan(&xs), "len {len} with a NaN");
+            xs[0] = f32::NAN;
+            assert_eq!(argmax(&xs), scan(&xs), "len {len} starting with a NaN");
+        }
+        for xs in [&[-0.0, 0.0][..], &[0.0, -0.0], &[-1.0, -0.0, 0.0], &[f32::NEG_INFINITY; 20], &[f32::NEG_INFINITY, f32::NAN, 2.0, 2.0]] {
+            assert_eq!(argmax(xs), scan(xs), "{xs:?}");
+        }
+        assert_eq!(argmax(&[]), 0);
+    }
+
     use super::*;
 
     #[cfg(target_arch = "x86_64")]

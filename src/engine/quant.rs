@@ -360,14 +360,15 @@ impl QMatrix {
         assert_eq!(xs.len() % self.cols, 0);
         match self.weights {
             Weights::Q4K(_) | Weights::Q4Kx8(_) | Weights::Q6K(_) => {
-                let mut blocks = vec![BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] }; xs.len() / QK_K];
+                let n = xs.len() / QK_K;
+                let mut blocks = Vec::with_capacity(n);
                 // The GEMM's quantizer differs from the reference one only in breaking a tie
                 // between +max and -max, and only Q4_K goes through the GEMM.
                 let repacked = matches!(self.weights, Weights::Q4Kx8(_));
                 let per_row = self.cols / QK_K;
                 // Rows in parallel, eight per task (a prompt's rows are otherwise quantized on one
                 // thread while the other waits).
-                let tasks: Vec<_> = blocks
+                let tasks: Vec<_> = blocks.spare_capacity_mut()[..n]
                     .chunks_mut(8 * per_row)
                     .zip(xs.chunks(8 * self.cols))
                     .enumerate()
@@ -375,9 +376,15 @@ impl QMatrix {
                 super::pool::for_each(tasks, |(t, (rows, xs))| {
                     for (i, (row, x)) in rows.chunks_exact_mut(per_row).zip(xs.chunks_exact(self.cols)).enumerate() {
                         let positive_ties = repacked && modes.get(8 * t + i).is_some_and(|m| m.gemm);
-                        row.iter_mut().zip(x.chunks_exact(QK_K)).for_each(|(b, x)| quantize_q8k(x, b, positive_ties));
+                        for (slot, x) in row.iter_mut().zip(x.chunks_exact(QK_K)) {
+                            let mut b = BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] };
+                            quantize_q8k(x, &mut b, positive_ties);
+                            slot.write(b);
+                        }
                     }
                 });
+                // SAFETY: the tasks' chunks cover all `n` blocks, and each task wrote all of its own.
+                unsafe { blocks.set_len(n) };
                 Activations::Q8K(blocks)
             }
             Weights::Q8_0(_) => {
