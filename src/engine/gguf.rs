@@ -1,7 +1,9 @@
 //! Reading a GGUF file's header once, with metadata accessors whose errors name the key.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::BufReader;
+#[cfg(not(unix))]
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
@@ -17,7 +19,7 @@ use crate::{Error, Result};
 pub struct GgufFile {
     path: PathBuf,
     content: Content,
-    reader: BufReader<File>,
+    file: File,
     file_size: u64,
     /// The last tensor's bytes, read into the same buffer every time (fresh buffers cost a page
     /// fault per 4 KB: the weights' gigabyte once more).
@@ -28,10 +30,9 @@ impl GgufFile {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file_size = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let mut reader = BufReader::new(file);
-        let content = Content::read(&mut reader)
+        let content = Content::read(&mut BufReader::new(&file))
             .map_err(|e| Error::model(path, format!("not a readable GGUF file: {e}")))?;
-        Ok(Self { path: path.to_path_buf(), content, reader, file_size, scratch: Vec::new() })
+        Ok(Self { path: path.to_path_buf(), content, file, file_size, scratch: Vec::new() })
     }
 
     pub fn path(&self) -> &Path {
@@ -189,8 +190,7 @@ impl GgufFile {
         if self.scratch.len() < size {
             self.scratch.resize(size, 0);
         }
-        self.reader.seek(SeekFrom::Start(start)).map_err(|e| Error::io(&self.path, e))?;
-        self.reader.read_exact(&mut self.scratch[..size]).map_err(|e| Error::io(&self.path, e))?;
+        read_at(&self.file, &mut self.scratch[..size], start).map_err(|e| Error::io(&self.path, e))?;
         Ok(&self.scratch[..size])
     }
 
@@ -201,6 +201,31 @@ impl GgufFile {
             .dequantize(&Device::Cpu)
             .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
             .map_err(|e| Error::model(&self.path, format!("tensor `{name}`: {e}")))
+    }
+}
+
+/// Fills `buf` from `file` at `offset`; a large read in parallel pieces (one per thread), which
+/// copy out of the page cache faster than one.
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        const PIECE: usize = 1 << 20;
+        let piece = buf.len().div_ceil(super::pool::threads()).max(PIECE);
+        let tasks: Vec<_> = buf.chunks_mut(piece).enumerate().collect();
+        let failure = std::sync::Mutex::new(None);
+        super::pool::for_each(tasks, |(i, chunk)| {
+            if let Err(e) = file.read_exact_at(chunk, offset + (i * piece) as u64) {
+                *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+            }
+        });
+        failure.into_inner().unwrap_or_else(|e| e.into_inner()).map_or(Ok(()), Err)
+    }
+    #[cfg(not(unix))]
+    {
+        let mut file = file;
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(buf)
     }
 }
 

@@ -35,6 +35,9 @@ const MAX_CHUNK_ROWS: usize = 64;
 /// sequence's decoding (`bench-llm`, 1.5B Q4_K_M, 2 threads): 22.7-23.5 -> 24.9-26.0 tok/s.
 const STREAMED_ROWS: usize = 8;
 
+/// Least bytes of weights worth a parallel task of their own at load time.
+const LOAD_TASK_BYTES: usize = 1 << 20;
+
 /// Most activation rows in one parallel task of a product.
 const ACT_BLOCK_ROWS: usize = 128;
 
@@ -173,10 +176,10 @@ fn block_at<B: Copy>(bytes: &[u8], i: usize) -> B {
     unsafe { std::ptr::read_unaligned(bytes.as_ptr() as *const B) }
 }
 
-/// An empty vector with room for `n` weight blocks, its memory already paged in: one
-/// `madvise` call instead of a page fault per 4 KB as the weights are copied in (the model's
-/// gigabyte is ~270,000 pages). Where the kernel lacks the call (before Linux 5.14), the pages
-/// come by faults as before.
+/// An empty vector with room for `n` weight blocks, its memory already paged in: `madvise`
+/// calls (one per thread) instead of a page fault per 4 KB as the weights are copied in (the
+/// model's gigabyte is ~270,000 pages). Where the kernel lacks the call (before Linux 5.14), the
+/// pages come by faults as before.
 fn weight_vec<B>(n: usize) -> Vec<B> {
     let mut v = Vec::with_capacity(n);
     #[cfg(target_os = "linux")]
@@ -185,30 +188,38 @@ fn weight_vec<B>(n: usize) -> Vec<B> {
         let start = v.as_mut_ptr() as usize;
         let (first, last) = (start.next_multiple_of(PAGE), (start + n * std::mem::size_of::<B>()) / PAGE * PAGE);
         if last > first {
-            // SAFETY: whole pages inside this vector's own allocation; populating them changes
-            // no content the program can see (fresh anonymous memory reads as zero either way),
-            // and a failure leaves them to be faulted in.
-            unsafe { libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_POPULATE_WRITE) };
+            let pages = (last - first) / PAGE;
+            let per_task = pages.div_ceil(super::pool::threads()).max(LOAD_TASK_BYTES / PAGE);
+            let ranges: Vec<(usize, usize)> =
+                (0..pages).step_by(per_task).map(|p| (first + p * PAGE, per_task.min(pages - p) * PAGE)).collect();
+            super::pool::for_each(ranges, |(at, len)| {
+                // SAFETY: whole pages inside this vector's own allocation; populating them
+                // changes no content the program can see (fresh anonymous memory reads as zero
+                // either way), and a failure leaves them to be faulted in.
+                unsafe { libc::madvise(at as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE) };
+            });
         }
     }
     v
 }
 
-/// Blocks copied out of their on-disk bytes.
+/// Blocks copied out of their on-disk bytes, in parallel.
 ///
 /// Only for the `repr(C)` block types above: every field is an integer, an integer array or an
 /// f16, so any bit pattern is a valid value and there is no padding.
-fn blocks_from_bytes<B: Copy>(bytes: &[u8]) -> Vec<B> {
+fn blocks_from_bytes<B: Copy + Send>(bytes: &[u8]) -> Vec<B> {
     let size = std::mem::size_of::<B>();
     assert_eq!(bytes.len() % size, 0, "{} bytes is not a whole number of {size}-byte blocks", bytes.len());
     let n = bytes.len() / size;
     let mut blocks = weight_vec::<B>(n);
-    // SAFETY: the destination has room for `n` blocks; `B` is plain old data (see above), so the
-    // copied bytes form `n` valid values before the length is set.
-    unsafe {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), blocks.as_mut_ptr() as *mut u8, n * size);
-        blocks.set_len(n);
-    }
+    let per_task = n.div_ceil(super::pool::threads()).max(LOAD_TASK_BYTES / size);
+    let tasks: Vec<_> = blocks.spare_capacity_mut()[..n].chunks_mut(per_task).zip(bytes.chunks(per_task * size)).collect();
+    super::pool::for_each(tasks, |(dst, src)| {
+        // SAFETY: `dst` has room for exactly `src.len()` bytes; `B` is plain old data (see above).
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr() as *mut u8, src.len()) };
+    });
+    // SAFETY: the tasks copied all `n` blocks, and any bit pattern is a valid `B`.
+    unsafe { blocks.set_len(n) };
     blocks
 }
 
@@ -275,15 +286,24 @@ impl QMatrix {
         }
         let weights = match kind {
             Kind::Q4K if rows.is_multiple_of(8) && bytes.len() == rows * cols / QK_K * 144 => {
-                // Repacked straight from the file's bytes: no row-by-row copy first.
-                let kb = cols / QK_K;
-                let mut x8 = weight_vec(rows / 8 * kb);
-                for group in bytes.chunks_exact(8 * kb * std::mem::size_of::<BlockQ4K>()) {
-                    for b in 0..kb {
-                        let blocks: [BlockQ4K; 8] = std::array::from_fn(|r| block_at(group, r * kb + b));
-                        x8.push(BlockQ4Kx8::new(std::array::from_fn(|r| &blocks[r])));
+                // Repacked straight from the file's bytes (no row-by-row copy first), groups of
+                // eight rows in parallel.
+                let (kb, groups) = (cols / QK_K, rows / 8);
+                let group_bytes = 8 * kb * std::mem::size_of::<BlockQ4K>();
+                let per_task = groups.div_ceil(super::pool::threads()).max(LOAD_TASK_BYTES / group_bytes);
+                let mut x8 = weight_vec(groups * kb);
+                let tasks: Vec<_> =
+                    x8.spare_capacity_mut()[..groups * kb].chunks_mut(per_task * kb).zip(bytes.chunks(per_task * group_bytes)).collect();
+                super::pool::for_each(tasks, |(dst, src)| {
+                    for (dst, group) in dst.chunks_mut(kb).zip(src.chunks_exact(group_bytes)) {
+                        for (b, slot) in dst.iter_mut().enumerate() {
+                            let blocks: [BlockQ4K; 8] = std::array::from_fn(|r| block_at(group, r * kb + b));
+                            slot.write(BlockQ4Kx8::new(std::array::from_fn(|r| &blocks[r])));
+                        }
                     }
-                }
+                });
+                // SAFETY: the tasks wrote every block of every group.
+                unsafe { x8.set_len(groups * kb) };
                 Weights::Q4Kx8(x8)
             }
             Kind::Q4K => Weights::Q4K(blocks_from_bytes(bytes)),
