@@ -204,14 +204,13 @@ impl GgufFile {
     }
 }
 
-/// Fills `buf` from `file` at `offset`; a large read in parallel pieces (one per thread), which
-/// copy out of the page cache faster than one.
+/// Fills `buf` from `file` at `offset`; a large read in parallel pieces (one per thread, see
+/// [`super::quant::load_task_len`]), which copy out of the page cache faster than one.
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt;
-        const PIECE: usize = 1 << 20;
-        let piece = buf.len().div_ceil(super::pool::threads()).max(PIECE);
+        let piece = super::quant::load_task_len(buf.len(), 1);
         let tasks: Vec<_> = buf.chunks_mut(piece).enumerate().collect();
         let failure = std::sync::Mutex::new(None);
         super::pool::for_each(tasks, |(i, chunk)| {

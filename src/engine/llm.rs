@@ -703,6 +703,8 @@ pub fn top2_margin(logits: &[f32]) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn argmax_takes_the_first_largest_value_like_a_scan() {
         let scan = |xs: &[f32]| {
@@ -735,8 +737,6 @@ mod tests {
         }
         assert_eq!(argmax(&[]), 0);
     }
-
-    use super::*;
 
     #[cfg(target_arch = "x86_64")]
     #[test]

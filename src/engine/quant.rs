@@ -38,6 +38,12 @@ const STREAMED_ROWS: usize = 8;
 /// Least bytes of weights worth a parallel task of their own at load time.
 const LOAD_TASK_BYTES: usize = 1 << 20;
 
+/// Items (of `item_bytes` each) per parallel task when loading `n` of them: one task per thread,
+/// none smaller than [`LOAD_TASK_BYTES`].
+pub(super) fn load_task_len(n: usize, item_bytes: usize) -> usize {
+    n.div_ceil(super::pool::threads()).max(LOAD_TASK_BYTES / item_bytes).max(1)
+}
+
 /// Most activation rows in one parallel task of a product.
 const ACT_BLOCK_ROWS: usize = 128;
 
@@ -189,7 +195,7 @@ fn weight_vec<B>(n: usize) -> Vec<B> {
         let (first, last) = (start.next_multiple_of(PAGE), (start + n * std::mem::size_of::<B>()) / PAGE * PAGE);
         if last > first {
             let pages = (last - first) / PAGE;
-            let per_task = pages.div_ceil(super::pool::threads()).max(LOAD_TASK_BYTES / PAGE);
+            let per_task = load_task_len(pages, PAGE);
             let ranges: Vec<(usize, usize)> =
                 (0..pages).step_by(per_task).map(|p| (first + p * PAGE, per_task.min(pages - p) * PAGE)).collect();
             super::pool::for_each(ranges, |(at, len)| {
@@ -212,7 +218,7 @@ fn blocks_from_bytes<B: Copy + Send>(bytes: &[u8]) -> Vec<B> {
     assert_eq!(bytes.len() % size, 0, "{} bytes is not a whole number of {size}-byte blocks", bytes.len());
     let n = bytes.len() / size;
     let mut blocks = weight_vec::<B>(n);
-    let per_task = n.div_ceil(super::pool::threads()).max(LOAD_TASK_BYTES / size);
+    let per_task = load_task_len(n, size);
     let tasks: Vec<_> = blocks.spare_capacity_mut()[..n].chunks_mut(per_task).zip(bytes.chunks(per_task * size)).collect();
     super::pool::for_each(tasks, |(dst, src)| {
         // SAFETY: `dst` has room for exactly `src.len()` bytes; `B` is plain old data (see above).
@@ -290,7 +296,7 @@ impl QMatrix {
                 // eight rows in parallel.
                 let (kb, groups) = (cols / QK_K, rows / 8);
                 let group_bytes = 8 * kb * std::mem::size_of::<BlockQ4K>();
-                let per_task = groups.div_ceil(super::pool::threads()).max(LOAD_TASK_BYTES / group_bytes);
+                let per_task = load_task_len(groups, group_bytes);
                 let mut x8 = weight_vec(groups * kb);
                 let tasks: Vec<_> =
                     x8.spare_capacity_mut()[..groups * kb].chunks_mut(per_task * kb).zip(bytes.chunks(per_task * group_bytes)).collect();
@@ -474,44 +480,33 @@ impl QMatrix {
         acts: &Activations,
         modes: &[RowMode],
     ) {
-        // Runs of at most MAX_CHUNK_ROWS, the size of the kernels' output tile.
-        let end = first + count;
-        for first in (first..end).step_by(MAX_CHUNK_ROWS) {
-            self.compute_run(first, MAX_CHUNK_ROWS.min(end - first), act_rows.clone(), out, acts, modes);
-        }
-    }
-
-    fn compute_run(
-        &self,
-        first: usize,
-        count: usize,
-        act_rows: std::ops::Range<usize>,
-        out: SharedOut,
-        acts: &Activations,
-        modes: &[RowMode],
-    ) {
-        // Activation rows in tiles that stay in the core's cache while the task's weight rows
-        // pass over them; the kernels write a tile's outputs here, each activation row's
-        // `count` values together, and they go to the output's rows from here.
+        // Runs of at most MAX_CHUNK_ROWS weight rows (the size of the kernels' output tile),
+        // each against the activation rows in tiles that stay in the core's cache while the
+        // run's weight rows pass over them. The kernels write a tile's outputs here, each
+        // activation row's values together, and they go to the output's rows from here.
         const TILE: usize = 16;
         let mut tile_out = [0f32; TILE * MAX_CHUNK_ROWS];
-        for tile in act_rows.clone().step_by(TILE) {
-            let tile = tile..(tile + TILE).min(act_rows.end);
-            let mut flags = [false; TILE];
-            let mut tiled = [false; TILE];
-            for (i, r) in tile.clone().enumerate() {
-                let mode = modes.get(r).copied().unwrap_or_default();
-                flags[i] = mode.gemm;
-                tiled[i] = mode.tiled;
-            }
-            let n = tile.len();
-            // Q4_K rows take llama.cpp's GEMM flag, Q6_K rows its tiled flag.
-            let row_flags = if let Weights::Q4Kx8(_) = self.weights { &flags[..n] } else { &tiled[..n] };
-            self.dot_rows(first..first + count, acts, tile.clone(), row_flags, &mut tile_out, count);
-            for (r, values) in tile.zip(tile_out.chunks_exact(count)) {
-                // SAFETY: row r < m, columns first..first + count ≤ self.rows of the
-                // (m, rows) output: only this task writes them (see `matmul_many`).
-                unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), out.at(r * self.rows + first), count) };
+        let end = first + count;
+        for first in (first..end).step_by(MAX_CHUNK_ROWS) {
+            let count = MAX_CHUNK_ROWS.min(end - first);
+            for tile in act_rows.clone().step_by(TILE) {
+                let tile = tile..(tile + TILE).min(act_rows.end);
+                let mut flags = [false; TILE];
+                let mut tiled = [false; TILE];
+                for (i, r) in tile.clone().enumerate() {
+                    let mode = modes.get(r).copied().unwrap_or_default();
+                    flags[i] = mode.gemm;
+                    tiled[i] = mode.tiled;
+                }
+                let n = tile.len();
+                // Q4_K rows take llama.cpp's GEMM flag, Q6_K rows its tiled flag.
+                let row_flags = if let Weights::Q4Kx8(_) = self.weights { &flags[..n] } else { &tiled[..n] };
+                self.dot_rows(first..first + count, acts, tile.clone(), row_flags, &mut tile_out, count);
+                for (r, values) in tile.zip(tile_out.chunks_exact(count)) {
+                    // SAFETY: row r < m, columns first..first + count ≤ self.rows of the
+                    // (m, rows) output: only this task writes them (see `matmul_many`).
+                    unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), out.at(r * self.rows + first), count) };
+                }
             }
         }
     }
