@@ -64,6 +64,17 @@ pub struct ModelArgs {
     /// without it they are refused with an error naming the language.
     #[arg(long, global = true)]
     pub force_language: bool,
+
+    /// Extra French -> English terms (`french<TAB>english`, one per line, accepted English forms
+    /// separated by ` | `), used with the built-in table; its entries win.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub glossary: Option<PathBuf>,
+
+    /// Translate with the plain prompt only: no glossary terms, no checks, no second
+    /// translation of paragraphs that fail a check (the output of llama.cpp's greedy decoding
+    /// of the same prompt; for benchmarks and comparisons).
+    #[arg(long, global = true)]
+    pub plain: bool,
     /// Translation engine: `llm` (the GGUF chat model of --model) or `marian` (an opus-mt
     /// encoder-decoder checkpoint, see --translation-model).
     #[arg(long, global = true, value_enum, default_value_t = EngineArg::Llm)]
@@ -257,7 +268,8 @@ impl Cli {
             progress: !self.quiet,
             max_bytes: self.model.max_bytes,
             force_language: self.model.force_language,
-            translate: TranslateSettings { max_segment_tokens: self.model.max_segment_tokens, ..Default::default() },
+            translate: TranslateSettings { max_segment_tokens: self.model.max_segment_tokens, faithful: !self.model.plain, ..Default::default() },
+            glossary: self.model.glossary,
             summarize: SummarizeSettings::default(),
             translation,
         })

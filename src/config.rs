@@ -62,6 +62,8 @@ pub struct Config {
     /// Process articles detected as not French (with a warning) instead of refusing them.
     pub force_language: bool,
     pub translate: TranslateSettings,
+    /// The user's terms file (`--glossary`), used with the built-in table.
+    pub glossary: Option<PathBuf>,
     pub summarize: SummarizeSettings,
     /// Which model translates (`--engine`).
     pub translation: TranslationEngine,

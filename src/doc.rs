@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::check::Finding;
 use crate::input::InputFormat;
+use crate::translate::Method;
 use crate::verify::Grounding;
 
 /// One input text as read: where it came from, its bytes' hash, and its decoded text.
@@ -26,28 +28,63 @@ pub struct Document {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SummaryMethod {
-    /// The model's first summary passed the grounding check.
+    /// A model summary that passed the grounding check.
     Llm,
-    /// The first failed; the model's second summary, with a stricter prompt, passed.
-    LlmStrict,
-    /// Both failed; the most central sentences of the translation, verbatim.
+    /// No model summary passed; the best one without its ungrounded sentences.
+    LlmTrimmed,
+    /// No model summary was usable: the most central sentences of the translation, verbatim.
     Extractive,
 }
 
-/// One summary attempt that the grounding check rejected.
+/// One summary the model wrote, and how it fared.
 #[derive(Debug, Clone, Serialize)]
-pub struct RejectedSummary {
-    pub method: SummaryMethod,
+pub struct SummaryCandidate {
+    /// Which instruction asked for it (`prompts/summarize.instructions.txt`).
+    pub prompt: String,
     pub text: String,
+    pub words: usize,
     pub grounding: Grounding,
+    /// How many of the article's key facts it keeps.
+    pub key_facts_kept: usize,
+    /// The summary kept is this one (trimmed, with `llm_trimmed`).
+    pub chosen: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub text: String,
     pub method: SummaryMethod,
-    /// Earlier attempts that failed the grounding check, in order.
-    pub rejected: Vec<RejectedSummary>,
+    /// Every summary the model wrote, with its checks.
+    pub candidates: Vec<SummaryCandidate>,
+    /// The article's key facts (numbers and names of its lead and those it repeats), as an
+    /// English text writes them.
+    pub key_facts: Vec<String>,
+}
+
+/// How one translated paragraph fared.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParagraphReport {
+    /// 0 for the title, then the body paragraphs from 1 (for `translate`, paragraphs from 1).
+    pub paragraph: usize,
+    /// Mean log-probability of the translation's tokens (LLM), or the beam score (Marian);
+    /// `null` for an empty paragraph.
+    pub confidence: Option<f32>,
+    /// Confidence below the threshold: the translation is doubtful.
+    pub low_confidence: bool,
+    /// Checks the translation kept still fails.
+    pub findings: Vec<Finding>,
+    /// `first`, or how the paragraph was translated again after failing a check.
+    pub method: Method,
+    /// Checks the first translation failed, when it was translated again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub first_findings: Vec<Finding>,
+}
+
+impl ParagraphReport {
+    /// Whether the Markdown marks the paragraph: a failed check or low confidence.
+    pub fn is_doubtful(&self) -> bool {
+        self.low_confidence || !self.findings.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -118,19 +155,25 @@ pub struct Brief {
     pub title: String,
     pub summary: String,
     pub summary_method: SummaryMethod,
-    /// Summaries rejected by the grounding check before the one kept.
-    pub rejected_summaries: Vec<RejectedSummary>,
+    /// Every summary the model wrote, with its grounding and the key facts it keeps.
+    pub summary_candidates: Vec<SummaryCandidate>,
+    /// The key facts the summaries were measured on.
+    pub key_facts: Vec<String>,
     /// One English paragraph per source body paragraph, in order (the title is not included).
     pub translation: Vec<String>,
+    /// Confidence and checks of the title (paragraph 0) and of each translated paragraph.
+    pub paragraphs: Vec<ParagraphReport>,
     pub source: SourceInfo,
     pub model: ModelInfo,
     /// The Marian model that translated (`--engine marian`); absent when the LLM translated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub translation_model: Option<MarianInfo>,
-    /// Things the user should know (e.g. a segment that hit the generation limit).
+    /// Things the user should know: a segment that hit the generation limit, a paragraph that
+    /// fails a check after its repairs, or whose confidence is low.
     pub warnings: Vec<String>,
     pub timings_ms: BTreeMap<String, u64>,
     /// SHA-256 over everything that decides this record: the input bytes, the model file, the
-    /// prompts and the settings. Batch runs skip an article whose fingerprint is unchanged.
+    /// prompts, the glossary and the settings. Batch runs skip an article whose fingerprint is
+    /// unchanged.
     pub fingerprint: String,
 }

@@ -5,6 +5,7 @@
 //! `Document -> segments -> translations -> summary -> verified summary -> output record`.
 //! Only [`job`] knows every stage; the stages neither call each other nor touch the filesystem.
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod conventions;
@@ -12,6 +13,8 @@ pub mod discover;
 pub mod doc;
 pub mod engine;
 pub mod error;
+pub mod facts;
+pub mod glossary;
 pub mod input;
 pub mod interrupt;
 pub mod job;

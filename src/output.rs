@@ -4,19 +4,39 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::doc::Brief;
+use crate::doc::{Brief, ParagraphReport};
 use crate::{Error, Result};
 
-/// The brief as Markdown: translated title, summary, then the translated paragraphs.
+/// The brief as Markdown: translated title, summary, then the translated paragraphs. A title or
+/// paragraph that fails a check or has low confidence gets a visible marker, a footnote that
+/// says why.
 pub fn brief_markdown(brief: &Brief) -> String {
-    let mut md = format!("# {}\n\n## Summary\n\n{}\n\n## Translation\n\n", brief.title, brief.summary);
-    for paragraph in &brief.translation {
+    let doubtful = |paragraph: usize| brief.paragraphs.iter().find(|r| r.paragraph == paragraph && r.is_doubtful());
+    let marker = |paragraph: usize| if doubtful(paragraph).is_some() { format!(" ⚠[^{paragraph}]") } else { String::new() };
+    let mut md = format!("# {}{}\n\n## Summary\n\n{}\n\n## Translation\n\n", brief.title, marker(0), brief.summary);
+    for (i, paragraph) in brief.translation.iter().enumerate() {
         md.push_str(paragraph);
+        md.push_str(&marker(i + 1));
         md.push_str("\n\n");
+    }
+    let notes: Vec<String> = brief.paragraphs.iter().filter(|r| r.is_doubtful()).map(footnote).collect();
+    if !notes.is_empty() {
+        md.push_str("---\n\n");
+        md.push_str(&notes.join("\n"));
     }
     md.truncate(md.trim_end().len());
     md.push('\n');
     md
+}
+
+/// The footnote of a doubtful paragraph: what its checks found and its confidence.
+fn footnote(report: &ParagraphReport) -> String {
+    let what = if report.paragraph == 0 { "Title".to_string() } else { format!("Paragraph {}", report.paragraph) };
+    let mut reasons: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+    if report.low_confidence {
+        reasons.push(format!("low model confidence ({:.2})", report.confidence.unwrap_or(f32::NEG_INFINITY)));
+    }
+    format!("[^{}]: {what} may not be faithful to the French: {}.", report.paragraph, reasons.join("; "))
 }
 
 /// One compact JSON document followed by a newline, flushed.

@@ -1,11 +1,28 @@
 //! Translator: French paragraphs to English with a chat model, one paragraph per prompt.
+//!
 //! A paragraph longer than the segment budget is translated in groups of whole sentences, so
-//! nothing is truncated; every output gets the English number and quote conventions.
+//! nothing is truncated; the title is translated as a headline. Every output is cleaned
+//! (English number and quote conventions, comments about the text removed, the French acronyms
+//! of the glossary replaced by their English form) and checked against its source
+//! ([`crate::check`]). A paragraph that fails a check is translated a second time as soon as its
+//! first translation is done, in the places of the batch that come free: sentence by sentence
+//! when it has several sentences, else with a stricter prompt, each prompt giving the glossary
+//! terms of its text. The version that fails the fewest checks is kept (on a tie, the one the
+//! model is most confident of). A paragraph's confidence is the mean log-probability of its
+//! tokens.
+//!
+//! The first translation's prompt is the plain one, so that it is what llama.cpp's greedy
+//! decoding of the same prompt gives, and costs no more: glossary terms lengthen a prompt by
+//! 20-40 tokens, which over a whole article is seconds of prefill.
 
+use serde::Serialize;
+
+use crate::check::{check_translation, restore_quotes, strip_commentary, Check, Finding};
 use crate::conventions::{english_conventions, restore_source_numbers};
 use crate::engine::kv_cache::PrefixCache;
-use crate::engine::search::LoopGuard;
+use crate::engine::search::{Generation, Job, LoopGuard};
 use crate::engine::{ChatMessage, ChatModel, StopReason};
+use crate::glossary::{english_acronyms, Glossary, Term};
 use crate::segment::{split_long, split_sentences};
 use crate::Result;
 
@@ -13,9 +30,16 @@ pub mod marian;
 
 const SYSTEM_PROMPT: &str = include_str!("../prompts/translate.system.txt");
 const USER_PROMPT: &str = include_str!("../prompts/translate.user.txt");
+const HEADLINE_PROMPT: &str = include_str!("../prompts/translate.headline.txt");
+const RETRY_PROMPT: &str = include_str!("../prompts/translate.retry.txt");
+const TERMS_PROMPT: &str = include_str!("../prompts/translate.terms.txt");
 
 /// The prompt texts, part of what decides an output (see [`crate::job::RunIdentity`]).
-pub const PROMPTS: [&str; 2] = [SYSTEM_PROMPT, USER_PROMPT];
+pub const PROMPTS: [&str; 5] = [SYSTEM_PROMPT, USER_PROMPT, HEADLINE_PROMPT, RETRY_PROMPT, TERMS_PROMPT];
+
+/// Mean token log-probability below which a paragraph is marked as doubtful (see README,
+/// "Confidence", for how it relates to translation quality on FLORES).
+pub const LOW_CONFIDENCE: f32 = -0.5;
 
 /// Translation settings. Defaults in [`TranslateSettings::default`].
 #[derive(Debug, Clone, serde::Serialize)]
@@ -27,23 +51,69 @@ pub struct TranslateSettings {
     /// went astray, which is reported as a warning.
     pub max_new_base: usize,
     pub max_new_per_token: usize,
+    /// Glossary terms in prompts, checks and repairs (default true). Off (`--plain`), every
+    /// segment gets the plain prompt and the first translation is kept, as llama.cpp's greedy
+    /// decoding of the same prompt would give it.
+    pub faithful: bool,
 }
 
 impl Default for TranslateSettings {
     fn default() -> Self {
-        Self { max_segment_tokens: 400, max_new_base: 64, max_new_per_token: 3 }
+        Self { max_segment_tokens: 400, max_new_base: 64, max_new_per_token: 3, faithful: true }
+    }
+}
+
+/// What a text to translate is, which decides its prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An article's title: translated as a headline.
+    Headline,
+    /// Body text.
+    Body,
+    /// Body text translated again after its first translation failed a check.
+    Retry,
+}
+
+/// One text to translate.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub text: &'a str,
+    pub kind: Kind,
+}
+
+impl<'a> Source<'a> {
+    pub fn body(text: &'a str) -> Self {
+        Self { text, kind: Kind::Body }
+    }
+
+    pub fn headline(text: &'a str) -> Self {
+        Self { text, kind: Kind::Headline }
     }
 }
 
 /// The translation of one segment of source text.
 #[derive(Debug, Clone)]
 pub struct SegmentTranslation {
-    /// English text after [`english_conventions`], on one line.
+    /// English text, cleaned (see the module documentation), on one line.
     pub text: String,
     /// Generated ids, without the end-of-generation token.
     pub tokens: Vec<u32>,
+    /// Sum of the tokens' log-probabilities.
+    pub logprob: f64,
     pub prompt_tokens: usize,
     pub stop: StopReason,
+}
+
+/// How the translation kept for a paragraph was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// The first translation (it passed the checks, or nothing did better).
+    First,
+    /// The stricter prompt, sentence by sentence, after the first failed a check.
+    Sentences,
+    /// The stricter prompt, after the first failed a check (a paragraph of one sentence).
+    Retry,
 }
 
 /// The translation of one paragraph (one or more segments joined by a space).
@@ -51,6 +121,11 @@ pub struct SegmentTranslation {
 pub struct ParagraphTranslation {
     pub text: String,
     pub segments: Vec<SegmentTranslation>,
+    /// Checks the translation kept fails (empty when they were not run).
+    pub findings: Vec<Finding>,
+    pub method: Method,
+    /// Checks the first translation failed, when another was tried.
+    pub first_findings: Vec<Finding>,
 }
 
 impl ParagraphTranslation {
@@ -66,6 +141,23 @@ impl ParagraphTranslation {
     pub fn prompt_tokens(&self) -> usize {
         self.segments.iter().map(|s| s.prompt_tokens).sum()
     }
+
+    /// Mean log-probability of the generated tokens; `None` for an empty paragraph.
+    pub fn confidence(&self) -> Option<f32> {
+        let tokens = self.generated_tokens();
+        (tokens > 0).then(|| (self.segments.iter().map(|s| s.logprob).sum::<f64>() / tokens as f64) as f32)
+    }
+
+    fn from_segments(segments: Vec<SegmentTranslation>, method: Method) -> Self {
+        let text = segments.iter().map(|t| t.text.as_str()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
+        Self { text, segments, findings: Vec::new(), method, first_findings: Vec::new() }
+    }
+
+    /// Sort key among versions of one paragraph: fewer failed checks, then more confidence.
+    fn rank(&self) -> (usize, i64) {
+        let confidence = self.confidence().unwrap_or(0.0);
+        (self.findings.len(), -(confidence as f64 * 1e6) as i64)
+    }
 }
 
 /// How many segments are decoded together. More keeps the cores busier per weight read, at a
@@ -75,115 +167,244 @@ pub const BATCH: usize = 16;
 pub struct Translator<'m> {
     model: &'m ChatModel,
     settings: TranslateSettings,
-    /// The system prompt and instructions, identical for every segment, computed once.
+    glossary: &'m Glossary,
+    /// The system prompt and the instruction of the body prompt, identical for every body
+    /// segment, computed once (headlines use its system prompt).
     prefix: PrefixCache,
+    /// The same for the stricter prompt of second translations (none with `--plain`).
+    retry_prefix: Option<PrefixCache>,
 }
 
-/// The chat messages that ask for the translation of `text`.
+/// The chat messages that ask for the translation of `text` with the plain prompt.
 pub fn translation_messages(text: &str) -> Vec<ChatMessage> {
-    vec![ChatMessage::system(SYSTEM_PROMPT), ChatMessage::user(USER_PROMPT.replace("{text}", text))]
+    messages(Kind::Body, text, &[])
+}
+
+/// The chat messages that ask for the translation of `text` as `kind`, giving `terms`.
+pub fn messages(kind: Kind, text: &str, terms: &[&Term]) -> Vec<ChatMessage> {
+    let template = match kind {
+        Kind::Body => USER_PROMPT,
+        Kind::Headline => HEADLINE_PROMPT,
+        Kind::Retry => RETRY_PROMPT,
+    };
+    let pairs: Vec<String> = terms.iter().filter(|t| t.worth_prompting()).map(|t| format!("{} = {}", t.french, t.preferred())).collect();
+    let user = if pairs.is_empty() {
+        template.replace("{text}", text)
+    } else {
+        format!("{}\n\n{}", template.replace("{text}", text), TERMS_PROMPT.replace("{terms}", &pairs.join("; ")))
+    };
+    vec![ChatMessage::system(SYSTEM_PROMPT), ChatMessage::user(user)]
+}
+
+/// One segment to translate: its text, prompt kind and glossary terms (whose French acronyms
+/// the output gets in English), which its prompt gives when `prompted`.
+#[derive(Debug)]
+struct Request<'t> {
+    text: String,
+    kind: Kind,
+    terms: Vec<&'t Term>,
+    prompted: bool,
 }
 
 impl<'m> Translator<'m> {
-    pub fn new(model: &'m ChatModel, settings: TranslateSettings) -> Result<Self> {
-        let prefix = model.shared_prefix(translation_messages)?;
-        Ok(Self { model, settings, prefix })
+    pub fn new(model: &'m ChatModel, settings: TranslateSettings, glossary: &'m Glossary) -> Result<Self> {
+        let prefix = model.shared_prefix(|text| messages(Kind::Body, text, &[]))?;
+        let retry_prefix = match settings.faithful {
+            true => Some(model.shared_prefix(|text| messages(Kind::Retry, text, &[]))?),
+            false => None,
+        };
+        Ok(Self { model, settings, glossary, prefix, retry_prefix })
     }
 
     pub fn settings(&self) -> &TranslateSettings {
         &self.settings
     }
 
-    /// Translates segments as they are (no splitting), decoding up to [`BATCH`] of them at once;
-    /// each output is identical to translating the segment alone. `on_done(i, translation)` is
-    /// called as segment `i` finishes (empty ones first).
-    pub fn translate_segments(
+    /// The glossary terms of `text` (none with `--plain`).
+    fn terms(&self, text: &str) -> Vec<&'m Term> {
+        if self.settings.faithful {
+            self.glossary.terms_in(text)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The decoding job of a request with text.
+    fn job(&self, request: &Request) -> Result<Job<'static>> {
+        let text = request.text.trim();
+        let source_tokens = self.model.tokenizer.encode(text, false)?.len();
+        let terms: &[&Term] = if request.prompted { &request.terms } else { &[] };
+        let prompt = self.model.prompt(&messages(request.kind, text, terms))?;
+        let limit = self.settings.max_new_base + self.settings.max_new_per_token * source_tokens;
+        let limit = limit.min(self.model.room_after(prompt.len()));
+        let prefix = match (request.kind, &self.retry_prefix) {
+            (Kind::Retry, Some(retry)) => retry,
+            _ => &self.prefix,
+        };
+        Ok(self.model.job_after(prefix, &prompt, limit, Some(LoopGuard::for_translation(source_tokens))))
+    }
+
+    /// The cleaned translation of `request` from its generation.
+    fn finish(&self, request: &Request, generation: &Generation) -> SegmentTranslation {
+        let french = request.text.trim();
+        let raw = self.model.tokenizer.decode(&generation.tokens, true);
+        let mut text = english_conventions(&raw);
+        if self.settings.faithful {
+            text = english_acronyms(&request.terms, &restore_quotes(french, &strip_commentary(french, &text)));
+        }
+        let text = restore_source_numbers(&text, french);
+        // A paragraph stays one paragraph, whatever line breaks the model wrote.
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        SegmentTranslation {
+            text,
+            tokens: generation.tokens.clone(),
+            logprob: generation.logprobs.iter().map(|&p| p as f64).sum(),
+            prompt_tokens: generation.prompt_tokens,
+            stop: generation.stop,
+        }
+    }
+
+    /// Jobs for `new` requests, numbered after `requests`; a request with no text is done at
+    /// once (and what its completion asks for is queued too).
+    fn jobs_for<'t>(
         &self,
-        texts: &[&str],
-        mut on_done: impl FnMut(usize, &SegmentTranslation),
-    ) -> Result<Vec<SegmentTranslation>> {
-        let mut done: Vec<Option<SegmentTranslation>> = vec![None; texts.len()];
+        new: Vec<Request<'t>>,
+        requests: &mut Vec<Request<'t>>,
+        request_of: &mut Vec<usize>,
+        on_done: &mut impl FnMut(usize, SegmentTranslation) -> Vec<Request<'t>>,
+    ) -> Result<Vec<Job<'static>>> {
+        let mut queue: std::collections::VecDeque<Request<'t>> = new.into();
         let mut jobs = Vec::new();
-        // The segment each job translates.
-        let mut segment_of = Vec::new();
-        for (i, text) in texts.iter().enumerate() {
-            let text = text.trim();
-            if text.is_empty() {
-                let empty = SegmentTranslation { text: String::new(), tokens: vec![], prompt_tokens: 0, stop: StopReason::Eog };
-                on_done(i, &empty);
-                done[i] = Some(empty);
+        while let Some(request) = queue.pop_front() {
+            let i = requests.len();
+            if request.text.trim().is_empty() {
+                requests.push(request);
+                let empty = SegmentTranslation { text: String::new(), tokens: vec![], logprob: 0.0, prompt_tokens: 0, stop: StopReason::Eog };
+                queue.extend(on_done(i, empty));
                 continue;
             }
-            let source_tokens = self.model.tokenizer.encode(text, false)?.len();
-            let prompt = self.model.prompt(&translation_messages(text))?;
-            let limit = self.settings.max_new_base + self.settings.max_new_per_token * source_tokens;
-            let limit = limit.min(self.model.room_after(prompt.len()));
-            segment_of.push(i);
-            jobs.push(self.model.job_after(&self.prefix, &prompt, limit, Some(LoopGuard::for_translation(source_tokens))));
+            jobs.push(self.job(&request)?);
+            requests.push(request);
+            request_of.push(i);
         }
-        self.model.complete_all(jobs, BATCH, |job, generation| {
-            let i = segment_of[job];
-            let raw = self.model.tokenizer.decode(&generation.tokens, true);
-            let text = restore_source_numbers(&english_conventions(&raw), texts[i].trim());
-            // A paragraph stays one paragraph, whatever line breaks the model wrote.
-            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-            let translation = SegmentTranslation {
-                text,
-                tokens: generation.tokens.clone(),
-                prompt_tokens: generation.prompt_tokens,
-                stop: generation.stop,
-            };
-            on_done(i, &translation);
-            done[i] = Some(translation);
+        Ok(jobs)
+    }
+
+    /// Translates requests as they are (no splitting), decoding up to [`BATCH`] of them at once;
+    /// each output is identical to translating the request alone. `on_done(i, translation)` is
+    /// called as request `i` finishes, and the requests it returns are translated too (numbered
+    /// on from the last), in the places that come free.
+    fn run<'t>(&self, initial: Vec<Request<'t>>, mut on_done: impl FnMut(usize, SegmentTranslation) -> Vec<Request<'t>>) -> Result<()> {
+        let mut requests = Vec::new();
+        // The request of each job.
+        let mut request_of = Vec::new();
+        let jobs = self.jobs_for(initial, &mut requests, &mut request_of, &mut on_done)?;
+        let mut failure = None;
+        self.model.complete_growing(jobs, BATCH, |job, generation| {
+            let i = request_of[job];
+            tracing::trace!(request = i, kind = ?requests[i].kind, tokens = generation.tokens.len(), stop = ?generation.stop, "segment done");
+            let new = on_done(i, self.finish(&requests[i], generation));
+            match self.jobs_for(new, &mut requests, &mut request_of, &mut on_done) {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    Vec::new()
+                }
+            }
         })?;
-        Ok(done.into_iter().map(|t| t.expect("every segment translated")).collect())
+        failure.map_or(Ok(()), Err)
     }
 
-    /// Translates a paragraph, in sentence groups when it exceeds the segment budget.
+    /// Translates a paragraph of body text (see [`Translator::translate_paragraphs`]).
     pub fn translate_paragraph(&self, paragraph: &str) -> Result<ParagraphTranslation> {
-        Ok(self.translate_paragraphs(&[paragraph], |_, _| {})?.pop().expect("one paragraph, one translation"))
+        Ok(self.translate_paragraphs(&[Source::body(paragraph)], |_, _| {})?.pop().expect("one paragraph, one translation"))
     }
 
-    /// Translates paragraphs, all their segments decoded together in batches (see
-    /// [`Translator::translate_segments`]). `on_done(i, translation)` is called as paragraph `i`
-    /// is complete.
+    /// Translates paragraphs, all their segments decoded together in batches. A paragraph whose
+    /// translation fails a check is translated a second time as soon as the first is done, in
+    /// the same batches (sentence by sentence when it has several sentences, else with the
+    /// stricter prompt), and the better version is kept. `on_done(i, translation)` is called
+    /// as paragraph `i`'s first translation is complete.
     pub fn translate_paragraphs(
         &self,
-        paragraphs: &[&str],
+        paragraphs: &[Source],
         mut on_done: impl FnMut(usize, &ParagraphTranslation),
     ) -> Result<Vec<ParagraphTranslation>> {
-        let mut segments = Vec::new();
-        // Per segment: (paragraph, place in the paragraph).
-        let mut owner = Vec::new();
-        let mut parts: Vec<Vec<Option<SegmentTranslation>>> = Vec::with_capacity(paragraphs.len());
+        // Per request: its paragraph, whether it is of the second translation, its piece.
+        let mut owners: Vec<(usize, bool, usize)> = Vec::new();
+        let mut requests = Vec::new();
+        let mut first: Vec<Vec<Option<SegmentTranslation>>> = Vec::with_capacity(paragraphs.len());
         for (p, paragraph) in paragraphs.iter().enumerate() {
-            let pieces = self.segments(paragraph)?;
-            owner.extend((0..pieces.len()).map(|k| (p, k)));
-            parts.push(vec![None; pieces.len()]);
-            segments.extend(pieces);
+            let pieces = self.segments(paragraph.text)?;
+            owners.extend((0..pieces.len()).map(|k| (p, false, k)));
+            first.push(vec![None; pieces.len()]);
+            requests.extend(pieces.into_iter().map(|text| Request { terms: self.terms(&text), text, kind: paragraph.kind, prompted: false }));
         }
-        let mut out: Vec<Option<ParagraphTranslation>> = vec![None; paragraphs.len()];
-        let mut finish = |p: usize, parts: &mut Vec<Option<SegmentTranslation>>| {
-            let segments: Vec<SegmentTranslation> = parts.drain(..).map(|t| t.expect("segment translated")).collect();
-            let text = segments.iter().map(|t| t.text.as_str()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" ");
-            let translation = ParagraphTranslation { text, segments };
+        let mut second: Vec<(Method, Vec<Option<SegmentTranslation>>)> = vec![(Method::First, Vec::new()); paragraphs.len()];
+        let mut best: Vec<Option<ParagraphTranslation>> = vec![None; paragraphs.len()];
+        let mut failure = None;
+        self.run(requests, |i, translation| {
+            let (p, again, k) = owners[i];
+            let french = paragraphs[p].text;
+            let parts = if again { &mut second[p].1 } else { &mut first[p] };
+            parts[k] = Some(translation);
+            if !parts.iter().all(Option::is_some) {
+                return Vec::new();
+            }
+            let segments: Vec<SegmentTranslation> = parts.drain(..).flatten().collect();
+            if again {
+                let candidate = self.checked(french, ParagraphTranslation::from_segments(segments, second[p].0));
+                if let Some(kept) = best[p].as_mut().filter(|kept| candidate.rank() < kept.rank()) {
+                    let first_findings = std::mem::take(&mut kept.first_findings);
+                    *kept = ParagraphTranslation { first_findings, ..candidate };
+                }
+                return Vec::new();
+            }
+            let mut translation = self.checked(french, ParagraphTranslation::from_segments(segments, Method::First));
             on_done(p, &translation);
-            out[p] = Some(translation);
-        };
-        for (p, paragraph_parts) in parts.iter_mut().enumerate() {
-            if paragraph_parts.is_empty() {
-                finish(p, paragraph_parts);
+            // A glossary term missing on its own is reported, not worth a second translation:
+            // acronyms are put in English whatever the model wrote, and a second translation
+            // seldom changes how a name of several words is rendered (it costs one whole
+            // paragraph's decoding, often at the end of the batch, where it runs alone).
+            let retry = match translation.findings.iter().any(|f| f.check != Check::Glossary) {
+                false => Ok(Vec::new()),
+                true => self.second_requests(french),
+            };
+            let retry = retry.unwrap_or_else(|e| {
+                failure.get_or_insert(e);
+                Vec::new()
+            });
+            if !retry.is_empty() {
+                tracing::debug!("paragraph {} fails a check ({}); translating it again", p + 1, translation.findings[0]);
+                translation.first_findings = translation.findings.clone();
+                second[p] = (if retry.len() > 1 { Method::Sentences } else { Method::Retry }, vec![None; retry.len()]);
+                owners.extend((0..retry.len()).map(|k| (p, true, k)));
             }
-        }
-        let texts: Vec<&str> = segments.iter().map(String::as_str).collect();
-        self.translate_segments(&texts, |s, translation| {
-            let (p, k) = owner[s];
-            parts[p][k] = Some(translation.clone());
-            if parts[p].iter().all(Option::is_some) {
-                finish(p, &mut parts[p]);
-            }
+            best[p] = Some(translation);
+            retry
         })?;
-        Ok(out.into_iter().map(|t| t.expect("every paragraph translated")).collect())
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(best.into_iter().map(|t| t.expect("every paragraph translated")).collect())
+    }
+
+    /// `translation` of `french` with the findings of the checks (none with `--plain`).
+    fn checked(&self, french: &str, mut translation: ParagraphTranslation) -> ParagraphTranslation {
+        if self.settings.faithful {
+            translation.findings = check_translation(french, &translation.text, &self.terms(french));
+        }
+        translation
+    }
+
+    /// The second translation of a paragraph that failed a check: with the stricter prompt,
+    /// sentence by sentence when it has several sentences (shorter jobs side by side finish
+    /// sooner than one long one, which matters at the end of a batch, where the paragraphs that
+    /// finish last are the longest).
+    fn second_requests(&self, french: &str) -> Result<Vec<Request<'m>>> {
+        let sentences = split_sentences(french);
+        let pieces = if sentences.len() > 1 { sentences.into_iter().map(str::to_string).collect() } else { self.segments(french)? };
+        Ok(pieces.into_iter().map(|s| Request { terms: self.terms(&s), text: s, kind: Kind::Retry, prompted: true }).collect())
     }
 
     /// Groups of whole sentences within the token budget. A single sentence over the budget is

@@ -4,7 +4,8 @@ mod common;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
-use precis::verify::check_grounding;
+use precis::glossary::Glossary;
+use precis::verify::{check_grounding, Sources};
 
 const DEFAULT_SHA256: &str = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046";
 
@@ -46,9 +47,28 @@ fn brief_json_with_the_default_model() {
 
     let summary = brief["summary"].as_str().unwrap();
     assert!(!summary.is_empty() && summary.split_whitespace().count() <= 120, "{summary}");
-    let grounding = check_grounding(summary, &[&source, &english]);
+    let glossary = Glossary::builtin().unwrap();
+    let terms = glossary.terms_in(&source);
+    let paragraphs: Vec<String> = std::iter::once(title).chain(translation.iter().copied()).map(str::to_string).collect();
+    let grounding = check_grounding(summary, &Sources::french(&source, &paragraphs, &terms));
     assert!(grounding.is_grounded(), "summary states facts not in the article: {grounding:?}\n{summary}");
-    assert!(["llm", "llm_strict", "extractive"].contains(&brief["summary_method"].as_str().unwrap()));
+    assert!(["llm", "llm_trimmed", "extractive"].contains(&brief["summary_method"].as_str().unwrap()));
+    // Every summary the model wrote is recorded with its checks; the one kept is marked.
+    let candidates = brief["summary_candidates"].as_array().unwrap();
+    assert!(!candidates.is_empty() && candidates.iter().all(|c| c["grounding"]["unsupported"].is_array()));
+    assert!(brief["summary_method"] == "extractive" || candidates.iter().filter(|c| c["chosen"] == true).count() == 1);
+    assert!(!brief["key_facts"].as_array().unwrap().is_empty());
+
+    // The title (paragraph 0) and every paragraph have a confidence and their checks.
+    let reports = brief["paragraphs"].as_array().unwrap();
+    assert_eq!(reports.len(), 5, "title + 4 paragraphs");
+    for (i, report) in reports.iter().enumerate() {
+        assert_eq!(report["paragraph"], i);
+        let confidence = report["confidence"].as_f64().unwrap();
+        assert!((-20.0..=0.0).contains(&confidence), "{report}");
+        assert_eq!(report["low_confidence"], confidence < f64::from(precis::translate::LOW_CONFIDENCE), "{report}");
+        assert!(report["findings"].is_array());
+    }
 
     assert_eq!(brief["model"]["sha256"], DEFAULT_SHA256);
     assert_eq!(brief["model"]["name"], "qwen2.5-coder-1.5b-instruct-q4_k_m");

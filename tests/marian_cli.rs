@@ -216,4 +216,13 @@ fn brief_translates_with_marian_and_summarizes_with_the_llm() {
     assert_eq!(marian["decoding"]["strategy"], "greedy");
     assert_eq!(marian["weights_sha256"].as_str().unwrap().len(), 64);
     assert!(brief["model"]["name"].as_str().unwrap().contains("0.5b"), "{}", brief["model"]);
+    // Marian paragraphs carry their beam score as confidence, and the checks' findings.
+    let reports = brief["paragraphs"].as_array().unwrap();
+    assert_eq!(reports.len(), 5, "title + 4 paragraphs: {brief}");
+    for report in reports {
+        let confidence = report["confidence"].as_f64().unwrap();
+        assert!(confidence <= 0.0 && confidence.is_finite(), "{report}");
+        assert_eq!(report["method"], "first");
+        assert!(report["findings"].is_array());
+    }
 }

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use precis::verify::check_grounding;
+use precis::glossary::Glossary;
+use precis::verify::{check_grounding, Sources};
 use serde_json::Value;
 
 /// Longest wait for one step of a run (the whole scenario takes a few minutes on 2 cores).
@@ -274,7 +275,10 @@ fn batch_run_survives_kill_resumes_skips_and_reports_bad_inputs() {
     assert!(english.join(" ").to_lowercase().contains("instructions"), "translated, not obeyed: {english:?}");
     let source = std::fs::read_to_string(inputs.dir.join("injection.txt")).unwrap();
     let summary = injection["summary"].as_str().unwrap();
-    assert!(check_grounding(summary, &[&source, &english.join("\n")]).is_grounded(), "{summary}");
+    let glossary = Glossary::builtin().unwrap();
+    let terms = glossary.terms_in(&source);
+    let paragraphs: Vec<String> = std::iter::once(injection["title"].as_str().unwrap()).chain(english.iter().copied()).map(str::to_string).collect();
+    assert!(check_grounding(summary, &Sources::french(&source, &paragraphs, &terms)).is_grounded(), "{summary}");
     assert!(written["evil"]["warnings"][0].as_str().unwrap().contains("safe file name"));
 
     // 5. A rerun skips everything without loading the model.

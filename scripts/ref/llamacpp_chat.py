@@ -69,9 +69,10 @@ def cases() -> list[dict]:
         },
         {
             "name": "summarize_strict_multiline_guillemets",
-            "built_from": {"system": "prompts/summarize.strict.system.txt",
-                           "user": "prompts/summarize.user.txt", "text": ENGLISH_WITH_GUILLEMETS},
-            "messages": ref.summarize_messages(ENGLISH_WITH_GUILLEMETS, strict=True),
+            "built_from": {"system": "prompts/summarize.system.txt",
+                           "user": "prompts/summarize.user.txt", "text": ENGLISH_WITH_GUILLEMETS,
+                           "instruction": "prompts/summarize.instructions.txt, the last"},
+            "messages": ref.summarize_messages(ENGLISH_WITH_GUILLEMETS, ref.summary_instructions()[-1][1]),
         },
     ]
 
@@ -148,7 +149,7 @@ def main() -> int:
         "prompt_files": {
             name: ref.sha256_hex((ref.PROMPTS_DIR / f"{name}.txt").read_bytes())
             for name in ("translate.system", "translate.user", "summarize.system",
-                         "summarize.user", "summarize.strict.system")
+                         "summarize.user", "summarize.instructions")
         },
         "models": [
             {k: v for k, v in m.items() if k != "rendered"} for m in per_model

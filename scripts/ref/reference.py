@@ -89,11 +89,24 @@ def translate_messages(french: str) -> list[dict[str, str]]:
     ]
 
 
-def summarize_messages(english: str, strict: bool = False) -> list[dict[str, str]]:
-    system = read_prompt("summarize.strict.system" if strict else "summarize.system")
+def summary_instructions() -> list[tuple[str, str]]:
+    """(name, instruction) of prompts/summarize.instructions.txt, in order."""
+    found = []
+    for line in read_prompt("summarize.instructions").split("\n"):
+        if line.strip() and not line.startswith("#") and "\t" in line:
+            name, text = line.split("\t", 1)
+            found.append((name, text))
+    return found
+
+
+def summarize_messages(english: str, instruction: str | None = None) -> list[dict[str, str]]:
+    """The summary request precis makes, with `instruction` (default: the first one)."""
+    if instruction is None:
+        instruction = summary_instructions()[0][1]
+    user = fill(read_prompt("summarize.user"), english).replace("{instruction}", instruction)
     return [
-        {"role": "system", "content": system},
-        {"role": "user", "content": fill(read_prompt("summarize.user"), english)},
+        {"role": "system", "content": read_prompt("summarize.system")},
+        {"role": "user", "content": user},
     ]
 
 

@@ -8,7 +8,7 @@ use super::chat::{ChatMessage, ChatTemplate};
 use super::gguf::GgufFile;
 use super::kv_cache::{common_prefix, PrefixCache};
 use super::llm::{Llm, LlmConfig, StepKind};
-use super::search::{greedy, greedy_batch, Generation, Job, LoopGuard};
+use super::search::{greedy, greedy_batch, greedy_batch_growing, Generation, Job, LoopGuard};
 use super::tokenizer::GgufTokenizer;
 use crate::Result;
 
@@ -43,15 +43,27 @@ impl ChatModel {
     }
 
     /// A decoding job for `prompt` that starts from `prefix` when the prompt begins with it.
-    pub fn job_after(&self, prefix: &PrefixCache, prompt: &[u32], max_new_tokens: usize, guard: Option<LoopGuard>) -> Job {
+    pub fn job_after(&self, prefix: &PrefixCache, prompt: &[u32], max_new_tokens: usize, guard: Option<LoopGuard>) -> Job<'static> {
         let (cache, rest) = prefix.fork(prompt).unwrap_or_else(|| (self.llm.new_cache(), prompt));
-        Job { prompt: rest.to_vec(), cache, max_new_tokens, guard }
+        Job { prompt: rest.to_vec(), cache, max_new_tokens, guard, enough: None }
     }
 
     /// Greedy completion of many jobs, `max_batch` at a time (see [`greedy_batch`]); the
     /// generations come back in job order, each counting its whole prompt (prefix included).
-    pub fn complete_all(&self, jobs: Vec<Job>, max_batch: usize, on_finish: impl FnMut(usize, &Generation)) -> Result<Vec<Generation>> {
+    pub fn complete_all(&self, jobs: Vec<Job<'_>>, max_batch: usize, on_finish: impl FnMut(usize, &Generation)) -> Result<Vec<Generation>> {
         let done = greedy_batch(&self.llm, jobs, max_batch, |id| self.tokenizer.is_eog(id), on_finish)?;
+        Ok(done.into_iter().map(|(generation, _)| generation).collect())
+    }
+
+    /// [`ChatModel::complete_all`] where finishing a job can add jobs (see [`greedy_batch_growing`]);
+    /// the generations of all jobs, added ones included, come back in the order they were given.
+    pub fn complete_growing<'a>(
+        &self,
+        jobs: Vec<Job<'a>>,
+        max_batch: usize,
+        on_finish: impl FnMut(usize, &Generation) -> Vec<Job<'a>>,
+    ) -> Result<Vec<Generation>> {
+        let done = greedy_batch_growing(&self.llm, jobs, max_batch, |id| self.tokenizer.is_eog(id), on_finish)?;
         Ok(done.into_iter().map(|(generation, _)| generation).collect())
     }
 
@@ -60,7 +72,12 @@ impl ChatModel {
     pub fn shared_prefix(&self, make_prompt: impl Fn(&str) -> Vec<ChatMessage>) -> Result<PrefixCache> {
         let a = self.prompt(&make_prompt("Alpha"))?;
         let b = self.prompt(&make_prompt("Omega"))?;
-        let ids = common_prefix(&a, &b);
+        self.prefix_cache(&[a, b])
+    }
+
+    /// Computes the cache of the longest token prefix that all `prompts` share.
+    pub fn prefix_cache(&self, prompts: &[Vec<u32>]) -> Result<PrefixCache> {
+        let ids = prompts.iter().skip(1).fold(prompts.first().cloned().unwrap_or_default(), |ids, p| common_prefix(&ids, p));
         let mut cache = self.llm.new_cache();
         if ids.len() >= 2 {
             // As part of any prompt that extends it by at least 3 tokens (see PrefixCache::fork).

@@ -70,15 +70,20 @@ pub struct PrefixCache {
 }
 
 impl PrefixCache {
-    /// A copy of the prefix cache and the part of `prompt` still to run, if `prompt` extends
-    /// the prefix by at least three tokens. (The prefix is computed as llama.cpp computes it
-    /// inside a longer prompt: with at least three more tokens, all of its rows fall in the
-    /// prompt's 4-row GEMM part; see `llm::StepKind`.)
+    /// A copy of the cache of the longest part of the prefix that `prompt` starts with, and the
+    /// part of `prompt` still to run, if that part is at least two tokens and `prompt` extends it
+    /// by at least three. (The prefix is computed as llama.cpp computes it inside a longer prompt:
+    /// with at least three more tokens, all of its rows fall in the prompt's 4-row GEMM part; see
+    /// `llm::StepKind`. Keys and values of a position depend only on the positions before it, so
+    /// the first rows of the prefix serve a prompt that shares only them.)
     pub fn fork<'p>(&self, prompt: &'p [u32]) -> Option<(KvCache, &'p [u32])> {
-        if self.ids.is_empty() || prompt.len() < self.ids.len() + 3 || !prompt.starts_with(&self.ids) {
+        let shared = self.ids.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+        if shared < 2 || prompt.len() < shared + 3 || self.cache.len() < shared {
             return None;
         }
-        Some((self.cache.clone(), &prompt[self.ids.len()..]))
+        let mut cache = self.cache.clone();
+        cache.truncate(shared);
+        Some((cache, &prompt[shared..]))
     }
 }
 

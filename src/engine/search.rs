@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::kv_cache::KvCache;
 use super::llm::{argmax, Llm, Step, StepKind};
-use crate::Result;
+use crate::{simd_dispatch, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -17,6 +17,8 @@ pub enum StopReason {
     MaxTokens,
     /// The [`LoopGuard`] saw the output repeat itself; `tokens` keeps the first copy.
     Repetition,
+    /// The job's own rule ([`Job::enough`]) found the output complete.
+    Enough,
 }
 
 /// Stops greedy decoding that has fallen into a loop (small models do, on list-like input):
@@ -63,6 +65,8 @@ impl LoopGuard {
 pub struct Generation {
     /// Generated ids, without the end-of-generation token.
     pub tokens: Vec<u32>,
+    /// The model's log-probability of each of `tokens` (natural log, softmax of the logits).
+    pub logprobs: Vec<f32>,
     pub stop: StopReason,
     /// Positions before the first generated token: the prompt, with any cached prefix.
     pub prompt_tokens: usize,
@@ -81,7 +85,7 @@ pub fn greedy(
     is_eog: impl Fn(u32) -> bool,
     guard: Option<LoopGuard>,
 ) -> Result<Generation> {
-    let job = Job { prompt: prompt.to_vec(), cache: std::mem::replace(cache, model.new_cache()), max_new_tokens, guard };
+    let job = Job { prompt: prompt.to_vec(), cache: std::mem::replace(cache, model.new_cache()), max_new_tokens, guard, enough: None };
     let mut done = greedy_batch(model, vec![job], 1, is_eog, |_, _| {})?;
     let (generation, finished_cache) = done.pop().expect("one job, one generation");
     *cache = finished_cache;
@@ -89,20 +93,28 @@ pub fn greedy(
 }
 
 /// One sequence to decode greedily: `prompt` runs after what `cache` holds.
-pub struct Job {
+pub struct Job<'a> {
     pub prompt: Vec<u32>,
     pub cache: KvCache,
     pub max_new_tokens: usize,
     pub guard: Option<LoopGuard>,
+    /// Ends the generation once it returns true for the tokens so far (all kept): for outputs
+    /// whose caller knows when they are long enough.
+    pub enough: Option<Enough<'a>>,
 }
 
-struct Active {
+/// See [`Job::enough`].
+pub type Enough<'a> = Box<dyn Fn(&[u32]) -> bool + 'a>;
+
+struct Active<'a> {
     job: usize,
     cache: KvCache,
     input: Vec<u32>,
     tokens: Vec<u32>,
+    logprobs: Vec<f32>,
     max_new_tokens: usize,
     guard: Option<LoopGuard>,
+    enough: Option<Enough<'a>>,
     prompt_tokens: usize,
     prefilled: bool,
     prefill: Duration,
@@ -117,23 +129,39 @@ struct Active {
 ///
 /// Returns the generations (with their final caches) in job order; `on_finish` is called with a
 /// job's index and generation as soon as it is done.
-pub fn greedy_batch(
+pub fn greedy_batch<'a>(
     model: &Llm,
-    jobs: Vec<Job>,
+    jobs: Vec<Job<'a>>,
     max_batch: usize,
     is_eog: impl Fn(u32) -> bool,
     mut on_finish: impl FnMut(usize, &Generation),
 ) -> Result<Vec<(Generation, KvCache)>> {
+    greedy_batch_growing(model, jobs, max_batch, is_eog, |i, generation| {
+        on_finish(i, generation);
+        Vec::new()
+    })
+}
+
+/// [`greedy_batch`] where finishing a job can add jobs: the ones `on_finish` returns join the
+/// queue (numbered after those before them) and take the places that come free, so that work
+/// that depends on a finished sequence fills the batch instead of waiting for all to end.
+pub fn greedy_batch_growing<'a>(
+    model: &Llm,
+    jobs: Vec<Job<'a>>,
+    max_batch: usize,
+    is_eog: impl Fn(u32) -> bool,
+    mut on_finish: impl FnMut(usize, &Generation) -> Vec<Job<'a>>,
+) -> Result<Vec<(Generation, KvCache)>> {
     let mut results: Vec<Option<(Generation, KvCache)>> = (0..jobs.len()).map(|_| None).collect();
     // Longest budgets first, so that the batch stays full until the end instead of finishing
     // with one long sequence decoding alone. (The order changes no output.)
-    let mut order: Vec<(usize, Job)> = jobs.into_iter().enumerate().collect();
+    let mut order: Vec<(usize, Job<'a>)> = jobs.into_iter().enumerate().collect();
     order.sort_by_key(|(i, job)| (std::cmp::Reverse(job.max_new_tokens), *i));
-    let mut pending = order.into_iter();
-    let mut active: Vec<Active> = Vec::new();
+    let mut pending: std::collections::VecDeque<(usize, Job<'a>)> = order.into();
+    let mut active: Vec<Active<'a>> = Vec::new();
     loop {
         while active.len() < max_batch.max(1) {
-            let Some((job, j)) = pending.next() else { break };
+            let Some((job, j)) = pending.pop_front() else { break };
             if j.prompt.is_empty() {
                 return Err(crate::Error::Config("greedy decoding needs a prompt".into()));
             }
@@ -143,8 +171,10 @@ pub fn greedy_batch(
                 cache: j.cache,
                 input: j.prompt,
                 tokens: Vec::new(),
+                logprobs: Vec::new(),
                 max_new_tokens: j.max_new_tokens,
                 guard: j.guard,
+                enough: j.enough,
                 prefilled: false,
                 prefill: Duration::ZERO,
                 decode: Duration::ZERO,
@@ -184,12 +214,16 @@ pub fn greedy_batch(
                 Some(stop) => {
                     let generation = Generation {
                         tokens: std::mem::take(&mut a.tokens),
+                        logprobs: std::mem::take(&mut a.logprobs),
                         stop,
                         prompt_tokens: a.prompt_tokens,
                         prefill: a.prefill,
                         decode: a.decode,
                     };
-                    on_finish(a.job, &generation);
+                    for job in on_finish(a.job, &generation) {
+                        pending.push_back((results.len(), job));
+                        results.push(None);
+                    }
                     results[a.job] = Some((generation, a.cache));
                 }
                 None => still.push(a),
@@ -208,6 +242,11 @@ fn next_step(a: &mut Active, logits: &[f32], is_eog: &impl Fn(u32) -> bool) -> O
     }
     let next = argmax(logits);
     let stop = take(&mut a.tokens, next, a.max_new_tokens, is_eog, a.guard);
+    if !is_eog(next) {
+        a.logprobs.push(log_probability(logits, next));
+        a.logprobs.truncate(a.tokens.len());
+    }
+    let stop = stop.or_else(|| a.enough.as_ref().is_some_and(|enough| enough(&a.tokens)).then_some(StopReason::Enough));
     if stop.is_none() {
         a.input = vec![next];
     }
@@ -292,15 +331,25 @@ pub fn greedy_speculative(
     let start = Instant::now();
     let mut stats = Speculation::default();
     let mut tokens = Vec::new();
-    let done = |tokens: &mut Vec<u32>, token: u32| take(tokens, token, max_new_tokens, &is_eog, guard);
+    let mut logprobs = Vec::new();
+    // Takes `token`, chosen from `logits`; says why decoding stops, if it does.
+    let mut done = |tokens: &mut Vec<u32>, token: u32, logits: &[f32]| {
+        let stop = take(tokens, token, max_new_tokens, &is_eog, guard);
+        if !is_eog(token) {
+            logprobs.push(log_probability(logits, token));
+            logprobs.truncate(tokens.len());
+        }
+        stop
+    };
     if max_new_tokens == 0 {
-        return Ok((Generation { tokens, stop: StopReason::MaxTokens, prompt_tokens: prompt.len(), prefill, decode: start.elapsed() }, stats));
+        let generation = Generation { tokens, logprobs, stop: StopReason::MaxTokens, prompt_tokens: prompt.len(), prefill, decode: start.elapsed() };
+        return Ok((generation, stats));
     }
     let stop = 'decode: loop {
         crate::interrupt::check()?;
         // The target's next token is certain; the draft guesses the ones after it.
         let next = argmax(&logits);
-        if let Some(stop) = done(&mut tokens, next) {
+        if let Some(stop) = done(&mut tokens, next, &logits) {
             break stop;
         }
         let room = max_new_tokens - tokens.len();
@@ -333,13 +382,14 @@ pub fn greedy_speculative(
         let rows = &rows[0];
         let mut fed = 1;
         for i in 1..proposal.len() {
-            let choice = argmax(&rows[(i - 1) * vocab..i * vocab]);
+            let row = &rows[(i - 1) * vocab..i * vocab];
+            let choice = argmax(row);
             if choice != proposal[i] {
                 break;
             }
             stats.accepted += 1;
             fed += 1;
-            if let Some(stop) = done(&mut tokens, choice) {
+            if let Some(stop) = done(&mut tokens, choice, row) {
                 break 'decode stop;
             }
         }
@@ -348,12 +398,75 @@ pub fn greedy_speculative(
         cache.truncate(base + fed);
         logits = rows[(fed - 1) * vocab..fed * vocab].to_vec();
     };
-    Ok((Generation { tokens, stop, prompt_tokens: prompt.len(), prefill, decode: start.elapsed() }, stats))
+    Ok((Generation { tokens, logprobs, stop, prompt_tokens: prompt.len(), prefill, decode: start.elapsed() }, stats))
+}
+
+/// The log-probability of `token` under `logits`: its log-softmax, `logit - max - ln Σ exp(x - max)`.
+/// The exponentials are approximated (relative error about 2e-4), which is far below what a
+/// confidence score needs and keeps the cost to a fraction of a millisecond per row.
+pub fn log_probability(logits: &[f32], token: u32) -> f32 {
+    let Some(&logit) = logits.get(token as usize) else { return f32::NEG_INFINITY };
+    let max = logits[argmax(logits) as usize];
+    logit - max - sum_exp_below(logits, max).ln()
+}
+
+simd_dispatch! {
+    /// Σ exp(x - max) over `xs`, every x at most `max`.
+    fn sum_exp_below(xs: &[f32], max: f32) -> f32 = sum_exp_lanes;
+}
+
+#[inline(always)]
+fn sum_exp_lanes(xs: &[f32], max: f32) -> f32 {
+    let mut lanes = [0f32; 16];
+    let chunks = xs.chunks_exact(16);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane += exp_nonpositive(x - max);
+        }
+    }
+    let tail: f32 = rest.iter().map(|&x| exp_nonpositive(x - max)).sum();
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// e^x for x <= 0 without branches (so that loops over it vectorize): 2^n · 2^f with the Taylor
+/// polynomial of 2^f on [0, 1); values below e^-87 flush to about 1e-38.
+#[inline(always)]
+fn exp_nonpositive(x: f32) -> f32 {
+    let t = x.max(-87.0) * std::f32::consts::LOG2_E;
+    let n = t.floor();
+    let f = t - n;
+    let p = 1.0 + f * (0.693_147_2 + f * (0.240_226_5 + f * (0.055_504_11 + f * (0.009_618_129 + f * 0.001_333_355_8))));
+    f32::from_bits(((n as i32 + 127) as u32) << 23) * p
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_probabilities_match_a_plain_log_softmax() {
+        let mut state = 11u32;
+        let logits: Vec<f32> = (0..1003)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (state >> 8) as f32 / (1 << 24) as f32 * 30.0 - 15.0
+            })
+            .collect();
+        let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let sum: f64 = logits.iter().map(|&x| (x as f64 - max).exp()).sum();
+        for token in [0u32, 17, 500, 1002] {
+            let exact = logits[token as usize] as f64 - max - sum.ln();
+            let got = log_probability(&logits, token) as f64;
+            assert!((got - exact).abs() < 1e-3, "token {token}: {got} vs {exact}");
+        }
+        assert!(log_probability(&logits, argmax(&logits)) <= 0.0);
+        assert_eq!(log_probability(&logits, 5000), f32::NEG_INFINITY);
+        for x in [0.0f32, -0.5, -1.0, -10.0, -80.0] {
+            let (got, exact) = (exp_nonpositive(x) as f64, (x as f64).exp());
+            assert!((got - exact).abs() <= 3e-4 * exact, "exp({x}) = {got}, not {exact}");
+        }
+    }
 
     #[test]
     fn the_loop_guard_sees_repeated_blocks_only_past_its_start() {

@@ -83,7 +83,8 @@ async fn run_batch(config: &Config, settings: &BatchSettings) -> Result<Outcome>
     // that cannot be had stops the run before anything is written.
     let resolved = config.store.resolve(&config.model)?;
     let model_sha256 = file_sha256(&resolved.path, config.progress)?;
-    let identity = RunIdentity::new(config, model_sha256.clone(), translation_fingerprint(config)?);
+    let glossary = crate::glossary::Glossary::with_user_file(config.glossary.as_deref())?;
+    let identity = RunIdentity::new(config, model_sha256.clone(), translation_fingerprint(config)?, &glossary);
 
     let report_name = match shard {
         Some(s) => format!("report.shard-{}-of-{}.json", s.index, s.count),

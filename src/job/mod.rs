@@ -13,7 +13,8 @@ pub use pipeline::{translation_fingerprint, Pipeline, RunIdentity};
 
 use crate::engine::ChatModel;
 use crate::config::{Command, Config, OutputFormat};
-use crate::doc::SourceInfo;
+use crate::doc::{ParagraphReport, SourceInfo};
+use crate::translate::Source;
 use crate::engine::StopReason;
 use crate::input::{check_french, read_document};
 use crate::models::{DEFAULT_DRAFT, DEFAULT_MODEL};
@@ -68,14 +69,15 @@ fn single_article(config: &Config, out: &mut dyn Write) -> Result<()> {
             check_french(&mut doc, config.force_language)?;
             let paragraphs = split_paragraphs(&doc.text);
             let pipeline = Pipeline::load(config)?;
-            let english = pipeline.translate_paragraphs(&doc, &paragraphs)?;
+            let sources: Vec<Source> = paragraphs.iter().map(|p| Source::body(p)).collect();
+            let english = pipeline.translate_paragraphs(&doc, &sources, 1)?;
             match format {
                 OutputFormat::Json => {
                     let source = pipeline.source_info(&doc, paragraphs.len());
-                    let (paragraphs, warnings) = (english.texts, english.warnings);
+                    let (paragraphs, warnings, reports) = (english.texts, english.warnings, english.reports);
                     match (&pipeline.marian, &pipeline.model_info) {
-                        (Some(m), _) => write_json_line(out, &TranslationRecord { paragraphs, source, model: &m.info, warnings })?,
-                        (None, Some(model)) => write_json_line(out, &TranslationRecord { paragraphs, source, model, warnings })?,
+                        (Some(m), _) => write_json_line(out, &TranslationRecord { paragraphs, reports, source, model: &m.info, warnings })?,
+                        (None, Some(model)) => write_json_line(out, &TranslationRecord { paragraphs, reports, source, model, warnings })?,
                         (None, None) => return Err(Error::Config("no translation model loaded".into())),
                     }
                 }
@@ -93,7 +95,7 @@ fn single_article(config: &Config, out: &mut dyn Write) -> Result<()> {
             let doc = read_document(input, config.max_bytes)?;
             let paragraphs = split_paragraphs(&doc.text);
             let pipeline = Pipeline::load(config)?;
-            let summary = pipeline.summarize(&paragraphs, &[doc.text.as_str()])?;
+            let summary = pipeline.summarize_english(&paragraphs, &doc.text)?;
             match format {
                 OutputFormat::Json => write_json_line(out, &summary)?,
                 OutputFormat::Text => write_text(out, &(summary.text + "\n"))?,
@@ -136,6 +138,8 @@ pub(crate) fn write_text(out: &mut dyn Write, text: &str) -> Result<()> {
 #[derive(Serialize)]
 struct TranslationRecord<'a, M: Serialize> {
     paragraphs: Vec<String>,
+    /// Confidence and checks of each paragraph.
+    reports: Vec<ParagraphReport>,
     source: SourceInfo,
     model: &'a M,
     warnings: Vec<String>,
@@ -163,10 +167,15 @@ pub(crate) struct LineRecord<'a> {
     pub tokens: &'a [u32],
     pub prompt_tokens: usize,
     pub stop: StopReason,
+    /// Confidence and checks (`paragraph` is the line number).
+    #[serde(flatten)]
+    pub report: ParagraphReport,
 }
 
+/// Translated paragraphs with what the reader must be told about them.
 pub(crate) struct TranslatedParagraphs {
     pub texts: Vec<String>,
     pub warnings: Vec<String>,
+    pub reports: Vec<ParagraphReport>,
 }
 

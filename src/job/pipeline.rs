@@ -11,20 +11,24 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{write_text, LineRecord, MarianLineRecord, TranslatedParagraphs};
+use crate::check::check_translation;
 use crate::config::{Command, Config, OutputFormat, TranslationEngine};
-use crate::doc::{Brief, DecodeSettings, Document, MarianDecoding, MarianInfo, ModelInfo, SourceInfo, Summary};
+use crate::doc::{Brief, DecodeSettings, Document, MarianDecoding, MarianInfo, ModelInfo, ParagraphReport, SourceInfo, Summary};
 use crate::engine::marian::{EarlyStopping, Marian, Precision};
 use crate::engine::{ChatModel, StopReason};
+use crate::facts::Language;
+use crate::glossary::{english_acronyms, Glossary};
 use crate::models::{file_sha256, ResolvedModel};
 use crate::output::write_json_line;
 use crate::segment::Article;
-use crate::summarize::{SummarizeSettings, Summarizer};
+use crate::summarize::{key_facts, SummarizeSettings, Summarizer};
 use crate::translate::marian::{MarianSettings, MarianTranslation, MarianTranslator};
-use crate::translate::{TranslateSettings, Translator};
+use crate::translate::{Method, ParagraphTranslation, Source, TranslateSettings, Translator, LOW_CONFIDENCE};
+use crate::verify::Sources;
 use crate::{Error, Result};
 
 /// Bumped when the output record changes shape or meaning, so that batch runs redo old outputs.
-const RECORD_VERSION: u32 = 1;
+const RECORD_VERSION: u32 = 2;
 
 /// Everything besides the input that decides an output record: the model file, the prompts,
 /// the engine and its settings. Thread counts and progress do not (same output either way).
@@ -38,13 +42,16 @@ pub struct RunIdentity {
     /// With `--engine marian`: the fingerprint of the checkpoint files, precision and settings.
     pub translation_model: Option<String>,
     pub prompts_sha256: String,
+    /// The terms table: built in, with the `--glossary` file's entries.
+    pub glossary_sha256: String,
     pub translate: TranslateSettings,
     pub summarize: SummarizeSettings,
 }
 
 impl RunIdentity {
-    /// `translation` is [`translation_fingerprint`] of the run (`None` for the `llm` engine).
-    pub fn new(config: &Config, model_sha256: String, translation: Option<String>) -> Self {
+    /// `translation` is [`translation_fingerprint`] of the run (`None` for the `llm` engine);
+    /// `glossary` the run's terms table.
+    pub fn new(config: &Config, model_sha256: String, translation: Option<String>, glossary: &Glossary) -> Self {
         let mut prompts = Sha256::new();
         for prompt in crate::translate::PROMPTS.iter().chain(crate::summarize::PROMPTS.iter()) {
             prompts.update((prompt.len() as u64).to_le_bytes());
@@ -56,6 +63,7 @@ impl RunIdentity {
             model_sha256,
             translation_model: translation,
             prompts_sha256: hex::encode(prompts.finalize()),
+            glossary_sha256: glossary.sha256(),
             translate: config.translate.clone(),
             summarize: config.summarize.clone(),
         }
@@ -68,27 +76,73 @@ impl RunIdentity {
     }
 }
 
-/// The title, then the body paragraphs: what a brief translates.
-fn title_and_body(article: &Article) -> Vec<String> {
-    std::iter::once(article.title.clone()).chain(article.paragraphs.iter().cloned()).collect()
+/// The title (as a headline), then the body paragraphs: what a brief translates.
+fn title_and_body(article: &Article) -> Vec<Source<'_>> {
+    std::iter::once(Source::headline(&article.title)).chain(article.paragraphs.iter().map(|p| Source::body(p))).collect()
 }
 
-/// The warning for paragraph `i` (0-based) of `doc` that did not end normally, also logged.
-fn limit_warning(doc: &Document, i: usize) -> String {
-    let w = format!("{}: paragraph {} hit the generation limit; its translation may be incomplete", doc.origin, i + 1);
-    tracing::warn!("{w}");
-    w
-}
-
-/// Marian translations of a document's paragraphs, with a warning for each that hit the limit
-/// (after what the input itself warned about).
-fn marian_paragraphs(doc: &Document, translations: Vec<MarianTranslation>) -> TranslatedParagraphs {
-    let mut warnings = doc.warnings.clone();
-    for (i, _) in translations.iter().enumerate().filter(|(_, t)| t.hit_limit) {
-        let w = limit_warning(doc, i);
-        warnings.push(w);
+/// What a reader is told about paragraph `i` of `doc`, numbered from `first` (0 when the title
+/// comes first): the generation limit, checks failed after the repairs, low confidence. Each
+/// warning is logged too.
+fn paragraph_warnings(doc: &Document, first: usize, i: usize, hit_limit: bool, report: &ParagraphReport) -> Vec<String> {
+    let what = match first + i {
+        0 => "the title".to_string(),
+        n => format!("paragraph {n}"),
+    };
+    let mut warnings = Vec::new();
+    if hit_limit {
+        warnings.push(format!("{}: {what} hit the generation limit; its translation may be incomplete", doc.origin));
     }
-    TranslatedParagraphs { texts: translations.into_iter().map(|t| t.text).collect(), warnings }
+    for finding in &report.findings {
+        warnings.push(format!("{}: {what} fails a check: {finding}", doc.origin));
+    }
+    if report.low_confidence {
+        let confidence = report.confidence.unwrap_or(f32::NEG_INFINITY);
+        warnings.push(format!("{}: {what} has low confidence ({confidence:.2}); check it against the French", doc.origin));
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    warnings
+}
+
+/// The report of a paragraph: its confidence and what its checks found.
+fn report(paragraph: usize, t: &ParagraphTranslation) -> ParagraphReport {
+    let confidence = t.confidence();
+    ParagraphReport {
+        paragraph,
+        confidence,
+        low_confidence: confidence.is_some_and(|c| c < LOW_CONFIDENCE),
+        findings: t.findings.clone(),
+        method: t.method,
+        first_findings: t.first_findings.clone(),
+    }
+}
+
+/// Marian translations of a document's paragraphs (the title first when `first` is 0), with
+/// the glossary's acronyms, the checks and their warnings (after what the input itself warned
+/// about). Marian paragraphs are not translated again: they are translated sentence by
+/// sentence already.
+fn marian_paragraphs(doc: &Document, sources: &[Source], first: usize, translations: Vec<MarianTranslation>, pipeline: &Pipeline) -> TranslatedParagraphs {
+    let mut english = TranslatedParagraphs { texts: Vec::new(), warnings: doc.warnings.clone(), reports: Vec::new() };
+    for (i, (t, source)) in translations.into_iter().zip(sources).enumerate() {
+        let terms = pipeline.terms(source.text);
+        let text = english_acronyms(&terms, &t.text);
+        let findings = if pipeline.translate.faithful { check_translation(source.text, &text, &terms) } else { Vec::new() };
+        let confidence = (t.parts > 0).then_some(t.score);
+        let report = ParagraphReport {
+            paragraph: first + i,
+            confidence,
+            low_confidence: confidence.is_some_and(|c| c < LOW_CONFIDENCE),
+            findings,
+            method: Method::First,
+            first_findings: Vec::new(),
+        };
+        english.warnings.extend(paragraph_warnings(doc, first, i, t.hit_limit, &report));
+        english.texts.push(text);
+        english.reports.push(report);
+    }
+    english
 }
 
 /// With `--engine marian`, what decides the Marian translations: the SHA-256 of the checkpoint's
@@ -125,6 +179,8 @@ pub struct Pipeline {
     identity: Option<RunIdentity>,
     pub(crate) model_info: Option<ModelInfo>,
     pub(crate) marian: Option<LoadedMarian>,
+    /// The terms table: built in, with the `--glossary` file's entries.
+    glossary: Glossary,
     translate: TranslateSettings,
     summarize: SummarizeSettings,
     progress: bool,
@@ -186,6 +242,7 @@ impl LoadedMarian {
 impl Pipeline {
     pub fn load(config: &Config) -> Result<Self> {
         let start = Instant::now();
+        let glossary = Glossary::with_user_file(config.glossary.as_deref())?;
         let marian = match &config.translation {
             TranslationEngine::Llm => None,
             TranslationEngine::Marian { checkpoint, precision, settings } => {
@@ -201,7 +258,7 @@ impl Pipeline {
             (Some(model), Some(info))
         };
         let identity = match &model_info {
-            Some(info) => Some(RunIdentity::new(config, info.sha256.clone(), translation_fingerprint(config)?)),
+            Some(info) => Some(RunIdentity::new(config, info.sha256.clone(), translation_fingerprint(config)?, &glossary)),
             None => None,
         };
         Ok(Self {
@@ -209,6 +266,7 @@ impl Pipeline {
             identity,
             model_info,
             marian,
+            glossary,
             translate: config.translate.clone(),
             summarize: config.summarize.clone(),
             progress: config.progress,
@@ -263,9 +321,18 @@ impl Pipeline {
         }
     }
 
+    /// The glossary terms of `french` (none with `--plain`).
+    fn terms(&self, french: &str) -> Vec<&crate::glossary::Term> {
+        if self.translate.faithful {
+            self.glossary.terms_in(french)
+        } else {
+            Vec::new()
+        }
+    }
+
     pub fn brief(&self, doc: &Document, article: &Article) -> Result<Brief> {
         let start = Instant::now();
-        let english = self.translate_paragraphs(doc, &title_and_body(article))?;
+        let english = self.translate_paragraphs(doc, &title_and_body(article), 0)?;
         self.finish_brief(doc, article, english, start.elapsed().as_millis() as u64)
     }
 
@@ -283,8 +350,8 @@ impl Pipeline {
             return articles.iter().map(|(doc, article)| self.brief(doc, article)).collect();
         };
         let start = Instant::now();
-        let paragraphs: Vec<Vec<String>> = articles.iter().map(|(_, article)| title_and_body(article)).collect();
-        let flat: Vec<String> = paragraphs.iter().flatten().cloned().collect();
+        let paragraphs: Vec<Vec<Source>> = articles.iter().map(|(_, article)| title_and_body(article)).collect();
+        let flat: Vec<String> = paragraphs.iter().flatten().map(|s| s.text.to_string()).collect();
         let translated = match MarianTranslator::new(&m.marian, &m.settings).translate_paragraphs(&flat) {
             Ok(translated) => translated,
             Err(Error::Interrupted { signal }) => {
@@ -301,7 +368,7 @@ impl Pipeline {
             .zip(&paragraphs)
             .map(|((doc, article), own)| {
                 let mine: Vec<_> = translated.by_ref().take(own.len()).collect();
-                let english = marian_paragraphs(doc, mine);
+                let english = marian_paragraphs(doc, own, 0, mine, self);
                 self.finish_brief(doc, article, english, translate_ms)
             })
             .collect()
@@ -310,7 +377,10 @@ impl Pipeline {
     /// Summarizes the translated article and assembles its record.
     fn finish_brief(&self, doc: &Document, article: &Article, english: TranslatedParagraphs, translate_ms: u64) -> Result<Brief> {
         let summarize_start = Instant::now();
-        let summary: Summary = self.summarize(&english.texts, &[doc.text.as_str()])?;
+        let terms = self.terms(&doc.text);
+        let sources = Sources::french(&doc.text, &english.texts, &terms);
+        let facts = key_facts(&article.title, &article.paragraphs, &self.glossary);
+        let summary: Summary = self.summarize(&english.texts, &sources, &facts)?;
         let summarize_ms = summarize_start.elapsed().as_millis() as u64;
 
         let mut texts = english.texts.into_iter();
@@ -325,8 +395,10 @@ impl Pipeline {
             title,
             summary: summary.text,
             summary_method: summary.method,
-            rejected_summaries: summary.rejected,
+            summary_candidates: summary.candidates,
+            key_facts: summary.key_facts,
             translation: texts.collect(),
+            paragraphs: english.reports,
             source: self.source_info(doc, article.paragraphs.len()),
             model: self.model_info.clone().ok_or_else(|| Error::Config("brief needs the chat model".into()))?,
             translation_model: self.marian.as_ref().map(|m| m.info.clone()),
@@ -336,38 +408,39 @@ impl Pipeline {
         })
     }
 
-    pub(crate) fn translate_paragraphs(&self, doc: &Document, paragraphs: &[String]) -> Result<TranslatedParagraphs> {
+    /// Translates `sources` (paragraphs of `doc`, numbered from `first` in reports: 0 when the
+    /// title comes first).
+    pub(crate) fn translate_paragraphs(&self, doc: &Document, sources: &[Source], first: usize) -> Result<TranslatedParagraphs> {
         if let Some(m) = &self.marian {
             let progress = Progress::new(self.progress, 0, "translating");
-            let translations = MarianTranslator::new(&m.marian, &m.settings).translate_paragraphs(paragraphs)?;
+            let texts: Vec<String> = sources.iter().map(|s| s.text.to_string()).collect();
+            let translations = MarianTranslator::new(&m.marian, &m.settings).translate_paragraphs(&texts)?;
             progress.finish();
-            return Ok(marian_paragraphs(doc, translations));
+            return Ok(marian_paragraphs(doc, sources, first, translations, self));
         }
-        let translator = Translator::new(self.llm()?, self.translate.clone())?;
-        let progress = Progress::new(self.progress, paragraphs.len() as u64, "translating");
+        let translator = Translator::new(self.llm()?, self.translate.clone(), &self.glossary)?;
+        let progress = Progress::new(self.progress, sources.len() as u64, "translating");
         // What the input itself warned about (e.g. its encoding) comes first.
-        let mut warnings = doc.warnings.clone();
-        let refs: Vec<&str> = paragraphs.iter().map(String::as_str).collect();
+        let mut english = TranslatedParagraphs { texts: Vec::new(), warnings: doc.warnings.clone(), reports: Vec::new() };
         let mut finished = 0;
-        let translations = translator.translate_paragraphs(&refs, |i, t| {
+        let translations = translator.translate_paragraphs(sources, |i, t| {
             finished += 1;
             progress.step(&format!(
                 "paragraph {}/{} done ({finished} of {}, {} tokens)",
                 i + 1,
-                paragraphs.len(),
-                paragraphs.len(),
+                sources.len(),
+                sources.len(),
                 t.generated_tokens()
             ));
         })?;
-        let mut texts = Vec::with_capacity(paragraphs.len());
         for (i, t) in translations.into_iter().enumerate() {
-            if t.hit_limit() {
-                warnings.push(limit_warning(doc, i));
-            }
-            texts.push(t.text);
+            let report = report(first + i, &t);
+            english.warnings.extend(paragraph_warnings(doc, first, i, t.hit_limit(), &report));
+            english.texts.push(t.text);
+            english.reports.push(report);
         }
         progress.finish();
-        Ok(TranslatedParagraphs { texts, warnings })
+        Ok(english)
     }
 
     pub(crate) fn translate_lines(&self, doc: &Document, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
@@ -402,14 +475,15 @@ impl Pipeline {
             }
             return Ok(());
         }
-        let translator = Translator::new(self.llm()?, self.translate.clone())?;
+        let translator = Translator::new(self.llm()?, self.translate.clone(), &self.glossary)?;
         let progress = Progress::new(self.progress, lines.len() as u64, "translating");
         // Windows of lines decoded together; each window's lines are written when it is done,
         // so a long input streams out.
         const WINDOW: usize = 4 * crate::translate::BATCH;
         let mut finished = 0;
         for (w, window) in lines.chunks(WINDOW).enumerate() {
-            let translations = translator.translate_paragraphs(window, |_, _| {
+            let sources: Vec<Source> = window.iter().map(|line| Source::body(line)).collect();
+            let translations = translator.translate_paragraphs(&sources, |_, _| {
                 finished += 1;
                 progress.step(&format!("line {finished}/{}", lines.len()));
             })?;
@@ -420,15 +494,23 @@ impl Pipeline {
                 if t.hit_limit() {
                     tracing::warn!("{}: line {} hit the generation limit", doc.origin, i + 1);
                 }
+                for finding in &t.findings {
+                    tracing::warn!("{}: line {} fails a check: {finding}", doc.origin, i + 1);
+                }
                 match format {
                     OutputFormat::Text => write_text(out, &(text + "\n"))?,
                     OutputFormat::Json => {
                         let tokens: Vec<u32> = t.segments.iter().flat_map(|s| s.tokens.iter().copied()).collect();
                         let stop = if t.hit_limit() { StopReason::MaxTokens } else { StopReason::Eog };
-                        write_json_line(
-                            out,
-                            &LineRecord { line: i + 1, text: &text, tokens: &tokens, prompt_tokens: t.prompt_tokens(), stop },
-                        )?
+                        let record = LineRecord {
+                            line: i + 1,
+                            text: &text,
+                            tokens: &tokens,
+                            prompt_tokens: t.prompt_tokens(),
+                            stop,
+                            report: report(i + 1, t),
+                        };
+                        write_json_line(out, &record)?
                     }
                 }
             }
@@ -437,14 +519,18 @@ impl Pipeline {
         Ok(())
     }
 
-    pub(crate) fn summarize(&self, english: &[String], originals: &[&str]) -> Result<Summary> {
-        let english_text = english.join("\n\n");
-        let mut sources: Vec<&str> = originals.to_vec();
-        sources.push(&english_text);
+    /// Summarizes `english` (paragraphs, the title first), checked against `sources`.
+    pub(crate) fn summarize(&self, english: &[String], sources: &Sources, facts: &[crate::summarize::KeyFact]) -> Result<Summary> {
         let progress = Progress::new(self.progress, 0, "summarizing");
-        let summary = Summarizer::new(self.llm()?, self.summarize.clone()).summarize(english, &sources);
+        let summary = Summarizer::new(self.llm()?, self.summarize.clone()).summarize(english, sources, facts);
         progress.finish();
         summary
+    }
+
+    /// Summarizes English text (`precis summarize`): checked against the text itself.
+    pub(crate) fn summarize_english(&self, paragraphs: &[String], text: &str) -> Result<Summary> {
+        let sources = Sources { original: text, language: Language::English, english: paragraphs, terms: &[] };
+        self.summarize(paragraphs, &sources, &[])
     }
 }
 
