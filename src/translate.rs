@@ -171,8 +171,9 @@ pub struct Translator<'m> {
     /// The system prompt and the instruction of the body prompt, identical for every body
     /// segment, computed once (headlines use its system prompt).
     prefix: PrefixCache,
-    /// The same for the stricter prompt of second translations (none with `--plain`).
-    retry_prefix: Option<PrefixCache>,
+    /// The same for the stricter prompt of second translations, computed when the first is
+    /// needed.
+    retry_prefix: std::cell::OnceCell<PrefixCache>,
 }
 
 /// The chat messages that ask for the translation of `text` with the plain prompt.
@@ -209,11 +210,7 @@ struct Request<'t> {
 impl<'m> Translator<'m> {
     pub fn new(model: &'m ChatModel, settings: TranslateSettings, glossary: &'m Glossary) -> Result<Self> {
         let prefix = model.shared_prefix(|text| messages(Kind::Body, text, &[]))?;
-        let retry_prefix = match settings.faithful {
-            true => Some(model.shared_prefix(|text| messages(Kind::Retry, text, &[]))?),
-            false => None,
-        };
-        Ok(Self { model, settings, glossary, prefix, retry_prefix })
+        Ok(Self { model, settings, glossary, prefix, retry_prefix: std::cell::OnceCell::new() })
     }
 
     pub fn settings(&self) -> &TranslateSettings {
@@ -237,8 +234,14 @@ impl<'m> Translator<'m> {
         let prompt = self.model.prompt(&messages(request.kind, text, terms))?;
         let limit = self.settings.max_new_base + self.settings.max_new_per_token * source_tokens;
         let limit = limit.min(self.model.room_after(prompt.len()));
-        let prefix = match (request.kind, &self.retry_prefix) {
-            (Kind::Retry, Some(retry)) => retry,
+        let prefix = match request.kind {
+            Kind::Retry => match self.retry_prefix.get() {
+                Some(prefix) => prefix,
+                None => {
+                    let prefix = self.model.shared_prefix(|text| messages(Kind::Retry, text, &[]))?;
+                    self.retry_prefix.get_or_init(|| prefix)
+                }
+            },
             _ => &self.prefix,
         };
         Ok(self.model.job_after(prefix, &prompt, limit, Some(LoopGuard::for_translation(source_tokens))))

@@ -98,10 +98,14 @@ pub fn key_facts(title: &str, body: &[String], glossary: &Glossary) -> Vec<KeyFa
             add(KeyFact { text: term.preferred().to_string(), count: 1, what: What::Term((*term).clone()) }, bonus);
         }
         for name in name_groups(text) {
-            let words: Vec<String> = name.split_whitespace().filter(|w| !term_words.contains(&fold(w))).map(str::to_string).collect();
-            if !words.is_empty() {
-                add(KeyFact { text: words.join(" "), count: 1, what: What::Name(words) }, bonus);
+            let words: Vec<String> = crate::facts::word_parts(&name).into_iter().map(|(_, w)| w.to_string()).collect();
+            if words.iter().any(|w| term_words.contains(&fold(w))) {
+                continue;
             }
+            // A summary names Michael Kurilla as Kurilla: any word but the first of a name of
+            // several words (a first name, a title, Saint) says it is there.
+            let telling: Vec<String> = if words.len() > 1 { words[1..].iter().filter(|w| crate::facts::is_capitalised(w)).cloned().collect() } else { words };
+            add(KeyFact { text: name, count: 1, what: What::Name(telling) }, bonus);
         }
         for mention in mentions(text, Language::French).iter().filter(|m| m.strict) {
             add(KeyFact { text: english_number(mention), count: 1, what: What::Number(mention.values.clone()) }, bonus);
@@ -114,15 +118,17 @@ pub fn key_facts(title: &str, body: &[String], glossary: &Glossary) -> Vec<KeyFa
     ranked.into_iter().take(MAX_FACTS).map(|(_, _, f)| f.clone()).collect()
 }
 
-/// Runs of proper names with only spaces between them: `Michael Kurilla`, `Abu Yusif`.
+/// Runs of proper names with only spaces between them (`Michael Kurilla`, `Abu Yusif`), or
+/// parts of one hyphenated name (`Saint-Hervé-du-Loir`).
 fn name_groups(text: &str) -> Vec<String> {
     let mut groups: Vec<String> = Vec::new();
     let mut last_end = None;
     for (start, name) in french_names(text) {
-        let joined = last_end.is_some_and(|end: usize| text[end..start].chars().all(|c| c == ' ' || c == '\u{A0}'));
+        let gap = last_end.map(|end: usize| &text[end..start]);
+        let joined = gap.is_some_and(|gap| gap.chars().all(|c| c == ' ' || c == '\u{A0}') || !gap.contains(char::is_whitespace));
         match groups.last_mut() {
             Some(group) if joined => {
-                group.push(' ');
+                group.push_str(gap.unwrap_or(" "));
                 group.push_str(name);
             }
             _ => groups.push(name.to_string()),
@@ -205,6 +211,14 @@ mod tests {
         let summary = "Islamic State wants to free more than 8,000 jihadists held in Syria, General Kurilla said.";
         let kept: Vec<&str> = facts.iter().filter(|f| f.in_text(summary)).map(|f| f.text.as_str()).collect();
         assert_eq!(kept, ["IS", "8,000", "Michael Kurilla", "Syria"]);
+    }
+
+    #[test]
+    fn hyphenated_names_are_one_fact() {
+        let facts = key_facts("Rougeole dans un collège de Saint-Hervé-du-Loir", &[], &Glossary::default());
+        assert_eq!(facts.iter().map(|f| f.text.as_str()).collect::<Vec<_>>(), ["Saint-Hervé-du-Loir"]);
+        assert!(facts[0].in_text("Measles at a school in Saint-Hervé-du-Loir"));
+        assert!(!facts[0].in_text("Measles at a school in Saint-Malo"));
     }
 
     #[test]
