@@ -5,6 +5,8 @@
 #       and greedy decode tok/s over --n-predict tokens (best of 3 after a warm-up);
 #   (b) the seed article translated paragraph by paragraph (title + 25 paragraphs), greedy:
 #       wall time, generated tok/s, peak RSS, and how many paragraphs are token-identical.
+#       precis runs with --plain: the same prompt for every paragraph, as llama.cpp here, without
+#       the checks and second translations of a normal run (scripts/eval.sh measures those).
 # Usage: scripts/bench-llm.sh [MODEL.gguf] [THREADS] [N_PREDICT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +40,7 @@ echo "== (b) seed article, paragraph by paragraph" >&2
 /usr/bin/time -f "%e %M" -o "$out/b-llamacpp.time" $py scripts/ref/llamacpp_translate.py --model "$model" \
     --lines "$out/seed.lines" --threads "$threads" --out "$out/b-llamacpp.jsonl" 2> "$out/b-llamacpp.log"
 /usr/bin/time -f "%e %M" -o "$out/b-precis.time" ./target/release/precis -q --threads "$threads" \
-    --model "$model" translate --lines "$out/seed.lines" --json > "$out/b-precis.jsonl"
+    --model "$model" --plain translate --lines "$out/seed.lines" --json > "$out/b-precis.jsonl"
 
 python3 - "$out" <<'PY'
 import json, sys

@@ -158,8 +158,30 @@ fn names(french: &str, english: &str, terms: &[&Term]) -> Option<String> {
             missing.push(name);
         }
     }
-    (!missing.is_empty()).then(|| format!("not in the English: {}", missing.join(", ")))
+    // A name English translates (Nouvelle-Écosse, Nova Scotia; Meilleur Acteur, Best Actor)
+    // leaves new capitalised words in the English: as many as there are, the missing names are
+    // taken for translated ones.
+    let french_words = WordSet::new(french);
+    let translated = crate::facts::word_parts(english)
+        .into_iter()
+        .filter(|&(start, part)| {
+            crate::facts::is_capitalised(part)
+                && part.chars().count() > 1
+                && !crate::facts::opens_sentence(english, start)
+                && !ENGLISH_TITLES.split_whitespace().any(|t| t == fold(part))
+                && !french_words.has_name(part)
+        })
+        .map(|(_, part)| fold(part))
+        .collect::<HashSet<String>>()
+        .len();
+    (missing.len() > translated).then(|| format!("not in the English: {}", missing.join(", ")))
 }
+
+/// Capitalised English words that translate a French common noun (le général, General): no
+/// trace of a translated name.
+const ENGLISH_TITLES: &str = "general president minister prime secretary mr mrs ms dr sir lord lady king queen prince \
+    princess pope saint st mayor governor senator chancellor colonel captain commander lieutenant sergeant admiral \
+    director chief judge justice professor government state republic army police court parliament ministry";
 
 /// The first quotation of four words or more that `text` opens and closes, if any (a few
 /// quoted words, or a paragraph that goes on with a quotation, may lose their marks in English).
@@ -404,6 +426,10 @@ mod tests {
     fn names_must_survive() {
         assert_eq!(checks("Le général Michael Kurilla dirige les forces au Moyen-Orient.", "General Michael directs the forces in the Middle East."), [Check::Names]);
         passes("Les Kurdes de Syrie ont rencontré les Américains.", "The Kurds of Syria met the Americans.");
+        // Names English translates leave English names in their place.
+        passes("Il est arrivé en Nouvelle-Écosse mardi.", "He arrived in Nova Scotia on Tuesday.");
+        passes("Elle a reçu le prix du Meilleur Acteur.", "She received the Best Actor award.");
+        assert_eq!(checks("Il est arrivé en Nouvelle-Écosse avec Paul Martin.", "He arrived in Nova Scotia with a friend."), [Check::Names]);
     }
 
     #[test]

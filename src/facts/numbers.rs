@@ -591,7 +591,10 @@ fn word_number_at(tokens: &[Token], i: usize, language: Language) -> Option<Read
         return None;
     }
     let soft = end == i + 1 && matches!(first, "un" | "une" | "one" | "neuf");
-    Some(Read { values: vec![(total + current).to_string()], strict: !soft, next: end })
+    // A number word joined to another word (three-dimensional, two-day) may render a French word
+    // with no number in it (tridimensionnel): it can stand for a number but is not required.
+    let compound = language == Language::English && is_punct(tokens, end, '-') && word(tokens, end + 1).is_some();
+    Some(Read { values: vec![(total + current).to_string()], strict: !soft && !compound, next: end })
 }
 
 /// Whatever number starts at token `i`: digits or words, then what can follow them.
@@ -814,7 +817,7 @@ mod tests {
     fn articles_and_ambiguous_words_are_soft() {
         let french = read("un homme, une femme, un bâtiment neuf, le premier ministre", French);
         assert!(french.iter().all(|(_, _, strict, _)| !strict), "{french:?}");
-        let english = read("one of them, the first time, a second, half an hour", English);
+        let english = read("one of them, the first time, a second, half an hour, three-dimensional", English);
         assert!(english.iter().all(|(_, _, strict, _)| !strict), "{english:?}");
         assert!(read("a man and an idea", English).is_empty());
     }
