@@ -369,14 +369,14 @@ impl<'m> Translator<'m> {
             // acronyms are put in English whatever the model wrote, and a second translation
             // seldom changes how a name of several words is rendered (it costs one whole
             // paragraph's decoding, often at the end of the batch, where it runs alone).
-            let retry = match translation.findings.iter().any(|f| f.check != Check::Glossary) {
-                false => Ok(Vec::new()),
-                true => self.second_requests(french),
-            };
-            let retry = retry.unwrap_or_else(|e| {
-                failure.get_or_insert(e);
+            let retry = if translation.findings.iter().any(|f| f.check != Check::Glossary) {
+                self.second_requests(french).unwrap_or_else(|e| {
+                    failure.get_or_insert(e);
+                    Vec::new()
+                })
+            } else {
                 Vec::new()
-            });
+            };
             if !retry.is_empty() {
                 tracing::debug!("paragraph {} fails a check ({}); translating it again", p + 1, translation.findings[0]);
                 translation.first_findings = translation.findings.clone();

@@ -1,7 +1,7 @@
 //! The Marian engine against HF transformers on tiny checkpoints made and trained by
 //! `scripts/ref/marian_make_checkpoints.py`, whose HF `generate` outputs (greedy and beam
 //! search under several settings) are in each checkpoint's `hf_generate.json`; FLORES lines are
-//! read from ../shared by index. Plus the numerics of the decoder cache and of batching.
+//! read from the shipped FLORES devtest by index. Plus the numerics of the decoder cache and of batching.
 
 mod common;
 
@@ -17,7 +17,7 @@ fn checkpoint(name: &str) -> PathBuf {
 }
 
 fn flores() -> Vec<String> {
-    let text = std::fs::read_to_string(common::shared("eval/flores200-devtest/fra_Latn.devtest")).unwrap();
+    let text = std::fs::read_to_string(common::flores("fra_Latn.devtest")).unwrap();
     text.lines().map(str::to_string).collect()
 }
 

@@ -21,8 +21,7 @@ fn checkpoint(name: &str) -> PathBuf {
 }
 
 fn flores_line(i: usize) -> String {
-    let text = std::fs::read_to_string(common::shared("eval/flores200-devtest/fra_Latn.devtest")).unwrap();
-    text.lines().nth(i).unwrap().to_string()
+    common::flores_line("fra_Latn.devtest", i)
 }
 
 fn copy_checkpoint(name: &str, to: &Path) {

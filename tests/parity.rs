@@ -1,7 +1,7 @@
 //! Bit-for-bit parity with llama.cpp (llama-cpp-python 0.3.36 on AVX2): the logits after a
 //! translate prompt and at every greedy step, and the greedy tokens, for FLORES lines on both
 //! lab models. The fixture (SHA-256 of llama.cpp's logits as little-endian f32) comes from
-//! `scripts/ref/llamacpp_logits.py`; the prompts are rebuilt here from ../shared.
+//! `scripts/ref/llamacpp_logits.py`; the prompts are rebuilt here from the shipped FLORES devtest lines.
 
 mod common;
 
@@ -18,7 +18,7 @@ fn digest(logits: &[f32]) -> String {
 fn logits_and_greedy_tokens_are_bit_identical_to_llama_cpp() {
     let _serial = common::serial();
     let fixture = common::fixture("llamacpp_logits.json");
-    let flores = std::fs::read_to_string(common::shared("eval/flores200-devtest/fra_Latn.devtest")).unwrap();
+    let flores = std::fs::read_to_string(common::flores("fra_Latn.devtest")).unwrap();
     let lines: Vec<&str> = flores.split('\n').collect();
     let cases = fixture["cases"].as_array().unwrap();
     assert!(cases.len() >= 6);

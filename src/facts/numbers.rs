@@ -482,7 +482,7 @@ fn qualifier_before(tokens: &[Token], i: usize, language: Language) -> Option<Qu
         j -= 1;
         match &tokens[j].kind {
             Kind::Word(w) => words.push(w),
-            Kind::Punct(c) if matches!(c, '«' | '"' | '“' | '\'' | '’' | '-' | '‑') => {}
+            Kind::Punct('«' | '"' | '“' | '\'' | '’' | '-' | '‑') => {}
             _ => break,
         }
     }

@@ -247,22 +247,4 @@ mod tests {
             "the article has a title but no body paragraphs"
         );
     }
-
-    #[test]
-    fn seed_article_has_a_title_and_25_body_paragraphs() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seed/article.fr.txt");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|err| panic!("cannot read the seed article {}: {err}", path.display()));
-        let article = split_article(&text).expect("the seed article splits");
-        assert!(!article.title.is_empty());
-        assert_eq!(article.paragraphs.len(), 25);
-        assert!(article.paragraphs.iter().all(|p| !p.is_empty()));
-        let mut joined = article.title.clone();
-        joined.push_str(&article.paragraphs.concat());
-        assert_eq!(
-            non_whitespace(&joined),
-            non_whitespace(text.trim_start_matches('\u{FEFF}'))
-        );
-    }
 }

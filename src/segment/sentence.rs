@@ -313,25 +313,12 @@ mod tests {
         );
     }
 
-    fn shared_file(relative: &str) -> String {
-        let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared")
-            .join(relative);
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()))
-    }
-
-    fn first_lines(relative: &str, count: usize) -> Vec<String> {
-        let lines: Vec<String> = shared_file(relative)
-            .lines()
-            .take(count)
-            .map(str::to_string)
-            .collect();
-        assert_eq!(
-            lines.len(),
-            count,
-            "{relative} has fewer than {count} lines"
-        );
+    /// The first `count` lines of a FLORES devtest file shipped with the tests.
+    fn first_lines(file: &str, count: usize) -> Vec<String> {
+        let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flores200-devtest").join(file);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
+        let lines: Vec<String> = text.lines().take(count).map(str::to_string).collect();
+        assert_eq!(lines.len(), count, "{file} has fewer than {count} lines");
         lines
     }
 
@@ -516,24 +503,8 @@ mod tests {
     }
 
     #[test]
-    fn lossless_on_seed_article_paragraphs() {
-        let text = shared_file("seed/article.fr.txt");
-        let paragraphs = crate::segment::paragraph::split_paragraphs(&text);
-        assert!(paragraphs.len() > 1, "the seed article has no paragraphs");
-        let mut sentence_count = 0;
-        for paragraph in &paragraphs {
-            assert_lossless(paragraph);
-            sentence_count += split_sentences(paragraph).len();
-        }
-        assert!(sentence_count > paragraphs.len());
-    }
-
-    #[test]
     fn lossless_on_flores_french_and_english() {
-        for file in [
-            "eval/flores200-devtest/fra_Latn.devtest",
-            "eval/flores200-devtest/eng_Latn.devtest",
-        ] {
+        for file in ["fra_Latn.devtest", "eng_Latn.devtest"] {
             for line in first_lines(file, 200) {
                 assert_lossless(&line);
             }
@@ -542,8 +513,8 @@ mod tests {
 
     #[test]
     fn flores_french_and_english_mostly_agree_on_sentence_counts() {
-        let french = first_lines("eval/flores200-devtest/fra_Latn.devtest", 200);
-        let english = first_lines("eval/flores200-devtest/eng_Latn.devtest", 200);
+        let french = first_lines("fra_Latn.devtest", 200);
+        let english = first_lines("eng_Latn.devtest", 200);
         let agreeing = french
             .iter()
             .zip(&english)

@@ -345,33 +345,6 @@ mod tests {
     }
 
     #[test]
-    fn seed_article_summary_is_short_and_verbatim() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seed/article.fr.txt");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|err| panic!("cannot read the seed article {}: {err}", path.display()));
-        let article = crate::segment::split_article(&text).expect("the seed article splits");
-        let summary = extractive_summary(&article.paragraphs, 5, 120);
-        let sentences = split_sentences(&summary);
-        assert!(!sentences.is_empty());
-        assert!(sentences.len() <= 5, "{summary}");
-        assert!(word_count(&summary) <= 120, "{summary}");
-        let body = article.paragraphs.join("\n");
-        let source_sentences: Vec<&str> = article
-            .paragraphs
-            .iter()
-            .flat_map(|paragraph| split_sentences(paragraph))
-            .collect();
-        for sentence in &sentences {
-            assert!(body.contains(sentence), "not verbatim: {sentence}");
-            assert!(
-                source_sentences.contains(sentence),
-                "not a source sentence: {sentence}"
-            );
-        }
-    }
-
-    #[test]
     fn shape_removes_chat_tokens_and_labels() {
         assert_eq!(
             shape_summary("Summary: The camps hold 8,000 fighters.<|im_end|>", 3, 100),

@@ -154,7 +154,7 @@ fn english_number(mention: &Mention) -> String {
     let year = fraction.is_none() && integer.parse::<u32>().is_ok_and(|n| (1800..=2100).contains(&n));
     let mut grouped = String::new();
     for (k, c) in digits.iter().enumerate() {
-        if k > 0 && (digits.len() - k) % 3 == 0 && !year {
+        if k > 0 && (digits.len() - k).is_multiple_of(3) && !year {
             grouped.push(',');
         }
         grouped.push(*c);

@@ -1,4 +1,4 @@
-//! Shared helpers for integration tests: where the real lab models and shared data live.
+//! Shared helpers for integration tests: where the real models and the test data live.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -23,11 +23,16 @@ pub fn model(file: &str) -> PathBuf {
     path
 }
 
-/// A file under ../shared (FLORES, the seed article), read at run time and never copied.
-pub fn shared(rel: &str) -> PathBuf {
-    let path = repo_root().join("..").join("shared").join(rel);
-    assert!(path.is_file(), "shared data {} is missing", path.display());
-    path
+/// A file of FLORES-200 devtest (`fra_Latn.devtest`, `eng_Latn.devtest`), shipped with the
+/// tests under their licence (tests/fixtures/flores200-devtest/README.md).
+pub fn flores(file: &str) -> PathBuf {
+    repo_root().join("tests/fixtures/flores200-devtest").join(file)
+}
+
+/// Line `i` (0-based) of a FLORES devtest file.
+pub fn flores_line(file: &str, i: usize) -> String {
+    let text = std::fs::read_to_string(flores(file)).unwrap();
+    text.split('\n').nth(i).unwrap().to_string()
 }
 
 pub fn fixture(name: &str) -> serde_json::Value {
@@ -43,27 +48,73 @@ pub fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The text of a fixture case, rebuilt by the conventions written in the fixture header.
-pub fn case_text(case: &serde_json::Value) -> String {
-    let read = |rel: &str| std::fs::read_to_string(shared(rel)).unwrap();
+/// The text of a fixture case, rebuilt by the conventions written in the fixture header; `None`
+/// for the cases of the seed article, a third-party text that is not shipped (they run in
+/// `tests/seed.rs`, see `scripts/test-seed.sh`).
+pub fn case_text(case: &serde_json::Value) -> Option<String> {
     match case["source"].as_str().unwrap() {
-        "inline" => case["text"].as_str().unwrap().to_string(),
-        "flores-fra" | "flores-eng" => {
-            let file = if case["source"] == "flores-fra" { "fra_Latn" } else { "eng_Latn" };
-            let text = read(&format!("eval/flores200-devtest/{file}.devtest"));
-            text.split('\n').nth(case["line"].as_u64().unwrap() as usize).unwrap().to_string()
-        }
-        "seed-whole" => read("seed/article.fr.txt"),
+        "inline" => Some(case["text"].as_str().unwrap().to_string()),
+        "flores-fra" => Some(flores_line("fra_Latn.devtest", case["line"].as_u64().unwrap() as usize)),
+        "flores-eng" => Some(flores_line("eng_Latn.devtest", case["line"].as_u64().unwrap() as usize)),
+        "seed-whole" | "seed-paragraph" => None,
+        other => panic!("unknown fixture source {other}"),
+    }
+}
+
+/// The text of a seed-article case of a fixture, read from `dir/seed/article.fr.txt`.
+pub fn seed_case_text(case: &serde_json::Value, shared: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(shared.join("seed/article.fr.txt")).unwrap();
+    match case["source"].as_str().unwrap() {
+        "seed-whole" => Some(text),
         "seed-paragraph" => {
-            let text = read("seed/article.fr.txt");
             let blank = regex::Regex::new(r"\n[ \t\r]*\n").unwrap();
             let paragraphs: Vec<&str> = blank.split(&text).map(str::trim).filter(|p| !p.is_empty()).collect();
-            paragraphs[case["paragraph"].as_u64().unwrap() as usize].to_string()
+            Some(paragraphs[case["paragraph"].as_u64().unwrap() as usize].to_string())
         }
-        other => panic!("unknown fixture source {other}"),
+        _ => None,
     }
 }
 
 pub fn ids(value: &serde_json::Value) -> Vec<u32> {
     value.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect()
+}
+
+/// The opus-mt-tc-big-fr-en tokenizer files, shipped with the tests.
+pub fn marian_tokenizer_dir() -> PathBuf {
+    repo_root().join("tests/fixtures/opus-mt-tc-big-fr-en")
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// What differs between the GGUF tokenizer and a llama.cpp fixture case of `text`, if anything.
+pub fn gguf_case_failure(tokenizer: &precis::engine::GgufTokenizer, case: &serde_json::Value, text: &str) -> Option<String> {
+    if let Some(sha) = case["text_sha256"].as_str() {
+        assert_eq!(sha256_hex(text), sha, "rebuilt text differs: {case}");
+    }
+    let expected = ids(&case["ids"]);
+    let got = tokenizer.encode(text, false).unwrap();
+    // Byte-level BPE is lossless.
+    assert_eq!(tokenizer.decode(&got, false), text);
+    (got != expected).then(|| format!("{case}: got {got:?}\n expected {expected:?}"))
+}
+
+/// What differs between the Marian tokenizer and an HF fixture case of `text`, if anything.
+pub fn marian_case_failure(tokenizer: &precis::engine::marian::MarianTokenizer, case: &serde_json::Value, text: &str) -> Option<String> {
+    if let Some(sha) = case["text_sha256"].as_str() {
+        assert_eq!(sha256_hex(text), sha, "rebuilt text differs: {case}");
+    }
+    let expected = ids(&case["ids"]);
+    let got = tokenizer.encode(text).unwrap();
+    if got != expected {
+        return Some(format!("encode {}: got {got:?}\n expected {expected:?}", case["name"].as_str().unwrap_or(&case.to_string())));
+    }
+    let decoded = tokenizer.decode(&got);
+    let matches = match case["decoded"].as_str() {
+        Some(want) => decoded == want,
+        None => Some(sha256_hex(&decoded).as_str()) == case["decoded_sha256"].as_str(),
+    };
+    (!matches).then(|| format!("decode {case}: got {decoded:?}"))
 }
