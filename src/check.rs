@@ -7,7 +7,9 @@
 //!   and months (mardi is Tuesday);
 //! - **names**: every proper name of the French (a capitalised word inside a sentence, or an
 //!   acronym) is in the English, compared without case or accents, or by its first four letters
-//!   (Syrie/Syria); names inside glossary terms are left to the glossary check;
+//!   (Syrie/Syria); names inside glossary terms are left to the glossary check, and names English
+//!   translates (Nouvelle-Écosse) leave new capitalised words in their place; no acronym of the
+//!   English is missing from the French (or its glossary terms);
 //! - **glossary**: every glossary term of the French has one of its English forms;
 //! - **quotes**: a French quotation stays a quotation;
 //! - **negation**: a negated French sentence stays negated, and no negation appears from nowhere;
@@ -174,7 +176,21 @@ fn names(french: &str, english: &str, terms: &[&Term]) -> Option<String> {
         .map(|(_, part)| fold(part))
         .collect::<HashSet<String>>()
         .len();
-    (missing.len() > translated).then(|| format!("not in the English: {}", missing.join(", ")))
+    let mut problems = Vec::new();
+    if missing.len() > translated {
+        problems.push(format!("not in the English: {}", missing.join(", ")));
+    }
+    // An acronym from nowhere: small models carry names over from their prompt's examples.
+    let term_forms: HashSet<String> = terms.iter().flat_map(|t| t.english.iter()).flat_map(|form| folded_words(form)).collect();
+    let invented: Vec<&str> = crate::facts::word_parts(english)
+        .into_iter()
+        .map(|(_, part)| part)
+        .filter(|part| crate::facts::is_acronym(part) && !french_words.has_name(part) && !term_forms.contains(&fold(part)))
+        .collect();
+    if !invented.is_empty() {
+        problems.push(format!("not in the French: {}", invented.join(", ")));
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
 }
 
 /// Capitalised English words that translate a French common noun (le général, General): no
@@ -430,6 +446,8 @@ mod tests {
         passes("Il est arrivé en Nouvelle-Écosse mardi.", "He arrived in Nova Scotia on Tuesday.");
         passes("Elle a reçu le prix du Meilleur Acteur.", "She received the Best Actor award.");
         assert_eq!(checks("Il est arrivé en Nouvelle-Écosse avec Paul Martin.", "He arrived in Nova Scotia with a friend."), [Check::Names]);
+        // An acronym the French does not have.
+        assert_eq!(checks("La présidente Marie Lefèvre a parlé à Nîmes.", "NATO President Marie Lefèvre spoke in Nîmes."), [Check::Names]);
     }
 
     #[test]
@@ -438,8 +456,9 @@ mod tests {
         let french = "Le FMI prévoit une croissance de 2,5 %.";
         let terms = glossary.terms_in(french);
         let findings = check_translation(french, "The FIM forecasts growth of 2.5%.", &terms);
-        assert_eq!(findings.iter().map(|f| f.check).collect::<Vec<_>>(), [Check::Glossary]);
-        assert!(findings[0].detail.contains("FMI -> IMF"));
+        // FIM is also an acronym the French does not have.
+        assert_eq!(findings.iter().map(|f| f.check).collect::<Vec<_>>(), [Check::Names, Check::Glossary]);
+        assert!(findings[1].detail.contains("FMI -> IMF"));
         assert!(check_translation(french, "The IMF forecasts growth of 2.5%.", &terms).is_empty());
     }
 

@@ -171,12 +171,35 @@ pub struct Translator<'m> {
     model: &'m ChatModel,
     settings: TranslateSettings,
     glossary: &'m Glossary,
-    /// The system prompt and the instruction of the body prompt, identical for every body
-    /// segment, computed once (headlines use its system prompt).
-    prefix: PrefixCache,
+    prefixes: &'m Prefixes,
+}
+
+/// The prompt prefixes every segment shares (system prompt, examples, instruction), computed once
+/// for a loaded model and kept for every article it translates.
+pub struct Prefixes {
+    body: PrefixCache,
     /// The same for the stricter prompt of second translations, computed when the first is
     /// needed.
-    retry_prefix: std::cell::OnceCell<PrefixCache>,
+    retry: std::cell::OnceCell<PrefixCache>,
+    faithful: bool,
+}
+
+impl Prefixes {
+    pub fn new(model: &ChatModel, settings: &TranslateSettings) -> Result<Self> {
+        let body = model.shared_prefix(|text| messages(Kind::Body, text, &[], settings.faithful))?;
+        Ok(Self { body, retry: std::cell::OnceCell::new(), faithful: settings.faithful })
+    }
+
+    fn of(&self, kind: Kind, model: &ChatModel) -> Result<&PrefixCache> {
+        if kind != Kind::Retry {
+            return Ok(&self.body);
+        }
+        if let Some(prefix) = self.retry.get() {
+            return Ok(prefix);
+        }
+        let prefix = model.shared_prefix(|text| messages(Kind::Retry, text, &[], self.faithful))?;
+        Ok(self.retry.get_or_init(|| prefix))
+    }
 }
 
 /// The chat messages that ask for the translation of `text` with the plain prompt.
@@ -221,9 +244,10 @@ struct Request<'t> {
 }
 
 impl<'m> Translator<'m> {
-    pub fn new(model: &'m ChatModel, settings: TranslateSettings, glossary: &'m Glossary) -> Result<Self> {
-        let prefix = model.shared_prefix(|text| messages(Kind::Body, text, &[], settings.faithful))?;
-        Ok(Self { model, settings, glossary, prefix, retry_prefix: std::cell::OnceCell::new() })
+    /// A translator of `model` with `settings`; `prefixes` must have been made with the same
+    /// model and settings.
+    pub fn new(model: &'m ChatModel, settings: TranslateSettings, glossary: &'m Glossary, prefixes: &'m Prefixes) -> Self {
+        Self { model, settings, glossary, prefixes }
     }
 
     pub fn settings(&self) -> &TranslateSettings {
@@ -247,16 +271,7 @@ impl<'m> Translator<'m> {
         let prompt = self.model.prompt(&messages(request.kind, text, terms, self.settings.faithful))?;
         let limit = self.settings.max_new_base + self.settings.max_new_per_token * source_tokens;
         let limit = limit.min(self.model.room_after(prompt.len()));
-        let prefix = match request.kind {
-            Kind::Retry => match self.retry_prefix.get() {
-                Some(prefix) => prefix,
-                None => {
-                    let prefix = self.model.shared_prefix(|text| messages(Kind::Retry, text, &[], self.settings.faithful))?;
-                    self.retry_prefix.get_or_init(|| prefix)
-                }
-            },
-            _ => &self.prefix,
-        };
+        let prefix = self.prefixes.of(request.kind, self.model)?;
         Ok(self.model.job_after(prefix, &prompt, limit, Some(LoopGuard::for_translation(source_tokens))))
     }
 

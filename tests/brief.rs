@@ -100,6 +100,9 @@ fn brief_markdown_from_stdin() {
     let translation_at = md.find("\n## Translation\n\n").expect("translation section");
     assert!(summary_at < translation_at);
     let body = &md[translation_at + "\n## Translation\n\n".len()..];
+    // The notes on doubtful paragraphs, if any, follow a rule; one footnote per marker.
+    let (body, notes) = body.split_once("\n---\n").unwrap_or((body, ""));
     assert_eq!(body.trim_end().split("\n\n").count(), 4, "{body}");
+    assert_eq!(md.matches("⚠[^").count(), notes.matches("\n[^").count(), "{md}");
     assert!(!md.contains("INFO") && !md.contains("<|"), "logs or chat tokens leaked into stdout:\n{md}");
 }

@@ -23,7 +23,7 @@ use crate::output::write_json_line;
 use crate::segment::Article;
 use crate::summarize::{key_facts, SummarizeSettings, Summarizer};
 use crate::translate::marian::{MarianSettings, MarianTranslation, MarianTranslator};
-use crate::translate::{Method, ParagraphTranslation, Source, TranslateSettings, Translator, LOW_CONFIDENCE};
+use crate::translate::{Method, ParagraphTranslation, Prefixes, Source, TranslateSettings, Translator, LOW_CONFIDENCE};
 use crate::verify::Sources;
 use crate::{Error, Result};
 
@@ -181,6 +181,8 @@ pub struct Pipeline {
     pub(crate) marian: Option<LoadedMarian>,
     /// The terms table: built in, with the `--glossary` file's entries.
     glossary: Glossary,
+    /// The translation prompts' shared prefixes, computed on first use and kept for every article.
+    prefixes: std::cell::OnceCell<Prefixes>,
     translate: TranslateSettings,
     summarize: SummarizeSettings,
     progress: bool,
@@ -267,6 +269,7 @@ impl Pipeline {
             model_info,
             marian,
             glossary,
+            prefixes: std::cell::OnceCell::new(),
             translate: config.translate.clone(),
             summarize: config.summarize.clone(),
             progress: config.progress,
@@ -304,6 +307,15 @@ impl Pipeline {
             },
         };
         Ok((model, model_info))
+    }
+
+    /// The translation prompts' shared prefixes for the chat model.
+    fn prefixes(&self) -> Result<&Prefixes> {
+        if let Some(prefixes) = self.prefixes.get() {
+            return Ok(prefixes);
+        }
+        let prefixes = Prefixes::new(self.llm()?, &self.translate)?;
+        Ok(self.prefixes.get_or_init(|| prefixes))
     }
 
     /// The chat model; every command but `translate --engine marian` loads one.
@@ -418,7 +430,7 @@ impl Pipeline {
             progress.finish();
             return Ok(marian_paragraphs(doc, sources, first, translations, self));
         }
-        let translator = Translator::new(self.llm()?, self.translate.clone(), &self.glossary)?;
+        let translator = Translator::new(self.llm()?, self.translate.clone(), &self.glossary, self.prefixes()?);
         let progress = Progress::new(self.progress, sources.len() as u64, "translating");
         // What the input itself warned about (e.g. its encoding) comes first.
         let mut english = TranslatedParagraphs { texts: Vec::new(), warnings: doc.warnings.clone(), reports: Vec::new() };
@@ -475,7 +487,7 @@ impl Pipeline {
             }
             return Ok(());
         }
-        let translator = Translator::new(self.llm()?, self.translate.clone(), &self.glossary)?;
+        let translator = Translator::new(self.llm()?, self.translate.clone(), &self.glossary, self.prefixes()?);
         let progress = Progress::new(self.progress, lines.len() as u64, "translating");
         // Windows of lines decoded together; each window's lines are written when it is done,
         // so a long input streams out.
