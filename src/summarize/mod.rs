@@ -150,7 +150,7 @@ impl<'m> Summarizer<'m> {
                     candidates[i].chosen = true;
                     (text, SummaryMethod::LlmTrimmed)
                 }
-                None => (extractive_summary(paragraphs, self.settings.max_sentences, self.settings.max_words), SummaryMethod::Extractive),
+                None => (self.extractive(paragraphs, sources), SummaryMethod::Extractive),
             },
         };
         Ok(Summary { text, method, candidates, key_facts: facts.iter().map(|f| f.text.clone()).collect() })
@@ -158,6 +158,18 @@ impl<'m> Summarizer<'m> {
 }
 
 impl Summarizer<'_> {
+    /// The most central sentences of the translation that are grounded themselves (a number
+    /// the translation invented stays out of the summary too); all of them when none is.
+    fn extractive(&self, paragraphs: &[String], sources: &Sources) -> String {
+        let grounded: Vec<String> = paragraphs
+            .iter()
+            .map(|p| split_sentences(p).into_iter().filter(|s| check_grounding(s, sources).is_grounded()).collect::<Vec<_>>().join(" "))
+            .filter(|p| !p.is_empty())
+            .collect();
+        let from = if grounded.is_empty() { paragraphs } else { &grounded };
+        extractive_summary(from, self.settings.max_sentences, self.settings.max_words)
+    }
+
     /// Whether a summary being written has all [`shape_summary`] keeps: the sentence limit
     /// reached and another sentence begun, or the word limit reached (models that copy the
     /// article out would go on to the token limit).
