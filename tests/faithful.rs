@@ -13,6 +13,14 @@ fn precis() -> Command {
     Command::cargo_bin("precis").unwrap()
 }
 
+/// precis with an empty models directory and no Python to provision one: any reach for a model
+/// fails at once.
+fn precis_without_models(models: &Path) -> Command {
+    let mut cmd = precis();
+    cmd.env("PRECIS_MODELS_DIR", models).env("PRECIS_PYTHON", "/nonexistent/python3");
+    cmd
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -34,9 +42,7 @@ fn a_bad_glossary_is_a_named_error_before_any_model_loads() {
     ];
     for (name, text, expected) in cases {
         let glossary = write(dir.path(), name, text);
-        precis()
-            .env("PRECIS_MODELS_DIR", &empty_models)
-            .env("PRECIS_PYTHON", "/nonexistent/python3")
+        precis_without_models(&empty_models)
             .args(["translate", "--glossary"])
             .arg(&glossary)
             .arg(&article)
@@ -46,9 +52,7 @@ fn a_bad_glossary_is_a_named_error_before_any_model_loads() {
     }
     let bytes = dir.path().join("latin1.tsv");
     std::fs::write(&bytes, b"Etat\t\xC9tat\n").unwrap();
-    precis()
-        .env("PRECIS_MODELS_DIR", &empty_models)
-        .env("PRECIS_PYTHON", "/nonexistent/python3")
+    precis_without_models(&empty_models)
         .args(["brief", "--glossary"])
         .arg(&bytes)
         .arg(&article)
@@ -56,9 +60,7 @@ fn a_bad_glossary_is_a_named_error_before_any_model_loads() {
         .code(2)
         .stderr(predicate::str::contains("latin1.tsv").and(predicate::str::contains("not UTF-8")));
     let missing = dir.path().join("missing.tsv");
-    precis()
-        .env("PRECIS_MODELS_DIR", &empty_models)
-        .env("PRECIS_PYTHON", "/nonexistent/python3")
+    precis_without_models(&empty_models)
         .args(["translate", "--glossary"])
         .arg(&missing)
         .arg(&article)
