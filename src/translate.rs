@@ -42,7 +42,7 @@ pub const PROMPTS: [&str; 6] = [SYSTEM_PROMPT, USER_PROMPT, HEADLINE_PROMPT, RET
 
 /// Mean token log-probability below which a paragraph is marked as doubtful (see README,
 /// "Confidence", for how it relates to translation quality on FLORES).
-pub const LOW_CONFIDENCE: f32 = -0.5;
+pub const LOW_CONFIDENCE: f32 = -0.4;
 
 /// Translation settings. Defaults in [`TranslateSettings::default`].
 #[derive(Debug, Clone, serde::Serialize)]
