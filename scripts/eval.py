@@ -9,8 +9,9 @@
       states that the French article does not, numbers of the French lost in the translation,
       French acronyms of the glossary left in the translation.
 
-The number and glossary measures here are written independently of precis's own checks (digits
-only, plain regular expressions), so that they do not grade precis with its own rules.
+The number and glossary measures here are written independently of precis's own checks (digits,
+million/billion after them, number words two to twenty, plain regular expressions), so that they
+do not grade precis with its own rules.
 """
 
 from __future__ import annotations
@@ -26,8 +27,14 @@ import sacrebleu
 
 REPO = Path(__file__).resolve().parents[1]
 
-FRENCH_NUMBER = re.compile(r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:,\d+)?|\d+(?:,\d+)?")
+FRENCH_NUMBER = re.compile(r"\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?:,\d+)?|\d+(?:,\d+)?")
 ENGLISH_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
+# Version-like strings (802.11n) are the same in both languages.
+VERSION = re.compile(r"\d+(?:\.\d+)+[a-z]")
+FRENCH_WORDS = dict(zip("deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize dix-sept dix-huit dix-neuf vingt".split(), range(2, 21)))
+ENGLISH_WORDS = dict(zip("two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty".split(), range(2, 21)))
+FRENCH_SCALE = {"million": 10**6, "millions": 10**6, "milliard": 10**9, "milliards": 10**9}
+ENGLISH_SCALE = {"million": 10**6, "billion": 10**9}
 
 
 def canonical(number: str) -> str:
@@ -37,16 +44,33 @@ def canonical(number: str) -> str:
     return f"{integer}.{fraction}" if fraction else integer
 
 
-def french_numbers(text: str) -> set[str]:
-    found = set()
-    for m in FRENCH_NUMBER.finditer(text):
-        n = re.sub(r"[ \u00a0\u202f]", "", m.group(0)).replace(",", ".")
-        found.add(canonical(n))
+def scaled(value: str, factor: int) -> str:
+    result = float(value) * factor
+    return canonical(str(int(round(result)))) if abs(result - round(result)) < 1e-6 * max(1, result) else canonical(repr(result))
+
+
+def numbers(text: str, pattern: re.Pattern, clean, words: dict, scale: dict) -> set[str]:
+    """Numbers in digits (with a following million/billion), small number words, versions."""
+    found = {m.group(0) for m in VERSION.finditer(text)}
+    text = VERSION.sub(" ", text)
+    for m in pattern.finditer(text):
+        value = canonical(clean(m.group(0)))
+        after = text[m.end():].split(maxsplit=1)
+        if after and after[0].lower().strip(".,;") in scale:
+            value = scaled(value, scale[after[0].lower().strip(".,;")])
+        found.add(value)
+    for word in re.findall(r"[\w-]+", text.lower()):
+        if word in words:
+            found.add(str(words[word]))
     return found
 
 
+def french_numbers(text: str) -> set[str]:
+    return numbers(text, FRENCH_NUMBER, lambda n: re.sub(r"[ \u00a0\u202f\u2009]", "", n).replace(",", "."), FRENCH_WORDS, FRENCH_SCALE)
+
+
 def english_numbers(text: str) -> set[str]:
-    return {canonical(m.group(0).replace(",", "")) for m in ENGLISH_NUMBER.finditer(text)}
+    return numbers(text, ENGLISH_NUMBER, lambda n: n.replace(",", ""), ENGLISH_WORDS, ENGLISH_SCALE)
 
 
 def load_glossary() -> list[tuple[str, list[str]]]:
