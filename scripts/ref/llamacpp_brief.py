@@ -4,8 +4,9 @@
 For each article (title line, then blank-line paragraphs): every paragraph, the title first, is
 translated with precis's plain translate prompt and greedy decoding (as scripts/ref/
 llamacpp_translate.py), then the translation is summarized with precis's first summary request
-(prompts/summarize.*.txt), greedy, at most 200 new tokens. No glossary, checks, repairs or
-candidates: what the same model gives with the same prompts and nothing else. Writes
+(prompts/summarize.*.txt), greedy, at most 200 new tokens, cut to precis's limits (the first
+sentences up to 5 and 120 words, at least one). No glossary, checks, repairs or candidates: what
+the same model gives with the same prompts and nothing else. Writes
 OUT/<article>.json with `title`, `translation` (body paragraphs) and `summary`, shaped like
 `precis brief --json` for scripts/eval.py.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -24,6 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import reference as ref  # noqa: E402
 from llamacpp_translate import greedy, max_new_tokens  # noqa: E402
+
+
+def shape(summary: str, max_sentences: int = 5, max_words: int = 120) -> str:
+    """The first whole sentences of `summary` within the limits (the first one always)."""
+    kept, words = [], 0
+    for sentence in re.split(r"(?<=[.!?])\s+", " ".join(summary.split())):
+        n = len(sentence.split())
+        if kept and (len(kept) >= max_sentences or words + n > max_words):
+            break
+        kept.append(sentence)
+        words += n
+    return " ".join(kept)
 
 
 def main() -> int:
@@ -48,9 +62,9 @@ def main() -> int:
             english.append(" ".join(llm.detokenize(tokens).decode("utf-8", errors="replace").split()))
         _, prompt = ref.prompt_ids(llm, ref.summarize_messages("\n\n".join(english)))
         tokens, _ = greedy(llm, prompt, 200, stop_ids)
-        summary = " ".join(llm.detokenize(tokens).decode("utf-8", errors="replace").split())
+        raw = " ".join(llm.detokenize(tokens).decode("utf-8", errors="replace").split())
         name = path.name.removesuffix(".fr.txt").removesuffix(".txt")
-        record = {"title": english[0], "translation": english[1:], "summary": summary}
+        record = {"title": english[0], "translation": english[1:], "summary": shape(raw), "summary_raw": raw}
         (args.out / f"{name}.json").write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
         ref.log(f"{name}: {len(paragraphs)} paragraphs, {time.perf_counter() - started:.1f} s")
     return 0
