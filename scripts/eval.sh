@@ -46,7 +46,7 @@ bash scripts/setup-reference.sh >&2
 py=.venv/bin/python
 "$py" -m pip install -q sacrebleu==2.6.0 >&2
 cargo build --release --locked >&2
-precis=./target/release/precis
+precis="${CARGO_TARGET_DIR:-target}/release/precis"
 [[ -f "$model" ]] || "$precis" fetch-models >&2
 mkdir -p "$out"
 

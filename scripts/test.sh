@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --locked
-./target/release/precis fetch-models --all
+"${CARGO_TARGET_DIR:-target}/release/precis" fetch-models --all
 cargo test --release --locked "$@"
