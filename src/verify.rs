@@ -113,12 +113,13 @@ pub fn check_grounding(summary: &str, sources: &Sources) -> Grounding {
     let claim = |kind, text: &str| Claim { kind, text: text.to_string() };
 
     let original_numbers = mentions(sources.original, sources.language);
+    let title_end = title_end(sources.original);
     let summary_numbers = mentions(summary, Language::English);
     for mention in summary_numbers.iter().filter(|m| m.strict) {
         let same: Vec<&Mention> = original_numbers.iter().filter(|f| f.shares_value(mention)).collect();
         if same.is_empty() {
             claims.push((mention.start, claim(ClaimKind::Number, mention.text(summary))));
-        } else if !compatible(&same.iter().map(|f| f.qualifier).collect::<Vec<_>>(), mention.qualifier) {
+        } else if !compatible(&same.iter().map(|f| (f.qualifier, f.start < title_end)).collect::<Vec<_>>(), mention.qualifier) {
             claims.push((mention.start, claim(ClaimKind::Qualifier, &qualified(summary, mention))));
         }
     }
@@ -165,16 +166,31 @@ pub fn check_grounding(summary: &str, sources: &Sources) -> Grounding {
 }
 
 /// Whether a summary may state a number with the qualifier `summary` where the article states it
-/// with the qualifiers `source` (one per mention): a bound the article gives anywhere ("plus de
-/// 1 200") stays, even where a title rounds it off ("1 200 évacués"); otherwise the summary may
-/// state the number as the article does, or as an approximation of an exact number (and the
-/// reverse).
-fn compatible(source: &[Option<Qualifier>], summary: Option<Qualifier>) -> bool {
-    let bounds: Vec<Qualifier> = source.iter().flatten().copied().filter(|q| *q != Qualifier::About).collect();
-    if !bounds.is_empty() {
-        return summary.is_some_and(|q| bounds.contains(&q));
+/// with the qualifiers `source` (one per mention, with whether it is in the title): a bound the
+/// article gives ("plus de 1 200") stays, even where a title rounds it off ("1 200 évacués"),
+/// unless the body also states the number without one (the bound then belongs to another
+/// statement: "un train sur trois seulement" ... "si moins d'un train sur trois"); otherwise the
+/// summary may state the number as the article does, or as an approximation of an exact number
+/// (and the reverse).
+fn compatible(source: &[(Option<Qualifier>, bool)], summary: Option<Qualifier>) -> bool {
+    let bounds: Vec<Qualifier> = source.iter().filter_map(|&(q, _)| q).filter(|q| *q != Qualifier::About).collect();
+    if let Some(q) = summary.filter(|q| *q != Qualifier::About) {
+        return bounds.contains(&q);
     }
-    source.iter().any(|&q| q == summary || matches!((q, summary), (Some(Qualifier::About), None) | (None, Some(Qualifier::About))))
+    let exact_in_body = source.iter().any(|&(q, in_title)| q.is_none() && !in_title);
+    if !bounds.is_empty() && !exact_in_body {
+        return false;
+    }
+    source.iter().any(|&(q, _)| q == summary || matches!((q, summary), (Some(Qualifier::About), None) | (None, Some(Qualifier::About))))
+}
+
+/// Where the title of `text` ends: its first non-empty line, when more text follows; else 0.
+fn title_end(text: &str) -> usize {
+    let start = text.len() - text.trim_start().len();
+    match text[start..].find('\n') {
+        Some(end) if !text[start + end..].trim().is_empty() => start + end,
+        _ => 0,
+    }
 }
 
 /// A summary mention with the words before it, as a reader would quote it ("1,200 residents").
@@ -308,9 +324,18 @@ mod tests {
 
     #[test]
     fn a_bound_stated_anywhere_stays() {
-        let sources = Sources::french("Inondations : 1 200 évacués. Plus de 1 200 habitants ont été évacués.", &[], &[]);
+        let sources = Sources::french("Inondations : 1 200 évacués\n\nPlus de 1 200 habitants ont été évacués.", &[], &[]);
         assert_eq!(check_grounding("1,200 residents were evacuated.", &sources).unsupported, [claim(ClaimKind::Qualifier, "1,200")]);
         assert!(check_grounding("More than 1,200 residents were evacuated.", &sources).is_grounded());
+        // In the body without a bound too: the bound belongs to another statement.
+        let french = "Grève : un train sur trois\n\nUn train sur trois seulement circulera.\n\nLes abonnés seront indemnisés si moins d'un train sur trois est assuré.";
+        let sources = Sources::french(french, &[], &[]);
+        assert_eq!(check_grounding("Only one train in three will run.", &sources).unsupported, []);
+        assert!(check_grounding("Subscribers are compensated if fewer than one train in three runs.", &sources).is_grounded());
+        assert_eq!(
+            check_grounding("More than one train in three will run.", &sources).unsupported,
+            [claim(ClaimKind::Qualifier, "More than one train in three")]
+        );
     }
 
     #[test]

@@ -114,7 +114,8 @@ fn tokenize(text: &str) -> Vec<Token> {
             tokens.push(Token { start, end, kind: Kind::Word(fold(&text[start..end])) });
         } else {
             chars.next();
-            if !c.is_whitespace() {
+            // A line break ends a number as punctuation does ("sur trois\n\nUn train").
+            if !c.is_whitespace() || c == '\n' {
                 tokens.push(Token { start, end: start + c.len_utf8(), kind: Kind::Punct(c) });
             }
         }
@@ -830,6 +831,9 @@ mod tests {
         assert_eq!(values("one train in three", English), [v(&["f1/3"])]);
         assert_eq!(values("one in three trains, 2 out of 5, three out of every four", English), [v(&["f1/3"]), v(&["f2/5"]), v(&["f3/4"])]);
         assert_eq!(values("a third of flights, two-thirds, a quarter of", English), [v(&["f1/3"]), v(&["f2/3"]), v(&["f1/4"])]);
+        // A number ends with its line: a title's "sur trois" and the "Un" that opens the next
+        // paragraph are not "sur trois un" (four).
+        assert_eq!(values("un train sur trois\n\nUn train sur trois seulement", French), [v(&["f1/3"]), v(&["f1/3"])]);
         // "in" between a count and a year is no fraction.
         assert_eq!(values("rose by 3 in 2023", English), [v(&["3"]), v(&["2023"])]);
     }
