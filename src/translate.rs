@@ -393,11 +393,14 @@ impl<'m> Translator<'m> {
             }
             let mut translation = self.checked(french, ParagraphTranslation::from_segments(segments, Method::First));
             on_done(p, &translation);
-            // A glossary term missing on its own is reported, not worth a second translation:
-            // acronyms are put in English whatever the model wrote, and a second translation
-            // seldom changes how a name of several words is rendered (it costs one whole
-            // paragraph's decoding, often at the end of the batch, where it runs alone).
-            let retry = if translation.findings.iter().any(|f| f.check != Check::Glossary) {
+            // A glossary term missing on its own is reported, not worth a second translation of
+            // a paragraph: acronyms are put in English whatever the model wrote, and a second
+            // translation seldom changes how a name of several words is rendered (it costs one
+            // whole paragraph's decoding, often at the end of the batch, where it runs alone).
+            // A title costs a few tokens, and the terms the retry prompt gives mend a headline
+            // that took "taux directeurs" for directors.
+            let headline = paragraphs[p].kind == Kind::Headline;
+            let retry = if translation.findings.iter().any(|f| headline || f.check != Check::Glossary) {
                 self.second_requests(french).unwrap_or_else(|e| {
                     failure.get_or_insert(e);
                     Vec::new()
