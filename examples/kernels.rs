@@ -13,23 +13,11 @@ use precis::engine::quant::{Kind, QMatrix, RowMode};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |i: usize| -> usize {
-        args.get(i)
-            .and_then(|a| a.parse().ok())
-            .expect("usage: kernels ROWS COLS M [q6k] [gemv]")
-    };
+    let arg = |i: usize| -> usize { args.get(i).and_then(|a| a.parse().ok()).expect("usage: kernels ROWS COLS M [q6k] [gemv]") };
     let (rows, cols, m) = (arg(0), arg(1), arg(2));
-    let kind = if args.iter().skip(3).any(|a| a == "q6k") {
-        Kind::Q6K
-    } else {
-        Kind::Q4K
-    };
+    let kind = if args.iter().skip(3).any(|a| a == "q6k") { Kind::Q6K } else { Kind::Q4K };
     // Random blocks (xorshift) with a small f16 scale, so that the sums stay finite.
-    let (block_bytes, scale_at) = if kind == Kind::Q6K {
-        (210, vec![208])
-    } else {
-        (144, vec![0, 2])
-    };
+    let (block_bytes, scale_at) = if kind == Kind::Q6K { (210, vec![208]) } else { (144, vec![0, 2]) };
     let mut state = 0x9e37_79b9u32;
     let mut bytes: Vec<u8> = (0..rows * cols / 256 * block_bytes)
         .map(|_| {
@@ -45,18 +33,10 @@ fn main() {
         }
     }
     let w = QMatrix::from_blocks(kind, rows, cols, &bytes).expect("a whole number of blocks");
-    let xs: Vec<f32> = (0..m * cols)
-        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
-        .collect();
+    let xs: Vec<f32> = (0..m * cols).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
     // Prompt rows take llama.cpp's GEMM and tiled paths; `gemv` gives the decoding rows' path.
     let gemv = args.iter().any(|a| a == "gemv");
-    let modes = vec![
-        RowMode {
-            gemm: !gemv,
-            tiled: !gemv
-        };
-        m
-    ];
+    let modes = vec![RowMode { gemm: !gemv, tiled: !gemv }; m];
     let acts = w.quantize(&xs, &modes);
     std::hint::black_box(w.matmul_quantized(&acts, m, &modes));
     let iters = (2e11 / (rows * cols * m) as f64).max(3.0) as usize;
@@ -65,9 +45,5 @@ fn main() {
         std::hint::black_box(w.matmul_quantized(&acts, m, &modes));
     }
     let seconds = start.elapsed().as_secs_f64() / iters as f64;
-    println!(
-        "{rows}x{cols} {kind:?}, {m} rows: {:.2} ms, {:.1} GMAC/s",
-        seconds * 1e3,
-        (rows * cols * m) as f64 / seconds / 1e9
-    );
+    println!("{rows}x{cols} {kind:?}, {m} rows: {:.2} ms, {:.1} GMAC/s", seconds * 1e3, (rows * cols * m) as f64 / seconds / 1e9);
 }

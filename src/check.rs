@@ -158,7 +158,8 @@ fn names(french: &str, english: &str, terms: &[&Term]) -> Option<String> {
     // Names of several words, joined by a space or a hyphen (Nouvelle-Écosse, Meilleur Acteur).
     let in_compound = |i: usize| {
         let (start, name) = names[i];
-        let joined = |a: (usize, &str), b: (usize, &str)| french[a.0 + a.1.len()..b.0].chars().all(|c| c == ' ' || c == '-' || c == '\u{A0}');
+        let joined =
+            |a: (usize, &str), b: (usize, &str)| french[a.0 + a.1.len()..b.0].chars().all(|c| c == ' ' || c == '-' || c == '\u{A0}');
         (i > 0 && joined(names[i - 1], (start, name))) || names.get(i + 1).is_some_and(|&next| joined((start, name), next))
     };
     let mut missing: Vec<&str> = Vec::new();
@@ -284,13 +285,18 @@ fn negation(french: &str, english: &str) -> Option<String> {
     let plain: Vec<&String> = target.iter().filter(|w| matches!(w.as_str(), "not" | "never") || w.ends_with("n't")).collect();
     let french_words = folded_words(french);
     let negative_hint = french_words.iter().any(|w| {
-        matches!(w.as_str(), "ne" | "n" | "impossible" | "interdit" | "interdite" | "faute" | "manque" | "sauf" | "hors" | "refuse" | "refusent" | "absence")
-            || w.starts_with("empech")
+        matches!(
+            w.as_str(),
+            "ne" | "n" | "impossible" | "interdit" | "interdite" | "faute" | "manque" | "sauf" | "hors" | "refuse" | "refusent" | "absence"
+        ) || w.starts_with("empech")
             || w.starts_with("refus")
             || w.starts_with("echou")
     });
     if source.is_empty() && !plain.is_empty() && !negative_hint {
-        return Some(format!("the English negates ({}) and the French does not", plain.iter().map(|w| w.as_str()).collect::<Vec<_>>().join(", ")));
+        return Some(format!(
+            "the English negates ({}) and the French does not",
+            plain.iter().map(|w| w.as_str()).collect::<Vec<_>>().join(", ")
+        ));
     }
     None
 }
@@ -330,13 +336,16 @@ static PREAMBLE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// A note about the translation, from where it starts to the end.
-static NOTE: LazyLock<Regex> =
-    LazyLock::new(|| compiled(r#"(?is)(?:\n|^|\s)\(?\s*(?:translator'?s? )?note\s*:.*$|\n\s*\(?\s*(?:this|the) (?:translation|text)\b[^\n]*$"#));
+static NOTE: LazyLock<Regex> = LazyLock::new(|| {
+    compiled(r#"(?is)(?:\n|^|\s)\(?\s*(?:translator'?s? )?note\s*:.*$|\n\s*\(?\s*(?:this|the) (?:translation|text)\b[^\n]*$"#)
+});
 
 /// The glossary line of a prompt, or an entry of it, repeated in the output: "HTS = Hayat
 /// Tahrir al-Sham", "Write these names in English as shown: ...".
 static TERMS_ECHO: LazyLock<Regex> = LazyLock::new(|| {
-    compiled(r#"(?i)write these names in english as shown:?[^\n]*?(?:\.(?:\s|$)|\n|$)|(?:^|[\n.;]\s*)[^\n.;=]{1,60} = [^\n.;=]{1,80}(?:[.;](?:\s|$)|\n|$)"#)
+    compiled(
+        r#"(?i)write these names in english as shown:?[^\n]*?(?:\.(?:\s|$)|\n|$)|(?:^|[\n.;]\s*)[^\n.;=]{1,60} = [^\n.;=]{1,80}(?:[.;](?:\s|$)|\n|$)"#,
+    )
 });
 
 /// Comment about a text rather than a translation of it, anywhere.
@@ -356,7 +365,11 @@ pub fn strip_commentary(french: &str, english: &str) -> String {
         let without_echo = TERMS_ECHO.replace_all(&text, |caps: &regex::Captures| {
             // Keep the sentence end that the match took from before it.
             let m = caps.get(0).map_or("", |m| m.as_str());
-            if m.starts_with(['.', ';']) { ". ".to_string() } else { " ".to_string() }
+            if m.starts_with(['.', ';']) {
+                ". ".to_string()
+            } else {
+                " ".to_string()
+            }
         });
         let without_echo = without_echo.trim().trim_end_matches(" .").to_string();
         if without_echo.is_empty() || without_echo == text {
@@ -392,7 +405,9 @@ pub fn strip_commentary(french: &str, english: &str) -> String {
 const FRENCH_FUNCTION_WORDS: &str = "le la les de des du un une est et en dans pour que qui sur avec par au aux ont sont pas ce cette ses leur leurs nous vous il elle ils elles";
 
 fn not_translation(french: &str, english: &str) -> Option<String> {
-    if let Some(m) = PREAMBLE.find(english).or_else(|| COMMENTARY.find(english)).or_else(|| NOTE.find(english)).or_else(|| TERMS_ECHO.find(english)) {
+    if let Some(m) =
+        PREAMBLE.find(english).or_else(|| COMMENTARY.find(english)).or_else(|| NOTE.find(english)).or_else(|| TERMS_ECHO.find(english))
+    {
         return Some(format!("comment about the text: {:?}", m.as_str().trim()));
     }
     let words = folded_words(english);
@@ -437,9 +452,14 @@ mod tests {
     #[test]
     fn numbers_dropped_changed_added_or_unqualified_fail() {
         assert_eq!(checks(FLOOD, "1,200 residents of the Vidourle valley were evacuated overnight after rain of exceptional intensity in the Gard, the prefecture announced."), [Check::Numbers]);
-        let finding = &check_translation("Un train sur trois circulera mardi.", "Three out of every four trains will run on Tuesday.", &[])[0];
+        let finding =
+            &check_translation("Un train sur trois circulera mardi.", "Three out of every four trains will run on Tuesday.", &[])[0];
         assert_eq!(finding.check, Check::Numbers);
-        assert!(finding.detail.contains("missing Un train sur trois") && finding.detail.contains("Three out of every four"), "{}", finding.detail);
+        assert!(
+            finding.detail.contains("missing Un train sur trois") && finding.detail.contains("Three out of every four"),
+            "{}",
+            finding.detail
+        );
         assert_eq!(checks("Il est tombé 310 millimètres.", "It rained 31 millimetres."), [Check::Numbers]);
         assert_eq!(checks("Il est tombé beaucoup de pluie mardi.", "Over 2 days, a lot of rain fell on Tuesday."), [Check::Numbers]);
         passes("Un train sur trois circulera mardi.", "One train in three will run on Tuesday.");
@@ -449,14 +469,26 @@ mod tests {
 
     #[test]
     fn names_must_survive() {
-        assert_eq!(checks("Le général Michael Kurilla dirige les forces au Moyen-Orient.", "General Michael directs the forces in the Middle East."), [Check::Names]);
+        assert_eq!(
+            checks(
+                "Le général Michael Kurilla dirige les forces au Moyen-Orient.",
+                "General Michael directs the forces in the Middle East."
+            ),
+            [Check::Names]
+        );
         passes("Les Kurdes de Syrie ont rencontré les Américains.", "The Kurds of Syria met the Americans.");
         // Names English translates leave English names in their place.
         passes("Il est arrivé en Nouvelle-Écosse mardi.", "He arrived in Nova Scotia on Tuesday.");
         passes("Elle a reçu le prix du Meilleur Acteur.", "She received the Best Actor award.");
         // A single name is no translated compound, whatever new names the English has.
-        assert_eq!(checks("Le convoi a été touché près de la Dravonie dimanche.", "The convoy was hit near the Congo on Sunday."), [Check::Names]);
-        assert_eq!(checks("Il est arrivé en Nouvelle-Écosse avec Paul Martin.", "He arrived in Nova Scotia with a friend."), [Check::Names]);
+        assert_eq!(
+            checks("Le convoi a été touché près de la Dravonie dimanche.", "The convoy was hit near the Congo on Sunday."),
+            [Check::Names]
+        );
+        assert_eq!(
+            checks("Il est arrivé en Nouvelle-Écosse avec Paul Martin.", "He arrived in Nova Scotia with a friend."),
+            [Check::Names]
+        );
         // An acronym the French does not have.
         assert_eq!(checks("La présidente Marie Lefèvre a parlé à Nîmes.", "NATO President Marie Lefèvre spoke in Nîmes."), [Check::Names]);
     }
@@ -475,7 +507,10 @@ mod tests {
 
     #[test]
     fn quotations_stay_quotations() {
-        assert_eq!(checks("« Nous partirons demain matin », a dit le maire.", "We will leave tomorrow morning, the mayor said."), [Check::Quotes]);
+        assert_eq!(
+            checks("« Nous partirons demain matin », a dit le maire.", "We will leave tomorrow morning, the mayor said."),
+            [Check::Quotes]
+        );
         // A few quoted words may lose their marks.
         passes("Le maire a parlé d’une « situation inédite ».", "The mayor spoke of an unprecedented situation.");
     }
@@ -483,7 +518,10 @@ mod tests {
     #[test]
     fn paragraph_quotations_get_their_marks_back() {
         // A paragraph that goes on with a quotation opens with a quotation mark; the last closes.
-        assert_eq!(restore_quotes("« Nous voulons garantir la sécurité.", "We want to guarantee security."), "\"We want to guarantee security.");
+        assert_eq!(
+            restore_quotes("« Nous voulons garantir la sécurité.", "We want to guarantee security."),
+            "\"We want to guarantee security."
+        );
         assert_eq!(restore_quotes("« Et nous y veillerons. »", "And we will see to it."), "\"And we will see to it.\"");
         assert_eq!(restore_quotes("« Et nous y veillerons. »", "\"And we will see to it.\""), "\"And we will see to it.\"");
         assert_eq!(restore_quotes("Il a dit : « non ».", "He said \"no\"."), "He said \"no\".");

@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{BatchSettings, Command, Config, OutputFormat, TranslationEngine};
 use crate::discover::Shard;
-use crate::input::DEFAULT_MAX_BYTES;
 use crate::engine::marian::{GenerationOverrides, Precision};
+use crate::input::DEFAULT_MAX_BYTES;
 use crate::models::{ModelSpec, ModelStore};
 use crate::summarize::SummarizeSettings;
 use crate::translate::marian::MarianSettings;
@@ -237,17 +237,15 @@ impl Cli {
             },
             CliCommand::Summarize { file, json } => Command::Summarize { input: file, format: format(json) },
             CliCommand::FetchModels { all } => Command::FetchModels { all },
-            CliCommand::BenchLlm { prompt_file, as_translate, n_predict, repeat, logits_out, draft, lookahead } => {
-                Command::BenchLlm {
-                    prompt_file,
-                    as_translate,
-                    n_predict,
-                    repeat: repeat.max(1),
-                    logits_out,
-                    draft,
-                    lookahead: lookahead.max(1),
-                }
-            }
+            CliCommand::BenchLlm { prompt_file, as_translate, n_predict, repeat, logits_out, draft, lookahead } => Command::BenchLlm {
+                prompt_file,
+                as_translate,
+                n_predict,
+                repeat: repeat.max(1),
+                logits_out,
+                draft,
+                lookahead: lookahead.max(1),
+            },
             CliCommand::Run { inputs, out, force, shard } => {
                 let shard = match shard {
                     Some(value) => Some((Shard::parse(&value)?, "--shard".to_string())),
@@ -268,7 +266,11 @@ impl Cli {
             progress: !self.quiet,
             max_bytes: self.model.max_bytes,
             force_language: self.model.force_language,
-            translate: TranslateSettings { max_segment_tokens: self.model.max_segment_tokens, faithful: !self.model.plain, ..Default::default() },
+            translate: TranslateSettings {
+                max_segment_tokens: self.model.max_segment_tokens,
+                faithful: !self.model.plain,
+                ..Default::default()
+            },
             glossary: self.model.glossary,
             summarize: SummarizeSettings::default(),
             translation,

@@ -18,11 +18,25 @@ pub enum OutputFormat {
 
 #[derive(Debug, Clone)]
 pub enum Command {
-    Brief { input: String, format: OutputFormat },
-    Translate { input: String, format: OutputFormat },
-    TranslateLines { input: String, format: OutputFormat },
-    Summarize { input: String, format: OutputFormat },
-    FetchModels { all: bool },
+    Brief {
+        input: String,
+        format: OutputFormat,
+    },
+    Translate {
+        input: String,
+        format: OutputFormat,
+    },
+    TranslateLines {
+        input: String,
+        format: OutputFormat,
+    },
+    Summarize {
+        input: String,
+        format: OutputFormat,
+    },
+    FetchModels {
+        all: bool,
+    },
     BenchLlm {
         prompt_file: PathBuf,
         as_translate: bool,

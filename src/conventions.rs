@@ -18,29 +18,22 @@ const FRENCH_SPACES: &str = r"[ \u{00A0}\u{202F}\u{2009}]";
 static CHAT_TOKEN: LazyLock<Regex> = LazyLock::new(|| compiled(r"<\|[A-Za-z0-9_]+\|>"));
 
 /// `«` or `»` with the spaces just inside the quotes.
-static OPENING_GUILLEMET: LazyLock<Regex> =
-    LazyLock::new(|| compiled(&format!(r"«{FRENCH_SPACES}*")));
-static CLOSING_GUILLEMET: LazyLock<Regex> =
-    LazyLock::new(|| compiled(&format!(r"{FRENCH_SPACES}*»")));
-static OPENING_SINGLE_GUILLEMET: LazyLock<Regex> =
-    LazyLock::new(|| compiled(&format!(r"‹{FRENCH_SPACES}*")));
-static CLOSING_SINGLE_GUILLEMET: LazyLock<Regex> =
-    LazyLock::new(|| compiled(&format!(r"{FRENCH_SPACES}*›")));
+static OPENING_GUILLEMET: LazyLock<Regex> = LazyLock::new(|| compiled(&format!(r"«{FRENCH_SPACES}*")));
+static CLOSING_GUILLEMET: LazyLock<Regex> = LazyLock::new(|| compiled(&format!(r"{FRENCH_SPACES}*»")));
+static OPENING_SINGLE_GUILLEMET: LazyLock<Regex> = LazyLock::new(|| compiled(&format!(r"‹{FRENCH_SPACES}*")));
+static CLOSING_SINGLE_GUILLEMET: LazyLock<Regex> = LazyLock::new(|| compiled(&format!(r"{FRENCH_SPACES}*›")));
 
 /// Digits, a comma, digits: a decimal comma unless the part after it is a 3-digit group.
 static DECIMAL_COMMA: LazyLock<Regex> = LazyLock::new(|| compiled(r"([0-9]+),([0-9]+)"));
 
 /// A 1–3 digit group followed by 3-digit groups separated by French spaces.
-static SPACE_GROUPED_NUMBER: LazyLock<Regex> =
-    LazyLock::new(|| compiled(&format!(r"\b[0-9]{{1,3}}(?:{FRENCH_SPACES}[0-9]{{3}})+\b")));
+static SPACE_GROUPED_NUMBER: LazyLock<Regex> = LazyLock::new(|| compiled(&format!(r"\b[0-9]{{1,3}}(?:{FRENCH_SPACES}[0-9]{{3}})+\b")));
 
 /// A space between a number and `%`.
-static SPACED_PERCENT: LazyLock<Regex> =
-    LazyLock::new(|| compiled(&format!(r"([0-9]){FRENCH_SPACES}+%")));
+static SPACED_PERCENT: LazyLock<Regex> = LazyLock::new(|| compiled(&format!(r"([0-9]){FRENCH_SPACES}+%")));
 
 /// A space before `:` `;` `!` `?`.
-static SPACED_PUNCTUATION: LazyLock<Regex> =
-    LazyLock::new(|| compiled(&format!(r"{FRENCH_SPACES}+([:;!?])")));
+static SPACED_PUNCTUATION: LazyLock<Regex> = LazyLock::new(|| compiled(&format!(r"{FRENCH_SPACES}+([:;!?])")));
 
 /// Runs of spaces and tabs (newlines are kept).
 static SPACE_RUN: LazyLock<Regex> = LazyLock::new(|| compiled(r"[ \t]+"));
@@ -70,12 +63,9 @@ fn compiled(pattern: &str) -> Regex {
 /// Applying it twice gives the same text as applying it once.
 pub fn english_conventions(text: &str) -> String {
     let mut text = remove_chat_tokens(text);
-    for (pattern, replacement) in [
-        (&OPENING_GUILLEMET, "\""),
-        (&CLOSING_GUILLEMET, "\""),
-        (&OPENING_SINGLE_GUILLEMET, "'"),
-        (&CLOSING_SINGLE_GUILLEMET, "'"),
-    ] {
+    for (pattern, replacement) in
+        [(&OPENING_GUILLEMET, "\""), (&CLOSING_GUILLEMET, "\""), (&OPENING_SINGLE_GUILLEMET, "'"), (&CLOSING_SINGLE_GUILLEMET, "'")]
+    {
         text = replace_all(&text, pattern, replacement);
     }
     // Decimal commas first, so the integer part of `1 200,5` is still space-grouped after.
@@ -87,12 +77,7 @@ pub fn english_conventions(text: &str) -> String {
         })
         .into_owned();
     text = SPACE_GROUPED_NUMBER
-        .replace_all(&text, |caps: &Captures| {
-            caps[0]
-                .chars()
-                .map(|c| if c.is_ascii_digit() { c } else { ',' })
-                .collect::<String>()
-        })
+        .replace_all(&text, |caps: &Captures| caps[0].chars().map(|c| if c.is_ascii_digit() { c } else { ',' }).collect::<String>())
         .into_owned();
     text = replace_all(&text, &SPACED_PERCENT, "$1%");
     text = replace_all(&text, &SPACED_PUNCTUATION, "$1");
@@ -109,11 +94,7 @@ pub fn english_conventions(text: &str) -> String {
 pub fn restore_source_numbers(english: &str, french: &str) -> String {
     let mut text = english.to_string();
     for number in SPACE_GROUPED_NUMBER.find_iter(french) {
-        let groups: Vec<&str> = number
-            .as_str()
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|g| !g.is_empty())
-            .collect();
+        let groups: Vec<&str> = number.as_str().split(|c: char| !c.is_ascii_digit()).filter(|g| !g.is_empty()).collect();
         let split = groups.join(r"(?:, ?|\. |[ \u{00A0}\u{202F}\u{2009}])");
         let pattern = compiled(&format!(r"\b{split}\b"));
         text = replace_all(&text, &pattern, &groups.join(","));
@@ -165,18 +146,11 @@ mod tests {
 
     #[test]
     fn numbers_that_are_not_digit_groups_stay_apart() {
-        assert_eq!(
-            english_conventions("in 2023 100 people"),
-            "in 2023 100 people"
-        );
+        assert_eq!(english_conventions("in 2023 100 people"), "in 2023 100 people");
         assert_eq!(english_conventions("12 3456"), "12 3456");
         assert_eq!(english_conventions("on 5 March"), "on 5 March");
         assert_eq!(english_conventions("A320 000"), "A320 000");
-        assert_eq!(
-            english_conventions("٨ ٠٠٠"),
-            "٨ ٠٠٠",
-            "only ASCII digits are regrouped"
-        );
+        assert_eq!(english_conventions("٨ ٠٠٠"), "٨ ٠٠٠", "only ASCII digits are regrouped");
     }
 
     #[test]
@@ -204,10 +178,7 @@ mod tests {
 
     #[test]
     fn guillemets_become_straight_quotes() {
-        assert_eq!(
-            english_conventions("called it « more than 8 000 » fighters"),
-            "called it \"more than 8,000\" fighters"
-        );
+        assert_eq!(english_conventions("called it « more than 8 000 » fighters"), "called it \"more than 8,000\" fighters");
         assert_eq!(english_conventions("«\u{00A0}x\u{00A0}»"), "\"x\"");
         assert_eq!(english_conventions("«\u{202F}x\u{202F}»"), "\"x\"");
         assert_eq!(english_conventions("«x»"), "\"x\"");
@@ -220,26 +191,16 @@ mod tests {
         assert_eq!(english_conventions("a ; b"), "a; b");
         assert_eq!(english_conventions("Really ?\u{00A0}Yes !"), "Really? Yes!");
         assert_eq!(english_conventions("why\u{202F}?"), "why?");
-        assert_eq!(
-            english_conventions("« Bonjour ! »"),
-            "\"Bonjour!\"",
-            "guillemets and punctuation together"
-        );
+        assert_eq!(english_conventions("« Bonjour ! »"), "\"Bonjour!\"", "guillemets and punctuation together");
     }
 
     #[test]
     fn chat_tokens_are_removed() {
         assert_eq!(english_conventions("Hello.<|im_end|>"), "Hello.");
-        assert_eq!(
-            english_conventions("<|im_start|>assistant\nHello.<|endoftext|>"),
-            "assistant\nHello."
-        );
+        assert_eq!(english_conventions("<|im_start|>assistant\nHello.<|endoftext|>"), "assistant\nHello.");
         assert_eq!(english_conventions("a <|eot_id|> b"), "a b");
         assert_eq!(english_conventions("a <|<|x|>y|> b"), "a b");
-        assert_eq!(
-            english_conventions("a <| not a token |> b"),
-            "a <| not a token |> b"
-        );
+        assert_eq!(english_conventions("a <| not a token |> b"), "a <| not a token |> b");
     }
 
     #[test]
@@ -250,10 +211,7 @@ mod tests {
 
     #[test]
     fn newlines_are_kept() {
-        assert_eq!(
-            english_conventions("First line.  \n\nSecond  line.\n"),
-            "First line.\n\nSecond line."
-        );
+        assert_eq!(english_conventions("First line.  \n\nSecond  line.\n"), "First line.\n\nSecond line.");
     }
 
     #[test]
@@ -272,11 +230,7 @@ mod tests {
             "Mixed\u{00A0}\u{00A0}spaces \u{2009}: done",
         ] {
             let once = english_conventions(text);
-            assert_eq!(
-                english_conventions(&once),
-                once,
-                "not idempotent on {text:?}"
-            );
+            assert_eq!(english_conventions(&once), once, "not idempotent on {text:?}");
         }
     }
 }

@@ -96,10 +96,8 @@ fn walk(dir: &Path, exclude: Option<&Path>, max_bytes: u64, ids: &mut IdSet, ite
             read_jsonl_file(path, max_bytes, ids, items);
             continue;
         }
-        let is_article = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| ARTICLE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+        let is_article =
+            path.extension().and_then(|e| e.to_str()).is_some_and(|e| ARTICLE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
         if !is_article {
             continue;
         }
@@ -281,20 +279,15 @@ impl Shard {
         let number = |name: &str| -> Result<Option<usize>> {
             match var(name) {
                 None => Ok(None),
-                Some(v) => v
-                    .trim()
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| Error::Config(format!("{name}={v:?} is not a non-negative integer"))),
+                Some(v) => v.trim().parse().map(Some).map_err(|_| Error::Config(format!("{name}={v:?} is not a non-negative integer"))),
             }
         };
         if let Some(index) = number("JOB_COMPLETION_INDEX")? {
             let count = number("JOB_COMPLETIONS")?.ok_or_else(|| {
                 Error::Config("JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not: set it to the Job's spec.completions".into())
             })?;
-            let shard = Self::new(index, count).ok_or_else(|| {
-                Error::Config(format!("JOB_COMPLETION_INDEX={index} is not below JOB_COMPLETIONS={count}"))
-            })?;
+            let shard = Self::new(index, count)
+                .ok_or_else(|| Error::Config(format!("JOB_COMPLETION_INDEX={index} is not below JOB_COMPLETIONS={count}")))?;
             return Ok(Some((shard, "JOB_COMPLETION_INDEX")));
         }
         if let Some(task) = number("SLURM_ARRAY_TASK_ID")? {
@@ -415,12 +408,8 @@ mod tests {
         };
         let k8s = Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "2"), ("JOB_COMPLETIONS", "4")])).unwrap();
         assert_eq!(k8s, Some((Shard { index: 2, count: 4 }, "JOB_COMPLETION_INDEX")));
-        let slurm = Shard::from_env(env(&[
-            ("SLURM_ARRAY_TASK_ID", "5"),
-            ("SLURM_ARRAY_TASK_MIN", "1"),
-            ("SLURM_ARRAY_TASK_COUNT", "8"),
-        ]))
-        .unwrap();
+        let slurm =
+            Shard::from_env(env(&[("SLURM_ARRAY_TASK_ID", "5"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_COUNT", "8")])).unwrap();
         assert_eq!(slurm, Some((Shard { index: 4, count: 8 }, "SLURM_ARRAY_TASK_ID")));
         assert!(Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "0")])).is_err());
         assert!(Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "4"), ("JOB_COMPLETIONS", "4")])).is_err());

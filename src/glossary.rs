@@ -71,15 +71,17 @@ fn contains_form(text: &str, form: &str) -> bool {
     if form.contains('.') {
         return text.contains(form);
     }
-    let wanted: Vec<(bool, String)> =
-        word_parts(form).into_iter().map(|(_, part)| if is_acronym(part) { (true, part.to_string()) } else { (false, fold(part)) }).collect();
+    let wanted: Vec<(bool, String)> = word_parts(form)
+        .into_iter()
+        .map(|(_, part)| if is_acronym(part) { (true, part.to_string()) } else { (false, fold(part)) })
+        .collect();
     if wanted.is_empty() {
         return false;
     }
     let words: Vec<&str> = word_parts(text).into_iter().map(|(_, part)| part).collect();
-    words.windows(wanted.len()).any(|window| {
-        window.iter().zip(&wanted).all(|(word, (exact, want))| if *exact { word == want } else { fold(word) == *want })
-    })
+    words
+        .windows(wanted.len())
+        .any(|window| window.iter().zip(&wanted).all(|(word, (exact, want))| if *exact { word == want } else { fold(word) == *want }))
 }
 
 /// The terms table.
@@ -254,7 +256,18 @@ mod tests {
     fn the_builtin_table_parses_and_has_the_common_terms() {
         let g = Glossary::builtin().expect("built-in glossary");
         assert!(g.len() >= 200, "{} entries", g.len());
-        for (french, english) in [("OTAN", "NATO"), ("ONU", "UN"), ("UE", "EU"), ("BCE", "ECB"), ("FMI", "IMF"), ("OMS", "WHO"), ("EI", "IS"), ("FDS", "SDF"), ("PIB", "GDP"), ("SNCF", "SNCF")] {
+        for (french, english) in [
+            ("OTAN", "NATO"),
+            ("ONU", "UN"),
+            ("UE", "EU"),
+            ("BCE", "ECB"),
+            ("FMI", "IMF"),
+            ("OMS", "WHO"),
+            ("EI", "IS"),
+            ("FDS", "SDF"),
+            ("PIB", "GDP"),
+            ("SNCF", "SNCF"),
+        ] {
             let terms = g.terms_in(&format!("selon l'{french} hier"));
             assert_eq!(terms.len(), 1, "{french}: {terms:?}");
             assert!(terms[0].english.iter().any(|e| e == english), "{french}: {:?}", terms[0].english);
@@ -287,7 +300,9 @@ mod tests {
 
     #[test]
     fn prompts_skip_terms_models_get_right() {
-        let g = glossary("Syrie\tSyria\nAllemagne\tGermany\nSNCF\tSNCF\nEI\tIS\nHTS\tHTS | Hayat Tahrir al-Sham\nBanque mondiale\tWorld Bank\n");
+        let g = glossary(
+            "Syrie\tSyria\nAllemagne\tGermany\nSNCF\tSNCF\nEI\tIS\nHTS\tHTS | Hayat Tahrir al-Sham\nBanque mondiale\tWorld Bank\n",
+        );
         let terms = g.terms_in("Syrie, Allemagne, SNCF, EI, HTS, Banque mondiale");
         let prompted: Vec<String> = terms.iter().filter(|t| t.worth_prompting()).map(|t| t.french.clone()).collect();
         assert_eq!(prompted, ["EI", "Banque mondiale"]);

@@ -60,11 +60,7 @@ impl OutDir {
     pub async fn write_atomic(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let target = self.file(name);
-        let temp = self.file(&format!(
-            "{TEMP_MARK}{}-{}-{name}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let temp = self.file(&format!("{TEMP_MARK}{}-{}-{name}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
         let result = async {
             let mut file = tokio::fs::File::create(&temp).await?;
             tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
@@ -112,13 +108,7 @@ impl OutDir {
 
 /// Locks `path` (exclusive or shared) without waiting, recording our pid when exclusive.
 fn lock(path: &Path, exclusive: bool) -> Result<File> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
+    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(|e| Error::io(path, e))?;
     let attempt = if exclusive { file.try_lock() } else { file.try_lock_shared() };
     match attempt {
         Ok(()) => {}

@@ -310,7 +310,8 @@ impl<'m> Translator<'m> {
             let i = requests.len();
             if request.text.trim().is_empty() {
                 requests.push(request);
-                let empty = SegmentTranslation { text: String::new(), tokens: vec![], logprob: 0.0, prompt_tokens: 0, stop: StopReason::Eog };
+                let empty =
+                    SegmentTranslation { text: String::new(), tokens: vec![], logprob: 0.0, prompt_tokens: 0, stop: StopReason::Eog };
                 queue.extend(on_done(i, empty));
                 continue;
             }
@@ -369,7 +370,12 @@ impl<'m> Translator<'m> {
             let pieces = self.segments(paragraph.text)?;
             owners.extend((0..pieces.len()).map(|k| (p, false, k)));
             first.push(vec![None; pieces.len()]);
-            requests.extend(pieces.into_iter().map(|text| Request { terms: self.terms(&text), text, kind: paragraph.kind, prompted: false }));
+            requests.extend(pieces.into_iter().map(|text| Request {
+                terms: self.terms(&text),
+                text,
+                kind: paragraph.kind,
+                prompted: false,
+            }));
         }
         let mut second: Vec<(Method, Vec<Option<SegmentTranslation>>)> = vec![(Method::First, Vec::new()); paragraphs.len()];
         let mut best: Vec<Option<ParagraphTranslation>> = vec![None; paragraphs.len()];

@@ -23,8 +23,8 @@ use regex::Regex;
 use serde::Serialize;
 
 use crate::facts::{
-    calendar_name, calendar_words, fold, folded_words, is_acronym, is_capitalised, mentions, opens_sentence, word_parts, Language,
-    Mention, Qualifier,
+    calendar_name, calendar_words, fold, folded_words, is_acronym, is_capitalised, mentions, opens_sentence, word_parts, Language, Mention,
+    Qualifier,
 };
 use crate::glossary::Term;
 use crate::segment::split_sentences;
@@ -208,9 +208,8 @@ static REPORTING: LazyLock<Regex> = LazyLock::new(|| {
     .unwrap_or_else(|err| panic!("invalid built-in regex: {err}"))
 });
 
-static ACCORDING_TO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\baccording to ([^,.;]+)[,.;]?").unwrap_or_else(|err| panic!("invalid built-in regex: {err}"))
-});
+static ACCORDING_TO: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\baccording to ([^,.;]+)[,.;]?").unwrap_or_else(|err| panic!("invalid built-in regex: {err}")));
 
 /// Content words of a statement, as five-letter stems.
 fn stems(text: &str) -> HashSet<String> {
@@ -411,7 +410,12 @@ mod tests {
         assert_eq!(
             found,
             // The first Smith opens the sentence, where a capital says nothing.
-            [claim(ClaimKind::Number, "9,000"), claim(ClaimKind::Name, "Paris"), claim(ClaimKind::Name, "Smith"), claim(ClaimKind::Number, "7")]
+            [
+                claim(ClaimKind::Number, "9,000"),
+                claim(ClaimKind::Name, "Paris"),
+                claim(ClaimKind::Name, "Smith"),
+                claim(ClaimKind::Number, "7")
+            ]
         );
         let json = serde_json::to_string(&check_grounding("In Paris, 9 000 had", &sources)).expect("serializes");
         assert_eq!(json, r#"{"unsupported":[{"kind":"name","text":"Paris"},{"kind":"number","text":"9 000"}]}"#);

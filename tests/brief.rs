@@ -3,9 +3,9 @@
 mod common;
 
 use assert_cmd::Command;
-use predicates::prelude::*;
 use precis::glossary::Glossary;
 use precis::verify::{check_grounding, Sources};
+use predicates::prelude::*;
 
 const DEFAULT_SHA256: &str = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046";
 

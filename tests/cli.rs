@@ -63,12 +63,22 @@ fn binary_and_non_utf8_inputs_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("image.bin");
     std::fs::write(&bin, [0x89, b'P', b'N', b'G', 0, 0, 0, 13]).unwrap();
-    precis().arg("translate").arg(&bin).assert().code(1).stderr(predicate::str::contains("image.bin").and(predicate::str::contains("binary")));
+    precis()
+        .arg("translate")
+        .arg(&bin)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("image.bin").and(predicate::str::contains("binary")));
     // Neither UTF-8 nor plausible text in an 8-bit encoding (C1 control characters).
     // (French in Windows-1252 is decoded with a warning: see the unit tests of src/input.rs.)
     let garbage = dir.path().join("garbage.txt");
     std::fs::write(&garbage, b"Le caf\x81\x8d\x90 \x9d.").unwrap();
-    precis().arg("translate").arg(&garbage).assert().code(1).stderr(predicate::str::contains("garbage.txt").and(predicate::str::contains("UTF-8")));
+    precis()
+        .arg("translate")
+        .arg(&garbage)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("garbage.txt").and(predicate::str::contains("UTF-8")));
 }
 
 #[test]
@@ -76,7 +86,12 @@ fn title_without_body_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("title-only.txt");
     std::fs::write(&path, "Un titre seul\n").unwrap();
-    precis().arg("brief").arg(&path).assert().code(1).stderr(predicate::str::contains("title-only.txt").and(predicate::str::contains("no body")));
+    precis()
+        .arg("brief")
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("title-only.txt").and(predicate::str::contains("no body")));
 }
 
 #[test]
@@ -123,14 +138,11 @@ fn a_truncated_gguf_model_file_exits_2_naming_the_file_and_the_tensor() {
     let cut = dir.path().join("cut.gguf");
     std::fs::write(&cut, &head).unwrap();
     let article = common::repo_root().join("examples/article.fr.txt");
-    precis()
-        .arg("brief")
-        .arg("--model")
-        .arg(&cut)
-        .arg(&article)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("cut.gguf").and(predicate::str::contains("tensor `")).and(predicate::str::contains("past the end of the file")));
+    precis().arg("brief").arg("--model").arg(&cut).arg(&article).assert().code(2).stderr(
+        predicate::str::contains("cut.gguf")
+            .and(predicate::str::contains("tensor `"))
+            .and(predicate::str::contains("past the end of the file")),
+    );
 }
 
 #[test]
@@ -165,12 +177,7 @@ fn english_and_german_articles_are_refused_naming_the_language() {
         .stderr(predicate::str::contains("is in English (eng), not French").and(predicate::str::contains("--force-language")));
     let german = "Brücke gesperrt\n\nDie Brücke in Lyon ist seit Dienstag für den Verkehr gesperrt, die Bauarbeiten \
                   werden drei Wochen dauern, teilte die Metropole mit.\n";
-    precis()
-        .args(["translate", "-"])
-        .write_stdin(german)
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("is in German (deu)"));
+    precis().args(["translate", "-"]).write_stdin(german).assert().code(1).stderr(predicate::str::contains("is in German (deu)"));
 }
 
 #[test]

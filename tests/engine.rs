@@ -86,11 +86,11 @@ fn batched_greedy_decoding_equals_decoding_one_by_one() {
         "Il pleut.",
         "Les négociations reprendront lundi à Bruxelles, a indiqué la présidence.",
     ];
-    let prompts: Vec<Vec<u32>> =
-        texts.iter().map(|t| model.prompt(&precis::translate::translation_messages(t)).unwrap()).collect();
+    let prompts: Vec<Vec<u32>> = texts.iter().map(|t| model.prompt(&precis::translate::translation_messages(t)).unwrap()).collect();
     let alone: Vec<Vec<u32>> = prompts.iter().map(|p| model.complete(p, 40, None).unwrap().tokens).collect();
     // Two at a time: sequences join as others finish, mid-decoding of the rest.
-    let jobs = prompts.iter().map(|p| Job { prompt: p.clone(), cache: model.llm.new_cache(), max_new_tokens: 40, guard: None, enough: None });
+    let jobs =
+        prompts.iter().map(|p| Job { prompt: p.clone(), cache: model.llm.new_cache(), max_new_tokens: 40, guard: None, enough: None });
     let mut order = Vec::new();
     let batched = greedy_batch(&model.llm, jobs.collect(), 2, |id| model.tokenizer.is_eog(id), |i, _| order.push(i)).unwrap();
     assert_eq!(order.len(), texts.len());

@@ -108,14 +108,7 @@ fn paragraphs_that_fail_a_check_are_translated_again_or_marked() {
     std::fs::create_dir(&inbox).unwrap();
     std::fs::copy(common::repo_root().join("tests/fixtures/articles/traps.fr.txt"), inbox.join("traps.fr.txt")).unwrap();
     let out = dir.path().join("out");
-    precis()
-        .args(["run", "--model"])
-        .arg(common::model(common::MODEL_0_5B))
-        .arg(&inbox)
-        .arg("--out")
-        .arg(&out)
-        .assert()
-        .success();
+    precis().args(["run", "--model"]).arg(common::model(common::MODEL_0_5B)).arg(&inbox).arg("--out").arg(&out).assert().success();
     let brief: Value = serde_json::from_str(&std::fs::read_to_string(out.join("traps.fr.json")).unwrap()).unwrap();
     let markdown = std::fs::read_to_string(out.join("traps.fr.md")).unwrap();
     let warnings: Vec<&str> = brief["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
@@ -136,7 +129,10 @@ fn paragraphs_that_fail_a_check_are_translated_again_or_marked() {
         }
         for finding in findings {
             let check = finding["check"].as_str().unwrap();
-            assert!(warnings.iter().any(|w| w.contains(&format!("{what} fails a check: {check}"))), "{what}: {finding} not in {warnings:?}");
+            assert!(
+                warnings.iter().any(|w| w.contains(&format!("{what} fails a check: {check}"))),
+                "{what}: {finding} not in {warnings:?}"
+            );
         }
         let doubtful = !findings.is_empty() || report["low_confidence"] == true;
         assert_eq!(markdown.contains(&format!("⚠[^{n}]")), doubtful, "{what}: marker in\n{markdown}");

@@ -49,8 +49,7 @@ fn token_ids_text_and_scores_equal_hf_generate() {
     let lines = flores();
     for name in CHECKPOINTS {
         let marian = Marian::load(&checkpoint(name), Precision::F32).unwrap();
-        let fixture: Value =
-            serde_json::from_str(&std::fs::read_to_string(checkpoint(name).join("hf_generate.json")).unwrap()).unwrap();
+        let fixture: Value = serde_json::from_str(&std::fs::read_to_string(checkpoint(name).join("hf_generate.json")).unwrap()).unwrap();
         let runs = fixture["runs"].as_array().unwrap();
         assert!(runs.len() >= 7);
         for run in runs {
@@ -92,7 +91,8 @@ fn cached_decoding_equals_full_recompute() {
         let model = &marian.model;
         let encoded = model.encode(&sources[..3]).unwrap();
         let start = marian.generation.decoder_start_token_id;
-        let targets: Vec<Vec<u32>> = (0..3u32).map(|r| (0..7u32).map(|i| if i == 0 { start } else { 5 + r * 11 + i * 3 }).collect()).collect();
+        let targets: Vec<Vec<u32>> =
+            (0..3u32).map(|r| (0..7u32).map(|i| if i == 0 { start } else { 5 + r * 11 + i * 3 }).collect()).collect();
         let vocab = model.config().target_vocab_size();
         let full = model.decode_all(&encoded, 1, &targets).unwrap(); // (3, 7, vocab)
         let mut cache = model.start_decoding(&encoded, 1).unwrap();
@@ -179,9 +179,8 @@ fn int8_weights_mostly_agree_with_f32() {
     let want = f32_model.generate(&sources, &config, 16).unwrap();
     let got = q8_model.generate(&sources, &config, 16).unwrap();
     let same = want.iter().zip(&got).filter(|(a, b)| a.tokens == b.tokens).count();
-    let score_diff: f32 =
-        want.iter().zip(&got).filter(|(a, b)| a.tokens == b.tokens).map(|(a, b)| (a.score - b.score).abs()).sum::<f32>()
-            / same.max(1) as f32;
+    let score_diff: f32 = want.iter().zip(&got).filter(|(a, b)| a.tokens == b.tokens).map(|(a, b)| (a.score - b.score).abs()).sum::<f32>()
+        / same.max(1) as f32;
     eprintln!("{name}: int8 outputs identical to f32 on {same}/{} lines, mean |score diff| {score_diff:.5}", sources.len());
     assert!(same * 2 >= sources.len(), "{name}: only {same}/{} identical", sources.len());
     assert!(score_diff < 0.05, "{name}: mean score difference {score_diff}");

@@ -141,11 +141,7 @@ fn a_vocabulary_of_another_model_is_refused_at_load_time() {
 
 #[test]
 fn marian_flags_are_checked_before_any_model_loads() {
-    precis()
-        .args(["brief", "article.txt", "--engine", "marian"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("--translation-model"));
+    precis().args(["brief", "article.txt", "--engine", "marian"]).assert().code(2).stderr(predicate::str::contains("--translation-model"));
     precis()
         .args(["translate", "--lines", "x.txt", "--translation-model", "some/dir"])
         .assert()

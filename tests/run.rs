@@ -277,7 +277,8 @@ fn batch_run_survives_kill_resumes_skips_and_reports_bad_inputs() {
     let summary = injection["summary"].as_str().unwrap();
     let glossary = Glossary::builtin().unwrap();
     let terms = glossary.terms_in(&source);
-    let paragraphs: Vec<String> = std::iter::once(injection["title"].as_str().unwrap()).chain(english.iter().copied()).map(str::to_string).collect();
+    let paragraphs: Vec<String> =
+        std::iter::once(injection["title"].as_str().unwrap()).chain(english.iter().copied()).map(str::to_string).collect();
     assert!(check_grounding(summary, &Sources::french(&source, &paragraphs, &terms)).is_grounded(), "{summary}");
     assert!(written["evil"]["warnings"][0].as_str().unwrap().contains("safe file name"));
 

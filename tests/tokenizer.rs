@@ -78,12 +78,8 @@ fn precis_prompts_are_the_fixture_prompts() {
     assert_eq!(case["name"], "translate_sentence");
     let text = case["built_from"]["text"].as_str().unwrap();
     let messages = precis::translate::translation_messages(text);
-    let expected: Vec<(&str, &str)> = case["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
-        .collect();
+    let expected: Vec<(&str, &str)> =
+        case["messages"].as_array().unwrap().iter().map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap())).collect();
     let got: Vec<(&str, &str)> = messages.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
     assert_eq!(got, expected);
 }

@@ -49,10 +49,7 @@ pub struct ChatTemplate {
 impl ChatTemplate {
     pub fn from_gguf(gguf: &GgufFile, tokenizer: &GgufTokenizer) -> Result<Self> {
         let source = gguf.string("tokenizer.chat_template").map_err(|_| {
-            Error::model(
-                gguf.path(),
-                "has no chat template (tokenizer.chat_template); precis needs an instruction-tuned model",
-            )
+            Error::model(gguf.path(), "has no chat template (tokenizer.chat_template); precis needs an instruction-tuned model")
         })?;
         let token_text = |key: &str| -> Result<String> {
             if !gguf.has(key) {
@@ -62,8 +59,7 @@ impl ChatTemplate {
         };
         let bos_token = token_text("tokenizer.ggml.bos_token_id")?;
         let eos_token = token_text("tokenizer.ggml.eos_token_id")?;
-        Self::new(source, bos_token, eos_token)
-            .map_err(|e| Error::model(gguf.path(), format!("chat template: {e}")))
+        Self::new(source, bos_token, eos_token).map_err(|e| Error::model(gguf.path(), format!("chat template: {e}")))
     }
 
     pub fn new(source: &str, bos_token: String, eos_token: String) -> Result<Self, minijinja::Error> {
@@ -95,20 +91,14 @@ impl ChatTemplate {
 
     /// Prompt token ids: template text with special tokens recognised, contents as plain text.
     pub fn encode(&self, messages: &[ChatMessage], tokenizer: &GgufTokenizer) -> Result<Vec<u32>> {
-        let masked: Vec<ChatMessage> = messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| ChatMessage { role: m.role.clone(), content: placeholder(i) })
-            .collect();
+        let masked: Vec<ChatMessage> =
+            messages.iter().enumerate().map(|(i, m)| ChatMessage { role: m.role.clone(), content: placeholder(i) }).collect();
         let mut rest = self.render(&masked)?;
         let mut ids = Vec::new();
         for (i, message) in messages.iter().enumerate() {
             let mark = placeholder(i);
             let Some(at) = rest.find(&mark) else {
-                return Err(Error::Tokenizer(format!(
-                    "the chat template dropped message {i} ({}); cannot build the prompt",
-                    message.role
-                )));
+                return Err(Error::Tokenizer(format!("the chat template dropped message {i} ({}); cannot build the prompt", message.role)));
             };
             ids.extend(tokenizer.encode(&rest[..at], true)?);
             ids.extend(tokenizer.encode(&message.content, false)?);

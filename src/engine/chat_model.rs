@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-
 use super::chat::{ChatMessage, ChatTemplate};
 use super::gguf::GgufFile;
 use super::kv_cache::{common_prefix, PrefixCache};

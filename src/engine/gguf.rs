@@ -30,8 +30,8 @@ impl GgufFile {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file_size = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let content = Content::read(&mut BufReader::new(&file))
-            .map_err(|e| Error::model(path, format!("not a readable GGUF file: {e}")))?;
+        let content =
+            Content::read(&mut BufReader::new(&file)).map_err(|e| Error::model(path, format!("not a readable GGUF file: {e}")))?;
         Ok(Self { path: path.to_path_buf(), content, file, file_size, scratch: Vec::new() })
     }
 
@@ -45,10 +45,7 @@ impl GgufFile {
     }
 
     fn value(&self, key: &str) -> Result<&Value> {
-        self.content
-            .metadata
-            .get(key)
-            .ok_or_else(|| Error::model(&self.path, format!("missing metadata key `{key}`")))
+        self.content.metadata.get(key).ok_or_else(|| Error::model(&self.path, format!("missing metadata key `{key}`")))
     }
 
     fn bad_type(&self, key: &str, expected: &str, e: candle_core::Error) -> Error {
@@ -71,10 +68,7 @@ impl GgufFile {
 
     pub fn f32(&self, key: &str) -> Result<f32> {
         let value = self.value(key)?;
-        value
-            .to_f32()
-            .or_else(|_| value.to_f64().map(|v| v as f32))
-            .map_err(|e| self.bad_type(key, "a float", e))
+        value.to_f32().or_else(|_| value.to_f64().map(|v| v as f32)).map_err(|e| self.bad_type(key, "a float", e))
     }
 
     pub fn bool(&self, key: &str) -> Result<bool> {
@@ -82,29 +76,19 @@ impl GgufFile {
     }
 
     pub fn string(&self, key: &str) -> Result<&str> {
-        self.value(key)?
-            .to_string()
-            .map(String::as_str)
-            .map_err(|e| self.bad_type(key, "a string", e))
+        self.value(key)?.to_string().map(String::as_str).map_err(|e| self.bad_type(key, "a string", e))
     }
 
     pub fn strings(&self, key: &str) -> Result<Vec<String>> {
         let values = self.value(key)?.to_vec().map_err(|e| self.bad_type(key, "an array", e))?;
-        values
-            .iter()
-            .map(|v| v.to_string().cloned().map_err(|e| self.bad_type(key, "an array of strings", e)))
-            .collect()
+        values.iter().map(|v| v.to_string().cloned().map_err(|e| self.bad_type(key, "an array of strings", e))).collect()
     }
 
     pub fn i32s(&self, key: &str) -> Result<Vec<i32>> {
         let values = self.value(key)?.to_vec().map_err(|e| self.bad_type(key, "an array", e))?;
         values
             .iter()
-            .map(|v| {
-                v.to_i32()
-                    .or_else(|_| v.to_u32().map(|x| x as i32))
-                    .map_err(|e| self.bad_type(key, "an array of integers", e))
-            })
+            .map(|v| v.to_i32().or_else(|_| v.to_u32().map(|x| x as i32)).map_err(|e| self.bad_type(key, "an array of integers", e)))
             .collect()
     }
 
@@ -120,8 +104,8 @@ impl GgufFile {
         let info = self.info(name)?;
         let (path, dtype, dims) = (self.path.clone(), info.ggml_dtype, info.shape.dims().to_vec());
         let bytes = self.tensor_bytes(name)?;
-        let tensor = qtensor_from_ggml(dtype, bytes, dims, device)
-            .map_err(|e| Error::model(&path, format!("reading tensor `{name}`: {e}")))?;
+        let tensor =
+            qtensor_from_ggml(dtype, bytes, dims, device).map_err(|e| Error::model(&path, format!("reading tensor `{name}`: {e}")))?;
         if tensor.dtype() != GgmlDType::Q5_0 {
             return Ok(tensor);
         }
@@ -162,10 +146,8 @@ impl GgufFile {
             Some(kind) => kind,
             None => {
                 tracing::debug!("tensor {name}: {:?} dequantized to f32", tensor.dtype());
-                let values = tensor
-                    .dequantize(&Device::Cpu)
-                    .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
-                    .map_err(|e| fail(e.to_string()))?;
+                let values =
+                    tensor.dequantize(&Device::Cpu).and_then(|t| t.flatten_all()?.to_vec1::<f32>()).map_err(|e| fail(e.to_string()))?;
                 return Ok(QMatrix::from_f32(rows, cols, values));
             }
         };

@@ -51,11 +51,8 @@ impl LlmConfig {
         let key = |k: &str| format!("{name}.{k}");
         let n_head = gguf.u32(&key("attention.head_count"))? as usize;
         let n_embd = gguf.u32(&key("embedding_length"))? as usize;
-        let head_dim = if gguf.has(&key("attention.key_length")) {
-            gguf.u32(&key("attention.key_length"))? as usize
-        } else {
-            n_embd / n_head
-        };
+        let head_dim =
+            if gguf.has(&key("attention.key_length")) { gguf.u32(&key("attention.key_length"))? as usize } else { n_embd / n_head };
         Ok(Self {
             arch,
             n_layer: gguf.u32(&key("block_count"))? as usize,
@@ -332,14 +329,7 @@ impl Llm {
 
     /// Causal attention of every row's query heads over its own sequence's cache, which already
     /// holds this call's keys and values. Rows are independent; they run in parallel.
-    fn attention(
-        &self,
-        q: &[f32],
-        rows: &[(usize, usize)],
-        gemm: &[bool],
-        caches: &[&KvCache],
-        layer: usize,
-    ) -> Vec<f32> {
+    fn attention(&self, q: &[f32], rows: &[(usize, usize)], gemm: &[bool], caches: &[&KvCache], layer: usize) -> Vec<f32> {
         let c = &self.config;
         let hd = c.head_dim;
         let mut out = vec![0f32; rows.len() * c.n_head * hd];

@@ -7,9 +7,9 @@ pub mod chat_model;
 pub mod gguf;
 pub mod kv_cache;
 pub mod llm;
-pub mod quant;
 pub mod marian;
 mod pool;
+pub mod quant;
 pub mod search;
 pub mod tokenizer;
 

@@ -22,8 +22,8 @@
 //!
 //! Weights stay in the file's layout: the matrix is the only copy (no repacked second one).
 
-use half::f16;
 use super::pool::SharedOut;
+use half::f16;
 
 /// Most weight rows in one parallel task of a product of many activation rows, and in one run
 /// of the kernels (a task of a few rows' product goes through its weight rows run by run).
@@ -401,11 +401,8 @@ impl QMatrix {
                 let per_row = self.cols / QK_K;
                 // Rows in parallel, eight per task (a prompt's rows are otherwise quantized on one
                 // thread while the other waits).
-                let tasks: Vec<_> = blocks.spare_capacity_mut()[..n]
-                    .chunks_mut(8 * per_row)
-                    .zip(xs.chunks(8 * self.cols))
-                    .enumerate()
-                    .collect();
+                let tasks: Vec<_> =
+                    blocks.spare_capacity_mut()[..n].chunks_mut(8 * per_row).zip(xs.chunks(8 * self.cols)).enumerate().collect();
                 super::pool::for_each(tasks, |(t, (rows, xs))| {
                     for (i, (row, x)) in rows.chunks_exact_mut(per_row).zip(xs.chunks_exact(self.cols)).enumerate() {
                         let positive_ties = repacked && modes.get(8 * t + i).is_some_and(|m| m.gemm);
@@ -583,10 +580,8 @@ pub fn matmul_rows_many(mats: &[&QMatrix], xs: &[f32], modes: &[RowMode]) -> Vec
             acts.push((w.activation_key(), w.quantize(xs, modes)));
         }
     }
-    let pairs: Vec<(&QMatrix, &Activations)> = mats
-        .iter()
-        .map(|w| (*w, &acts.iter().find(|(key, _)| *key == w.activation_key()).expect("quantized above").1))
-        .collect();
+    let pairs: Vec<(&QMatrix, &Activations)> =
+        mats.iter().map(|w| (*w, &acts.iter().find(|(key, _)| *key == w.activation_key()).expect("quantized above").1)).collect();
     matmul_many(&pairs, m, modes)
 }
 
@@ -887,8 +882,6 @@ mod kernels {
         by_rows!(q8_0_rows, w, acts, kb, stride; out)
     }
 
-
-
     /// The Q4_K block's integer dot product and min correction for one activation block.
     #[inline]
     pub(super) fn q4k_min_sum(scales: &[u8; 12], a: &BlockQ8K) -> i32 {
@@ -909,11 +902,7 @@ mod kernels {
                         let (j, high) = (s / 2, s % 2 == 1);
                         let q4 = &x.qs[32 * j..32 * j + 32];
                         let q8 = &y.qs[32 * s..32 * s + 32];
-                        let dot: i32 = q4
-                            .iter()
-                            .zip(q8)
-                            .map(|(&q, &v)| (if high { q >> 4 } else { q & 0xF }) as i32 * v as i32)
-                            .sum();
+                        let dot: i32 = q4.iter().zip(q8).map(|(&q, &v)| (if high { q >> 4 } else { q & 0xF }) as i32 * v as i32).sum();
                         sum += sc as i32 * dot;
                     }
                     acc = (sum as f32).mul_add(x.d.to_f32() * y.d, acc);
@@ -965,8 +954,8 @@ mod kernels {
                         lanes[lane] += x.scales[i / 16] as i32 * q6k_value(x, i) as i32 * y.qs[i] as i32;
                     }
                     for (l, lane) in lanes.iter_mut().enumerate() {
-                        let offset = y.bsums[2 * l] as i32 * x.scales[2 * l] as i32
-                            + y.bsums[2 * l + 1] as i32 * x.scales[2 * l + 1] as i32;
+                        let offset =
+                            y.bsums[2 * l] as i32 * x.scales[2 * l] as i32 + y.bsums[2 * l + 1] as i32 * x.scales[2 * l + 1] as i32;
                         *lane -= offset << 5;
                     }
                     let d = y.d * x.d.to_f32();
@@ -1036,9 +1025,8 @@ mod kernels {
 
         pub fn available() -> bool {
             static AVAILABLE: OnceLock<bool> = OnceLock::new();
-            *AVAILABLE.get_or_init(|| {
-                is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
-            })
+            *AVAILABLE
+                .get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c"))
         }
 
         /// Byte shuffles picking scales (2i, 2i+1) of a Q6_K block, eight copies each.
@@ -1134,10 +1122,7 @@ mod kernels {
                 let s = |i: usize| if i < R { sums[i] } else { zero };
                 let h = _mm256_hadd_epi32(_mm256_hadd_epi32(s(0), s(1)), _mm256_hadd_epi32(s(2), s(3)));
                 let isum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
-                let imin = _mm_hadd_epi32(
-                    _mm_hadd_epi32(mins_sums[0], mins_sums[1]),
-                    _mm_hadd_epi32(mins_sums[2], mins_sums[3]),
-                );
+                let imin = _mm_hadd_epi32(_mm_hadd_epi32(mins_sums[0], mins_sums[1]), _mm_hadd_epi32(mins_sums[2], mins_sums[3]));
                 let yd = _mm_loadu_ps(yd.as_ptr());
                 let d = _mm_mul_ps(_mm_set1_ps(x.d.to_f32()), yd);
                 let dmin = _mm_mul_ps(_mm_set1_ps(x.dmin.to_f32()), yd);
@@ -1156,12 +1141,7 @@ mod kernels {
         /// float accumulation in llama.cpp's order (its GEMM folds every pair of sub-blocks, its
         /// GEMV every block), kept out of the first pass so that its registers go to the products.
         #[target_feature(enable = "avx2,fma,f16c")]
-        pub unsafe fn q4kx8<const R: usize>(
-            w: &[BlockQ4Kx8],
-            acts: &[&[BlockQ8K]],
-            gemm: [bool; 4],
-            out: &mut [[f32; 8]],
-        ) {
+        pub unsafe fn q4kx8<const R: usize>(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut [[f32; 8]]) {
             let acts: &[&[BlockQ8K]; R] = acts.try_into().expect("R activation rows");
             let m4 = _mm256_set1_epi8(0xF);
             // Each row's 16-bit scale twice (a pair of 16-bit lanes per row).

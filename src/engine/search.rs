@@ -342,7 +342,8 @@ pub fn greedy_speculative(
         stop
     };
     if max_new_tokens == 0 {
-        let generation = Generation { tokens, logprobs, stop: StopReason::MaxTokens, prompt_tokens: prompt.len(), prefill, decode: start.elapsed() };
+        let generation =
+            Generation { tokens, logprobs, stop: StopReason::MaxTokens, prompt_tokens: prompt.len(), prefill, decode: start.elapsed() };
         return Ok((generation, stats));
     }
     let stop = 'decode: loop {
@@ -360,9 +361,8 @@ pub fn greedy_speculative(
         if draft_cache.len() > known {
             draft_cache.truncate(known);
         } else if draft_cache.len() < known {
-            let missing: Vec<u32> = (draft_cache.len()..known)
-                .map(|p| if p < prompt.len() { prompt[p] } else { tokens[p - prompt.len()] })
-                .collect();
+            let missing: Vec<u32> =
+                (draft_cache.len()..known).map(|p| if p < prompt.len() { prompt[p] } else { tokens[p - prompt.len()] }).collect();
             draft.forward(&missing, &mut draft_cache, StepKind::Decode)?;
         }
         while proposal.len() <= lookahead.min(room) {

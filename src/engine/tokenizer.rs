@@ -19,23 +19,12 @@ const TOKEN_TYPE_CONTROL: i32 = 3;
 const TOKEN_TYPE_USER_DEFINED: i32 = 4;
 
 /// Texts llama.cpp also treats as end-of-generation when they are control tokens.
-const EOG_TEXTS: &[&str] = &[
-    "<|eot_id|>",
-    "<|im_end|>",
-    "<|end|>",
-    "<end_of_turn>",
-    "<|endoftext|>",
-    "<|eom_id|>",
-    "<EOT>",
-];
+const EOG_TEXTS: &[&str] = &["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>"];
 
 // Pre-tokenizer regexes, as llama.cpp applies them (each splits the fragments of the previous).
 const QWEN2_REGEX: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const LLAMA3_REGEX: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-const SMOLLM_REGEXES: &[&str] = &[
-    r"\p{N}",
-    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)",
-];
+const SMOLLM_REGEXES: &[&str] = &[r"\p{N}", r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"];
 
 /// The pre-tokenizer names (`tokenizer.ggml.pre`) this tokenizer reproduces exactly.
 pub const SUPPORTED_PRE_TOKENIZERS: &[&str] = &["qwen2", "llama-bpe", "llama3", "smollm"];
@@ -56,10 +45,7 @@ impl GgufTokenizer {
         let path = gguf.path();
         let model = gguf.string("tokenizer.ggml.model")?;
         if model != "gpt2" {
-            return Err(Error::model(
-                path,
-                format!("tokenizer.ggml.model `{model}` is not supported (only byte-level BPE, `gpt2`)"),
-            ));
+            return Err(Error::model(path, format!("tokenizer.ggml.model `{model}` is not supported (only byte-level BPE, `gpt2`)")));
         }
         let pre = gguf.string("tokenizer.ggml.pre")?.to_string();
         let regexes: Vec<&str> = match pre.as_str() {
@@ -80,19 +66,12 @@ impl GgufTokenizer {
         let ignore_merges = matches!(pre.as_str(), "llama-bpe" | "llama3");
 
         let tokens = gguf.strings("tokenizer.ggml.tokens")?;
-        let token_types = if gguf.has("tokenizer.ggml.token_type") {
-            gguf.i32s("tokenizer.ggml.token_type")?
-        } else {
-            vec![1; tokens.len()]
-        };
+        let token_types =
+            if gguf.has("tokenizer.ggml.token_type") { gguf.i32s("tokenizer.ggml.token_type")? } else { vec![1; tokens.len()] };
         if token_types.len() != tokens.len() {
             return Err(Error::model(
                 path,
-                format!(
-                    "tokenizer.ggml.token_type has {} entries but tokenizer.ggml.tokens has {}",
-                    token_types.len(),
-                    tokens.len()
-                ),
+                format!("tokenizer.ggml.token_type has {} entries but tokenizer.ggml.tokens has {}", token_types.len(), tokens.len()),
             ));
         }
         let merges = gguf
@@ -104,8 +83,7 @@ impl GgufTokenizer {
             })
             .collect::<Result<Vec<_>>>()?;
 
-        let vocab: HashMap<String, u32> =
-            tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        let vocab: HashMap<String, u32> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
         let bpe = BPE::builder()
             .vocab_and_merges(vocab.into_iter().collect::<tokenizers::models::bpe::Vocab>(), merges)
             .ignore_merges(ignore_merges)
@@ -126,9 +104,7 @@ impl GgufTokenizer {
             .iter()
             .zip(&token_types)
             .enumerate()
-            .filter(|(_, (text, ty))| {
-                !text.is_empty() && (**ty == TOKEN_TYPE_CONTROL || **ty == TOKEN_TYPE_USER_DEFINED)
-            })
+            .filter(|(_, (text, ty))| !text.is_empty() && (**ty == TOKEN_TYPE_CONTROL || **ty == TOKEN_TYPE_USER_DEFINED))
             .map(|(id, (text, ty))| (text.clone(), id as u32, *ty == TOKEN_TYPE_CONTROL))
             .collect();
         specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
@@ -182,10 +158,7 @@ impl GgufTokenizer {
             match fragment {
                 Fragment::Special(id) => ids.push(id),
                 Fragment::Text(piece) => {
-                    let encoding = self
-                        .bpe
-                        .encode(piece, false)
-                        .map_err(|e| Error::Tokenizer(format!("encoding text: {e}")))?;
+                    let encoding = self.bpe.encode(piece, false).map_err(|e| Error::Tokenizer(format!("encoding text: {e}")))?;
                     ids.extend_from_slice(encoding.get_ids());
                 }
             }

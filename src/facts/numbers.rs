@@ -624,7 +624,8 @@ fn read_mention(text: &str, tokens: &[Token], i: usize, language: Language) -> O
     let read = digits_number(tokens, i, language).or_else(|| word_number_at(tokens, i, language))?;
     // Fractions: un train sur trois, one in three, 2 out of 5.
     let noun_between = word(tokens, read.next).is_some_and(|w| number_word(w, language).is_none());
-    let tail = fraction_tail(tokens, read.next, language).or_else(|| noun_between.then(|| fraction_tail(tokens, read.next + 1, language)).flatten());
+    let tail = fraction_tail(tokens, read.next, language)
+        .or_else(|| noun_between.then(|| fraction_tail(tokens, read.next + 1, language)).flatten());
     if let Some((denominator, next)) = tail {
         if let Some(numerator) = read.values.first().and_then(|v| v.parse::<u64>().ok()) {
             if numerator < denominator {
@@ -723,16 +724,16 @@ fn time_of_day(tokens: &[Token], i: usize, read: &Read, language: Language) -> O
             Some((vec![hours.to_string(), format!("t{hours}:00")], n + 1))
         }
         Language::English => {
-            let (minutes, after) = if is_punct(tokens, n, ':') && n == i + 1 {
-                (Some(minutes_at(n + 1)?), n + 2)
-            } else {
-                (None, n)
-            };
+            let (minutes, after) = if is_punct(tokens, n, ':') && n == i + 1 { (Some(minutes_at(n + 1)?), n + 2) } else { (None, n) };
             let (half, next) = match (word(tokens, after), word(tokens, after + 2)) {
                 (Some("am"), _) => (Some(0), after + 1),
                 (Some("pm"), _) => (Some(12), after + 1),
-                (Some("a"), Some("m")) if is_punct(tokens, after + 1, '.') => (Some(0), after + 3 + usize::from(is_punct(tokens, after + 3, '.'))),
-                (Some("p"), Some("m")) if is_punct(tokens, after + 1, '.') => (Some(12), after + 3 + usize::from(is_punct(tokens, after + 3, '.'))),
+                (Some("a"), Some("m")) if is_punct(tokens, after + 1, '.') => {
+                    (Some(0), after + 3 + usize::from(is_punct(tokens, after + 3, '.')))
+                }
+                (Some("p"), Some("m")) if is_punct(tokens, after + 1, '.') => {
+                    (Some(12), after + 3 + usize::from(is_punct(tokens, after + 3, '.')))
+                }
                 (Some("o"), Some("clock")) => (None, after + 3),
                 _ => (None, after),
             };
@@ -808,9 +809,15 @@ mod tests {
     #[test]
     fn number_words_are_numbers() {
         assert_eq!(values("trois hélicoptères et douze heures", French), [v(&["3"]), v(&["12", "t12:00"])]);
-        assert_eq!(values("dix-sept, soixante-dix, quatre-vingt-dix-neuf, vingt et un", French), [v(&["17"]), v(&["70"]), v(&["99"]), v(&["21"])]);
+        assert_eq!(
+            values("dix-sept, soixante-dix, quatre-vingt-dix-neuf, vingt et un", French),
+            [v(&["17"]), v(&["70"]), v(&["99"]), v(&["21"])]
+        );
         assert_eq!(values("trois mille deux cents", French), [v(&["3200"])]);
-        assert_eq!(values("three helicopters, twenty-one, one hundred and five, a thousand", English), [v(&["3"]), v(&["21"]), v(&["105"]), v(&["1000"])]);
+        assert_eq!(
+            values("three helicopters, twenty-one, one hundred and five, a thousand", English),
+            [v(&["3"]), v(&["21"]), v(&["105"]), v(&["1000"])]
+        );
         assert_eq!(values("a dozen, two dozen", English), [v(&["12"]), v(&["24"])]);
     }
 
@@ -864,9 +871,15 @@ mod tests {
     fn qualifiers() {
         let q = |text: &str, language| mentions(text, language).into_iter().map(|m| m.qualifier).collect::<Vec<_>>();
         use Qualifier::*;
-        assert_eq!(q("plus de 1 200 habitants, « plus de 8 000 », près de 300, jusqu'à 310 mm, 14 communes", French), [Some(Above), Some(Above), Some(About), Some(Below), None]);
+        assert_eq!(
+            q("plus de 1 200 habitants, « plus de 8 000 », près de 300, jusqu'à 310 mm, 14 communes", French),
+            [Some(Above), Some(Above), Some(About), Some(Below), None]
+        );
         assert_eq!(q("une dizaine de cas", French), [Some(About)]);
-        assert_eq!(q("more than 1,200 residents, over 8,000, nearly 300, up to 310 mm, 14 towns", English), [Some(Above), Some(Above), Some(About), Some(Below), None]);
+        assert_eq!(
+            q("more than 1,200 residents, over 8,000, nearly 300, up to 310 mm, 14 towns", English),
+            [Some(Above), Some(Above), Some(About), Some(Below), None]
+        );
     }
 
     #[test]

@@ -69,9 +69,7 @@ pub fn is_capitalised(part: &str) -> bool {
 /// Two or more letters, all uppercase (digits allowed after the first): `OTAN`, `G20`, `CENTCOM`.
 pub fn is_acronym(part: &str) -> bool {
     let mut chars = part.chars();
-    chars.next().is_some_and(char::is_uppercase)
-        && part.chars().count() >= 2
-        && chars.all(|c| c.is_uppercase() || c.is_ascii_digit())
+    chars.next().is_some_and(char::is_uppercase) && part.chars().count() >= 2 && chars.all(|c| c.is_uppercase() || c.is_ascii_digit())
 }
 
 /// Lowercase without diacritics: `État` → `etat`, `Œuvre` → `oeuvre`.
@@ -131,7 +129,10 @@ pub fn opens_sentence(text: &str, start: usize) -> bool {
         if c == '.' {
             // The point of a title (M. Healey, Dr. Schindler) ends no sentence.
             let before = text[..at].rsplit(|c: char| !c.is_alphabetic()).next().unwrap_or("");
-            return !matches!(before, "M" | "Mr" | "Mrs" | "Ms" | "Dr" | "Pr" | "St" | "Mme" | "Mgr" | "Me" | "Jr" | "Gen" | "Col" | "Lt" | "Sgt");
+            return !matches!(
+                before,
+                "M" | "Mr" | "Mrs" | "Ms" | "Dr" | "Pr" | "St" | "Mme" | "Mgr" | "Me" | "Jr" | "Gen" | "Col" | "Lt" | "Sgt"
+            );
         }
         return matches!(c, '!' | '?' | ':' | '…');
     }

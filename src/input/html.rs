@@ -6,8 +6,8 @@ use scraper::{ElementRef, Html, Node, Selector};
 
 /// Elements whose content is never article text.
 const SKIPPED: &[&str] = &[
-    "script", "style", "noscript", "template", "head", "nav", "aside", "form", "button", "select", "svg", "iframe",
-    "canvas", "object", "embed", "audio", "video",
+    "script", "style", "noscript", "template", "head", "nav", "aside", "form", "button", "select", "svg", "iframe", "canvas", "object",
+    "embed", "audio", "video",
 ];
 
 /// Skipped too, but only around the article (an `<article>` may have its own `<header>` with its title).
@@ -15,8 +15,35 @@ const PAGE_CHROME: &[&str] = &["header", "footer"];
 
 /// Elements that end a paragraph.
 const BLOCKS: &[&str] = &[
-    "p", "div", "section", "article", "main", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol", "dl", "dt", "dd",
-    "blockquote", "pre", "table", "tr", "td", "th", "figure", "figcaption", "address", "hr", "header", "footer",
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "blockquote",
+    "pre",
+    "table",
+    "tr",
+    "td",
+    "th",
+    "figure",
+    "figcaption",
+    "address",
+    "hr",
+    "header",
+    "footer",
 ];
 
 /// Title, then paragraphs, separated by blank lines (the layout [`crate::segment::split_article`]
@@ -114,10 +141,7 @@ mod tests {
               <aside>Lire aussi : autre chose</aside>
               <div class="share" role="navigation">Partager</div>
             </article><footer>© Journal</footer></body></html>"#;
-        assert_eq!(
-            article_text(html),
-            "Le titre\n\nPremier paragraphe, avec du gras et un lien.\n\nDeuxième\u{a0}: 8\u{a0}000 personnes."
-        );
+        assert_eq!(article_text(html), "Le titre\n\nPremier paragraphe, avec du gras et un lien.\n\nDeuxième\u{a0}: 8\u{a0}000 personnes.");
     }
 
     #[test]

@@ -34,10 +34,7 @@ mod tests {
     fn strips_markup_and_keeps_paragraphs() {
         let md = "---\nauteur: X\n---\n# Le titre #\n\nUn **fait** et un *détail*, voir [la source](http://x.fr).\n\n\
                   ![photo](a.jpg)\n\n---\n\n> Une citation\n> sur deux lignes.\n";
-        assert_eq!(
-            plain_text(md),
-            "Le titre\n\nUn fait et un détail, voir la source.\n\n\n\n\n\nUne citation\nsur deux lignes.\n"
-        );
+        assert_eq!(plain_text(md), "Le titre\n\nUn fait et un détail, voir la source.\n\n\n\n\n\nUne citation\nsur deux lignes.\n");
     }
 
     #[test]

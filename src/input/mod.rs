@@ -68,9 +68,7 @@ pub fn read_bytes(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path).map_err(|e| Error::invalid_input(&origin, format!("cannot read: {e}")))?;
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     // The file may grow between the check and the read: read one byte more than allowed at most.
-    file.take(max_bytes + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::invalid_input(&origin, format!("cannot read: {e}")))?;
+    file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(|e| Error::invalid_input(&origin, format!("cannot read: {e}")))?;
     check_bounded_read(&origin, bytes.len() as u64, max_bytes)?;
     Ok(bytes)
 }
@@ -155,7 +153,10 @@ fn decode(origin: &str, bytes: &[u8]) -> Result<(String, String, Vec<String>)> {
     if encoding == encoding_rs::UTF_8 || had_errors || !plausible_text(&text) {
         return Err(Error::invalid_input(
             origin,
-            format!("is not valid UTF-8 (first bad byte at offset {}) and not plausible text in another encoding", utf8_error.valid_up_to()),
+            format!(
+                "is not valid UTF-8 (first bad byte at offset {}) and not plausible text in another encoding",
+                utf8_error.valid_up_to()
+            ),
         ));
     }
     let warning = format!("{origin}: not UTF-8; decoded as {} (detected)", encoding.name());

@@ -99,12 +99,7 @@ async fn run_batch(config: &Config, settings: &BatchSettings) -> Result<Outcome>
         inputs: settings.inputs.clone(),
         out_dir: out.path().display().to_string(),
         shard: Report::shard_report(settings.shard.clone()),
-        model: ModelReport {
-            name: resolved.name.clone(),
-            path: resolved.path.display().to_string(),
-            sha256: model_sha256,
-            loaded: false,
-        },
+        model: ModelReport { name: resolved.name.clone(), path: resolved.path.display().to_string(), sha256: model_sha256, loaded: false },
         identity: identity.clone(),
         force: settings.force,
         totals: Default::default(),
@@ -292,12 +287,7 @@ fn model_worker(config: &Config, mut work: mpsc::Receiver<Work>, events: &mpsc::
             let event = match result {
                 Ok(brief) => Event::Done { index: *index, brief: Box::new(brief), ms },
                 Err(Error::Interrupted { .. }) => Event::Interrupted { index: *index },
-                Err(e) => Event::Failed {
-                    index: *index,
-                    reason: error_chain(&e),
-                    fingerprint: None,
-                    warnings: doc.warnings.clone(),
-                },
+                Err(e) => Event::Failed { index: *index, reason: error_chain(&e), fingerprint: None, warnings: doc.warnings.clone() },
             };
             if events.send(event).is_err() {
                 return;

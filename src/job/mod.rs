@@ -11,15 +11,15 @@ use serde::Serialize;
 
 pub use pipeline::{translation_fingerprint, Pipeline, RunIdentity};
 
-use crate::engine::ChatModel;
 use crate::config::{Command, Config, OutputFormat};
 use crate::doc::{ParagraphReport, SourceInfo};
-use crate::translate::Source;
+use crate::engine::ChatModel;
 use crate::engine::StopReason;
 use crate::input::{check_french, read_document};
 use crate::models::{DEFAULT_DRAFT, DEFAULT_MODEL};
 use crate::output::{brief_markdown, write_json_line};
 use crate::segment::{split_article, split_paragraphs};
+use crate::translate::Source;
 use crate::{Error, Result};
 
 /// How a command ended, when it did not fail outright.
@@ -112,19 +112,15 @@ fn single_article(config: &Config, out: &mut dyn Write) -> Result<()> {
                 model.tokenizer.encode(&text, true)?
             };
             if let Some(path) = logits_out {
-                let logits = model.llm.forward(
-                    &prompt,
-                    &mut model.llm.new_cache(),
-                    crate::engine::llm::StepKind::Prompt { len: prompt.len() },
-                )?;
+                let logits =
+                    model.llm.forward(&prompt, &mut model.llm.new_cache(), crate::engine::llm::StepKind::Prompt { len: prompt.len() })?;
                 let bytes: Vec<u8> = logits.iter().flat_map(|v| v.to_le_bytes()).collect();
                 std::fs::write(path, &bytes).map_err(|e| Error::io(path, e))?;
             }
             let mut report = crate::engine::bench::run(&model.llm, &prompt, *n_predict, *repeat, config.threads)?;
             if let Some(path) = draft {
                 let draft = ChatModel::load(path)?;
-                report.speculative =
-                    Some(crate::engine::bench::speculative(model, &draft.llm, &prompt, *n_predict, *lookahead)?);
+                report.speculative = Some(crate::engine::bench::speculative(model, &draft.llm, &prompt, *n_predict, *lookahead)?);
             }
             write_json_line(out, &report)
         }
@@ -178,4 +174,3 @@ pub(crate) struct TranslatedParagraphs {
     pub warnings: Vec<String>,
     pub reports: Vec<ParagraphReport>,
 }
-

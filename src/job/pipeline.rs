@@ -123,7 +123,13 @@ fn report(paragraph: usize, t: &ParagraphTranslation) -> ParagraphReport {
 /// the glossary's acronyms, the checks and their warnings (after what the input itself warned
 /// about). Marian paragraphs are not translated again: they are translated sentence by
 /// sentence already.
-fn marian_paragraphs(doc: &Document, sources: &[Source], first: usize, translations: Vec<MarianTranslation>, pipeline: &Pipeline) -> TranslatedParagraphs {
+fn marian_paragraphs(
+    doc: &Document,
+    sources: &[Source],
+    first: usize,
+    translations: Vec<MarianTranslation>,
+    pipeline: &Pipeline,
+) -> TranslatedParagraphs {
     let mut english = TranslatedParagraphs { texts: Vec::new(), warnings: doc.warnings.clone(), reports: Vec::new() };
     for (i, (t, source)) in translations.into_iter().zip(sources).enumerate() {
         let terms = pipeline.terms(source.text);
@@ -324,13 +330,7 @@ impl Pipeline {
     }
 
     pub(crate) fn source_info(&self, doc: &Document, paragraphs: usize) -> SourceInfo {
-        SourceInfo {
-            path: doc.origin.clone(),
-            sha256: doc.sha256.clone(),
-            encoding: doc.encoding.clone(),
-            format: doc.format,
-            paragraphs,
-        }
+        SourceInfo { path: doc.origin.clone(), sha256: doc.sha256.clone(), encoding: doc.encoding.clone(), format: doc.format, paragraphs }
     }
 
     /// The glossary terms of `french` (none with `--plain`).
@@ -479,8 +479,7 @@ impl Pipeline {
                     OutputFormat::Text => write_text(out, &(text + "\n"))?,
                     OutputFormat::Json => {
                         let stop = if t.hit_limit { StopReason::MaxTokens } else { StopReason::Eog };
-                        let record =
-                            MarianLineRecord { line: i + 1, text: &text, tokens: &t.tokens, score: t.score, parts: t.parts, stop };
+                        let record = MarianLineRecord { line: i + 1, text: &text, tokens: &t.tokens, score: t.score, parts: t.parts, stop };
                         write_json_line(out, &record)?
                     }
                 }

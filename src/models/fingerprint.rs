@@ -20,12 +20,7 @@ fn sidecar(path: &Path) -> PathBuf {
 /// `size mtime_ns` of a file, the key under which its hash is remembered.
 fn stamp(path: &Path) -> Result<String> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0);
     Ok(format!("{} {}", meta.len(), mtime))
 }
 

@@ -11,9 +11,7 @@ use crate::{Error, Result};
 
 /// `HF_HUB_OFFLINE` set to a true value (`1`, `true`, `yes`, `on`), as huggingface_hub reads it.
 pub fn offline_from_env() -> bool {
-    std::env::var("HF_HUB_OFFLINE")
-        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
-        .unwrap_or(false)
+    std::env::var("HF_HUB_OFFLINE").map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")).unwrap_or(false)
 }
 
 /// The Hub cache directory, resolved like huggingface_hub does.
@@ -64,13 +62,7 @@ fn choose_gguf(repo: &str, files: &[String]) -> Result<String> {
 }
 
 /// Resolves `repo[:file]@revision` to a local path; returns the path and the file name.
-pub fn resolve(
-    repo: &str,
-    file: Option<&str>,
-    revision: &str,
-    offline: bool,
-    progress: bool,
-) -> Result<(PathBuf, String)> {
+pub fn resolve(repo: &str, file: Option<&str>, revision: &str, offline: bool, progress: bool) -> Result<(PathBuf, String)> {
     let cache = cache_dir();
     let fetch_error = |message: String| Error::Fetch { what: format!("{repo}@{revision}"), message };
 

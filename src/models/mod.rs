@@ -76,10 +76,7 @@ impl ModelStore {
             ModelSpec::Default => self.resolve_lab(&DEFAULT_MODEL),
             ModelSpec::Local(path) => {
                 if !path.is_file() {
-                    return Err(Error::Fetch {
-                        what: path.display().to_string(),
-                        message: "no such model file".into(),
-                    });
+                    return Err(Error::Fetch { what: path.display().to_string(), message: "no such model file".into() });
                 }
                 Ok(ResolvedModel { path: path.clone(), name: path.display().to_string() })
             }
@@ -108,9 +105,9 @@ impl ModelStore {
                 }
                 Ok(ResolvedModel { path: dir.clone(), name: dir.display().to_string() })
             }
-            ModelSpec::Hub { repo, file: Some(file) } => Err(Error::Config(format!(
-                "a Marian checkpoint is a whole repository: use {repo} without :{file}"
-            ))),
+            ModelSpec::Hub { repo, file: Some(file) } => {
+                Err(Error::Config(format!("a Marian checkpoint is a whole repository: use {repo} without :{file}")))
+            }
             ModelSpec::Hub { repo, file: None } => {
                 let path = hub::resolve_marian(repo, &self.revision, self.offline, self.progress)?;
                 Ok(ResolvedModel { path, name: format!("{repo}@{}", self.revision) })
@@ -148,10 +145,7 @@ mod tests {
         );
         assert_eq!(
             ModelSpec::parse("Qwen/Qwen2.5-1.5B-Instruct-GGUF:qwen2.5-1.5b-instruct-q4_k_m.gguf"),
-            ModelSpec::Hub {
-                repo: "Qwen/Qwen2.5-1.5B-Instruct-GGUF".into(),
-                file: Some("qwen2.5-1.5b-instruct-q4_k_m.gguf".into())
-            }
+            ModelSpec::Hub { repo: "Qwen/Qwen2.5-1.5B-Instruct-GGUF".into(), file: Some("qwen2.5-1.5b-instruct-q4_k_m.gguf".into()) }
         );
     }
 }

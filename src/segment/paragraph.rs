@@ -49,20 +49,12 @@ pub fn split_paragraphs(text: &str) -> Vec<String> {
     let has_blank_line = lines.iter().any(|line| is_blank(line));
 
     let raw_paragraphs: Vec<String> = if has_blank_line {
-        lines
-            .split(|line| is_blank(line))
-            .filter(|group| !group.is_empty())
-            .map(|group| group.join(" "))
-            .collect()
+        lines.split(|line| is_blank(line)).filter(|group| !group.is_empty()).map(|group| group.join(" ")).collect()
     } else {
         lines.iter().map(ToString::to_string).collect()
     };
 
-    raw_paragraphs
-        .iter()
-        .map(|paragraph| normalize_spaces(paragraph))
-        .filter(|paragraph| !paragraph.is_empty())
-        .collect()
+    raw_paragraphs.iter().map(|paragraph| normalize_spaces(paragraph)).filter(|paragraph| !paragraph.is_empty()).collect()
 }
 
 /// Splits `text` into an [`Article`]: the first paragraph is the title, the rest the body.
@@ -124,10 +116,7 @@ mod tests {
     #[test]
     fn blank_line_separated_paragraphs() {
         let text = "Title\n\nFirst paragraph.\n\nSecond paragraph.\n";
-        assert_eq!(
-            split_paragraphs(text),
-            strings(&["Title", "First paragraph.", "Second paragraph."])
-        );
+        assert_eq!(split_paragraphs(text), strings(&["Title", "First paragraph.", "Second paragraph."]));
     }
 
     #[test]
@@ -139,10 +128,7 @@ mod tests {
     #[test]
     fn single_newline_separated_lines_are_paragraphs() {
         let text = "Title\nFirst paragraph.\nSecond paragraph.\n";
-        assert_eq!(
-            split_paragraphs(text),
-            strings(&["Title", "First paragraph.", "Second paragraph."])
-        );
+        assert_eq!(split_paragraphs(text), strings(&["Title", "First paragraph.", "Second paragraph."]));
     }
 
     #[test]
@@ -151,21 +137,14 @@ mod tests {
                     The second one\n  is wrapped\ttoo.\n";
         assert_eq!(
             split_paragraphs(text),
-            strings(&[
-                "A title line",
-                "The first paragraph is wrapped over two lines.",
-                "The second one is wrapped too.",
-            ])
+            strings(&["A title line", "The first paragraph is wrapped over two lines.", "The second one is wrapped too.",])
         );
     }
 
     #[test]
     fn crlf_and_lone_cr_are_newlines() {
         let crlf = "Title\r\n\r\nOne\r\nwrapped.\r\n\r\nTwo.\r\n";
-        assert_eq!(
-            split_paragraphs(crlf),
-            strings(&["Title", "One wrapped.", "Two."])
-        );
+        assert_eq!(split_paragraphs(crlf), strings(&["Title", "One wrapped.", "Two."]));
         let cr = "Title\rOne.\rTwo.";
         assert_eq!(split_paragraphs(cr), strings(&["Title", "One.", "Two."]));
     }
@@ -186,10 +165,7 @@ mod tests {
     fn inner_no_break_spaces_are_kept() {
         let text = "Titre\n\nPlus de 8\u{A0}000 personnes, soit 15\u{202F}% : «\u{A0}non\u{A0}».";
         let paragraphs = split_paragraphs(text);
-        assert_eq!(
-            paragraphs[1],
-            "Plus de 8\u{A0}000 personnes, soit 15\u{202F}% : «\u{A0}non\u{A0}»."
-        );
+        assert_eq!(paragraphs[1], "Plus de 8\u{A0}000 personnes, soit 15\u{202F}% : «\u{A0}non\u{A0}».");
     }
 
     #[test]
@@ -200,25 +176,15 @@ mod tests {
 
     #[test]
     fn non_whitespace_text_is_never_dropped() {
-        let text =
-            "\u{FEFF}  Un  titre\r\n\r\nUn\tparagraphe\nsur deux lignes.\r\n \n«\u{A0}Fin\u{A0}»";
+        let text = "\u{FEFF}  Un  titre\r\n\r\nUn\tparagraphe\nsur deux lignes.\r\n \n«\u{A0}Fin\u{A0}»";
         let joined: String = split_paragraphs(text).concat();
-        assert_eq!(
-            non_whitespace(&joined),
-            non_whitespace(text.trim_start_matches('\u{FEFF}'))
-        );
+        assert_eq!(non_whitespace(&joined), non_whitespace(text.trim_start_matches('\u{FEFF}')));
     }
 
     #[test]
     fn article_takes_first_paragraph_as_title() {
         let article = split_article("Le titre\n\nUn.\n\nDeux.").unwrap();
-        assert_eq!(
-            article,
-            Article {
-                title: "Le titre".to_string(),
-                paragraphs: strings(&["Un.", "Deux."]),
-            }
-        );
+        assert_eq!(article, Article { title: "Le titre".to_string(), paragraphs: strings(&["Un.", "Deux."]) });
     }
 
     #[test]
@@ -230,21 +196,12 @@ mod tests {
     #[test]
     fn title_only_article_has_no_body() {
         assert_eq!(split_article("Just a title\n"), Err(ArticleError::NoBody));
-        assert_eq!(
-            split_article("\n\nJust a title\n\n\n"),
-            Err(ArticleError::NoBody)
-        );
+        assert_eq!(split_article("\n\nJust a title\n\n\n"), Err(ArticleError::NoBody));
     }
 
     #[test]
     fn error_messages_name_the_problem() {
-        assert_eq!(
-            ArticleError::Empty.to_string(),
-            "the text is empty or only whitespace"
-        );
-        assert_eq!(
-            ArticleError::NoBody.to_string(),
-            "the article has a title but no body paragraphs"
-        );
+        assert_eq!(ArticleError::Empty.to_string(), "the text is empty or only whitespace");
+        assert_eq!(ArticleError::NoBody.to_string(), "the article has a title but no body paragraphs");
     }
 }

@@ -21,14 +21,12 @@
 /// word before the period (without the period itself).
 const ABBREVIATIONS: &[&str] = &[
     // French and English titles.
-    "M", "MM", "Mme", "Mmes", "Mlle", "Mlles", "Me", "Mgr", "Dr", "Drs", "Pr", "Prof", "St", "Ste",
-    "Mr", "Mrs", "Ms", "Messrs", "Gen", "Col", "Lt", "Sgt", "Capt", "Cpt", "Cmdr", "Adm", "Maj",
-    "Gov", "Sen", "Rep", "Rev", "Jr", "Sr", "Hon", "Pres",
+    "M", "MM", "Mme", "Mmes", "Mlle", "Mlles", "Me", "Mgr", "Dr", "Drs", "Pr", "Prof", "St", "Ste", "Mr", "Mrs", "Ms", "Messrs", "Gen",
+    "Col", "Lt", "Sgt", "Capt", "Cpt", "Cmdr", "Adm", "Maj", "Gov", "Sen", "Rep", "Rev", "Jr", "Sr", "Hon", "Pres",
     // Latin and common abbreviations.
     "etc", "e.g", "i.e", "vs", "cf", "approx", "ca", // Places.
     "U.S", "U.K", "U.N", "E.U", "Mt", "Ft", // References.
-    "p", "pp", "art", "Art", "al", "av", "Av", "bd", "Bd", "fig", "Fig", "vol", "Vol", "ch",
-    "chap", "env",
+    "p", "pp", "art", "Art", "al", "av", "Av", "bd", "Bd", "fig", "Fig", "vol", "Vol", "ch", "chap", "env",
 ];
 
 /// Abbreviations that stand before a number (`No. 10`): not a boundary only when a digit follows.
@@ -108,23 +106,7 @@ fn is_spaced_closer(c: char) -> bool {
 
 /// Characters that open a sentence besides letters that are not lowercase and digits.
 fn is_opener(c: char) -> bool {
-    matches!(
-        c,
-        '«' | '“'
-            | '"'
-            | '\''
-            | '‘'
-            | '„'
-            | '‹'
-            | '('
-            | '['
-            | '¿'
-            | '¡'
-            | '–'
-            | '—'
-            | '-'
-            | '‐'
-    )
+    matches!(c, '«' | '“' | '"' | '\'' | '‘' | '„' | '‹' | '(' | '[' | '¿' | '¡' | '–' | '—' | '-' | '‐')
 }
 
 /// Index after the closers (and further terminal marks) that follow a terminal run at `index`.
@@ -202,10 +184,7 @@ fn is_abbreviation(word: &str, next: char, opens_sentence: bool) -> bool {
         return opens_sentence;
     }
     // Initials and dotted acronyms: `J.`, `J.-P.`, `U.S.`, `e.g.`; but not `Super-G.`.
-    let parts: Vec<&str> = word
-        .split(['.', '-'])
-        .filter(|part| !part.is_empty())
-        .collect();
+    let parts: Vec<&str> = word.split(['.', '-']).filter(|part| !part.is_empty()).collect();
     let all_single_letters = parts.iter().all(|part| {
         let mut letters = part.chars();
         matches!((letters.next(), letters.next()), (Some(c), None) if c.is_alphabetic())
@@ -298,14 +277,8 @@ mod tests {
     /// The property every split must satisfy.
     fn assert_lossless(paragraph: &str) {
         let sentences = split_sentences(paragraph);
-        assert!(
-            sentences.iter().all(|s| !s.is_empty()),
-            "empty sentence in {sentences:?}"
-        );
-        assert!(
-            sentences.iter().all(|s| s.trim() == *s),
-            "untrimmed sentence in {sentences:?}"
-        );
+        assert!(sentences.iter().all(|s| !s.is_empty()), "empty sentence in {sentences:?}");
+        assert!(sentences.iter().all(|s| s.trim() == *s), "untrimmed sentence in {sentences:?}");
         assert_eq!(
             non_whitespace(&sentences.concat()),
             non_whitespace(paragraph),
@@ -338,30 +311,19 @@ mod tests {
 
     #[test]
     fn text_without_terminal_punctuation_is_one_sentence() {
-        assert_eq!(
-            split_sentences("  a headline without a period  "),
-            vec!["a headline without a period"]
-        );
+        assert_eq!(split_sentences("  a headline without a period  "), vec!["a headline without a period"]);
     }
 
     #[test]
     fn punctuation_runs_stay_together() {
-        assert_eq!(
-            split_sentences("Really?! Yes... And then… Nothing."),
-            vec!["Really?!", "Yes...", "And then…", "Nothing."]
-        );
+        assert_eq!(split_sentences("Really?! Yes... And then… Nothing."), vec!["Really?!", "Yes...", "And then…", "Nothing."]);
     }
 
     #[test]
     fn french_spaced_punctuation_and_guillemets() {
         assert_eq!(
             split_sentences("Il a dit : « Bonjour. » Puis il est parti ! Vraiment ?\u{A0}Oui."),
-            vec![
-                "Il a dit : « Bonjour. »",
-                "Puis il est parti !",
-                "Vraiment ?",
-                "Oui."
-            ]
+            vec!["Il a dit : « Bonjour. »", "Puis il est parti !", "Vraiment ?", "Oui."]
         );
         assert_eq!(
             split_sentences("«\u{A0}C'est fini.\u{A0}» Le ministre est parti."),
@@ -373,17 +335,9 @@ mod tests {
     fn closing_quotes_and_brackets_stay_with_their_sentence() {
         assert_eq!(
             split_sentences("He said \"no.\" Then he left. (It rained.) She stayed.'"),
-            vec![
-                "He said \"no.\"",
-                "Then he left.",
-                "(It rained.)",
-                "She stayed.'"
-            ]
+            vec!["He said \"no.\"", "Then he left.", "(It rained.)", "She stayed.'"]
         );
-        assert_eq!(
-            split_sentences("“It is over.” The minister left."),
-            vec!["“It is over.”", "The minister left."]
-        );
+        assert_eq!(split_sentences("“It is over.” The minister left."), vec!["“It is over.”", "The minister left."]);
     }
 
     #[test]
@@ -413,48 +367,31 @@ mod tests {
 
     #[test]
     fn no_before_a_word_ends_a_sentence() {
-        assert_eq!(
-            split_sentences("He said no. Then he left."),
-            vec!["He said no.", "Then he left."]
-        );
+        assert_eq!(split_sentences("He said no. Then he left."), vec!["He said no.", "Then he left."]);
     }
 
     #[test]
     fn no_split_after_initials() {
-        for case in [
-            "J. K. Rowling wrote it.",
-            "J.-P. Sartre et Simone de Beauvoir.",
-            "George W. Bush spoke.",
-        ] {
+        for case in ["J. K. Rowling wrote it.", "J.-P. Sartre et Simone de Beauvoir.", "George W. Bush spoke."] {
             assert_eq!(split_sentences(case), vec![case], "split inside {case:?}");
         }
     }
 
     #[test]
     fn capital_letter_inside_a_hyphenated_word_is_not_an_initial() {
-        assert_eq!(
-            split_sentences("He won the Super-G. Jelinek was sixteenth."),
-            vec!["He won the Super-G.", "Jelinek was sixteenth."]
-        );
+        assert_eq!(split_sentences("He won the Super-G. Jelinek was sixteenth."), vec!["He won the Super-G.", "Jelinek was sixteenth."]);
     }
 
     #[test]
     fn no_split_inside_numbers_or_words() {
-        for case in [
-            "Growth was 3.5 percent in 2023.",
-            "Visit example.com for more.",
-            "Il y a 1.200 personnes.",
-        ] {
+        for case in ["Growth was 3.5 percent in 2023.", "Visit example.com for more.", "Il y a 1.200 personnes."] {
             assert_eq!(split_sentences(case), vec![case], "split inside {case:?}");
         }
     }
 
     #[test]
     fn no_split_before_lowercase_or_punctuation() {
-        assert_eq!(
-            split_sentences("Il a dit… et puis rien. Fin."),
-            vec!["Il a dit… et puis rien.", "Fin."]
-        );
+        assert_eq!(split_sentences("Il a dit… et puis rien. Fin."), vec!["Il a dit… et puis rien.", "Fin."]);
         let stray = "Un point de vue mondial. , ces événements ont eu lieu.";
         assert_eq!(split_sentences(stray), vec![stray]);
     }
@@ -515,11 +452,7 @@ mod tests {
     fn flores_french_and_english_mostly_agree_on_sentence_counts() {
         let french = first_lines("fra_Latn.devtest", 200);
         let english = first_lines("eng_Latn.devtest", 200);
-        let agreeing = french
-            .iter()
-            .zip(&english)
-            .filter(|(fr, en)| split_sentences(fr).len() == split_sentences(en).len())
-            .count();
+        let agreeing = french.iter().zip(&english).filter(|(fr, en)| split_sentences(fr).len() == split_sentences(en).len()).count();
         assert!(agreeing >= 190, "only {agreeing} of 200 lines agree");
     }
 
@@ -535,10 +468,7 @@ mod tests {
         assert_eq!(pieces.join(" "), sentence);
         // A clause over the limit is cut between words; pieces are packed while they fit.
         let pieces = split_long(sentence, 4, words).unwrap();
-        assert_eq!(
-            pieces,
-            ["Le maire,", "qui parlait mardi, a", "annoncé trois mesures :", "une piscine, deux écoles", "et un parc."]
-        );
+        assert_eq!(pieces, ["Le maire,", "qui parlait mardi, a", "annoncé trois mesures :", "une piscine, deux écoles", "et un parc."]);
         assert_eq!(pieces.join(" "), sentence);
         // Fits already: one piece, unchanged.
         assert_eq!(split_long(sentence, 100, words).unwrap(), [sentence]);

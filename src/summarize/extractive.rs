@@ -31,17 +31,14 @@ const MIN_RELATIVE_SCORE: f64 = 0.3;
 /// summary of an untranslated text.
 const STOPWORDS: &[&str] = &[
     // French.
-    "au", "aux", "avec", "ce", "ces", "cette", "dans", "de", "des", "du", "elle", "elles", "en",
-    "est", "et", "été", "il", "ils", "la", "le", "les", "leur", "leurs", "mais", "ne", "nous",
-    "ont", "ou", "par", "pas", "plus", "pour", "qu", "que", "qui", "sa", "se", "ses", "son",
-    "sont", "sur", "un", "une", "vous", // English.
-    "a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "been",
-    "being", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have",
-    "he", "her", "his", "i", "if", "in", "into", "is", "it", "its", "more", "most", "no", "not",
-    "of", "on", "one", "or", "other", "our", "out", "over", "said", "says", "she", "so", "some",
-    "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this",
-    "those", "to", "up", "us", "was", "we", "were", "what", "when", "which", "while", "who",
-    "will", "with", "would", "you",
+    "au", "aux", "avec", "ce", "ces", "cette", "dans", "de", "des", "du", "elle", "elles", "en", "est", "et", "été", "il", "ils", "la",
+    "le", "les", "leur", "leurs", "mais", "ne", "nous", "ont", "ou", "par", "pas", "plus", "pour", "qu", "que", "qui", "sa", "se", "ses",
+    "son", "sont", "sur", "un", "une", "vous", // English.
+    "a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "been", "being", "but", "by", "can", "could", "did",
+    "do", "does", "for", "from", "had", "has", "have", "he", "her", "his", "i", "if", "in", "into", "is", "it", "its", "more", "most",
+    "no", "not", "of", "on", "one", "or", "other", "our", "out", "over", "said", "says", "she", "so", "some", "such", "than", "that",
+    "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "up", "us", "was", "we", "were", "what", "when",
+    "which", "while", "who", "will", "with", "would", "you",
 ];
 
 /// Picks the most central sentences of `paragraphs` as a summary.
@@ -54,20 +51,14 @@ const STOPWORDS: &[&str] = &[
 /// unless there is no sentence at all. Deterministic: ties go to the
 /// earlier sentence.
 pub fn extractive_summary(paragraphs: &[String], max_sentences: usize, max_words: usize) -> String {
-    let sentences: Vec<&str> = paragraphs
-        .iter()
-        .flat_map(|paragraph| split_sentences(paragraph))
-        .collect();
+    let sentences: Vec<&str> = paragraphs.iter().flat_map(|paragraph| split_sentences(paragraph)).collect();
     if sentences.is_empty() {
         return String::new();
     }
     let vectors = tfidf_vectors(&sentences);
     let scores: Vec<f64> = (0..sentences.len())
         .map(|i| {
-            let centrality: f64 = (0..sentences.len())
-                .filter(|&j| j != i)
-                .map(|j| cosine(&vectors[i], &vectors[j]))
-                .sum();
+            let centrality: f64 = (0..sentences.len()).filter(|&j| j != i).map(|j| cosine(&vectors[i], &vectors[j])).sum();
             let lead = 1.0 + LEAD_BONUS / (i + 1) as f64;
             let length = (word_count(sentences[i]) as f64 / FULL_SCORE_WORDS as f64).min(1.0);
             centrality * lead * length
@@ -85,9 +76,7 @@ pub fn extractive_summary(paragraphs: &[String], max_sentences: usize, max_words
             break;
         }
         let candidate_words = word_count(sentences[candidate]);
-        let repeats = chosen
-            .iter()
-            .any(|&picked| cosine(&vectors[picked], &vectors[candidate]) > MAX_SIMILARITY);
+        let repeats = chosen.iter().any(|&picked| cosine(&vectors[picked], &vectors[candidate]) > MAX_SIMILARITY);
         if words + candidate_words <= max_words && !repeats {
             chosen.push(candidate);
             words += candidate_words;
@@ -128,17 +117,14 @@ pub fn shape_summary(text: &str, max_sentences: usize, max_words: usize) -> Stri
 }
 
 /// Markdown that opens a line: block quotes, bullets, numbered items.
-static LINE_MARKUP: LazyLock<Regex> =
-    LazyLock::new(|| compiled(r"^(?:>\s*|[-*•+]\s+|\d{1,2}[.)]\s+)+"));
+static LINE_MARKUP: LazyLock<Regex> = LazyLock::new(|| compiled(r"^(?:>\s*|[-*•+]\s+|\d{1,2}[.)]\s+)+"));
 
 /// A label before the summary itself, alone or followed by the text on the same line.
-static LABEL: LazyLock<Regex> = LazyLock::new(|| {
-    compiled(r"(?i)^(?:english\s+)?(?:summary|brief|briefing|résumé|resume|tl;?dr)\s*(?::\s*|$)")
-});
+static LABEL: LazyLock<Regex> =
+    LazyLock::new(|| compiled(r"(?i)^(?:english\s+)?(?:summary|brief|briefing|résumé|resume|tl;?dr)\s*(?::\s*|$)"));
 
 /// An announcement line such as `Here is a summary of the article:`.
-static ANNOUNCEMENT: LazyLock<Regex> =
-    LazyLock::new(|| compiled(r"(?i)^here(?:'s|’s| is| are)\b.*:$"));
+static ANNOUNCEMENT: LazyLock<Regex> = LazyLock::new(|| compiled(r"(?i)^here(?:'s|’s| is| are)\b.*:$"));
 
 /// Compiles one of the constant patterns above; they are covered by the tests.
 fn compiled(pattern: &str) -> Regex {
@@ -324,10 +310,7 @@ mod tests {
             "Lambda mu nu xi omicron pi rho sigma tau upsilon.",
             "Phi chi psi omega one two three four five six.",
         ]);
-        assert_eq!(
-            extractive_summary(&text, 1, 100),
-            "Alpha beta gamma delta epsilon zeta eta theta iota kappa."
-        );
+        assert_eq!(extractive_summary(&text, 1, 100), "Alpha beta gamma delta epsilon zeta eta theta iota kappa.");
     }
 
     #[test]
@@ -346,30 +329,10 @@ mod tests {
 
     #[test]
     fn shape_removes_chat_tokens_and_labels() {
-        assert_eq!(
-            shape_summary("Summary: The camps hold 8,000 fighters.<|im_end|>", 3, 100),
-            "The camps hold 8,000 fighters."
-        );
-        assert_eq!(
-            shape_summary(
-                "**Summary**\n\nThe camps hold fighters.\n<|endoftext|>",
-                3,
-                100
-            ),
-            "The camps hold fighters."
-        );
-        assert_eq!(
-            shape_summary("## Summary\nThe camps hold fighters.", 3, 100),
-            "The camps hold fighters."
-        );
-        assert_eq!(
-            shape_summary(
-                "Here is a summary of the article:\n\nThe camps hold fighters.",
-                3,
-                100
-            ),
-            "The camps hold fighters."
-        );
+        assert_eq!(shape_summary("Summary: The camps hold 8,000 fighters.<|im_end|>", 3, 100), "The camps hold 8,000 fighters.");
+        assert_eq!(shape_summary("**Summary**\n\nThe camps hold fighters.\n<|endoftext|>", 3, 100), "The camps hold fighters.");
+        assert_eq!(shape_summary("## Summary\nThe camps hold fighters.", 3, 100), "The camps hold fighters.");
+        assert_eq!(shape_summary("Here is a summary of the article:\n\nThe camps hold fighters.", 3, 100), "The camps hold fighters.");
     }
 
     #[test]
@@ -385,10 +348,7 @@ mod tests {
 
     #[test]
     fn shape_keeps_the_words_summary_inside_a_sentence() {
-        assert_eq!(
-            shape_summary("Summary executions were reported.", 3, 100),
-            "Summary executions were reported."
-        );
+        assert_eq!(shape_summary("Summary executions were reported.", 3, 100), "Summary executions were reported.");
     }
 
     #[test]

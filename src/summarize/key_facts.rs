@@ -104,7 +104,8 @@ pub fn key_facts(title: &str, body: &[String], glossary: &Glossary) -> Vec<KeyFa
             }
             // A summary names Michael Kurilla as Kurilla: any word but the first of a name of
             // several words (a first name, a title, Saint) says it is there.
-            let telling: Vec<String> = if words.len() > 1 { words[1..].iter().filter(|w| crate::facts::is_capitalised(w)).cloned().collect() } else { words };
+            let telling: Vec<String> =
+                if words.len() > 1 { words[1..].iter().filter(|w| crate::facts::is_capitalised(w)).cloned().collect() } else { words };
             add(KeyFact { text: name, count: 1, what: What::Name(telling) }, bonus);
         }
         for mention in mentions(text, Language::French).iter().filter(|m| m.strict) {
@@ -112,8 +113,12 @@ pub fn key_facts(title: &str, body: &[String], glossary: &Glossary) -> Vec<KeyFa
         }
     }
     // Facts stated once outside the lead are details.
-    let mut ranked: Vec<(usize, usize, &KeyFact)> =
-        facts.iter().enumerate().filter(|(_, (f, bonus))| *bonus > 0 || f.count >= 2).map(|(i, (f, bonus))| (f.count + bonus, i, f)).collect();
+    let mut ranked: Vec<(usize, usize, &KeyFact)> = facts
+        .iter()
+        .enumerate()
+        .filter(|(_, (f, bonus))| *bonus > 0 || f.count >= 2)
+        .map(|(i, (f, bonus))| (f.count + bonus, i, f))
+        .collect();
     ranked.sort_by_key(|&(score, i, _)| (usize::MAX - score, i));
     ranked.into_iter().take(MAX_FACTS).map(|(_, _, f)| f.clone()).collect()
 }
@@ -170,7 +175,8 @@ mod tests {
     use super::*;
 
     fn glossary() -> Glossary {
-        Glossary::parse("EI\tIS | ISIS | Islamic State\nÉtat islamique\tIslamic State | IS\nFDS\tSDF\nSyrie\tSyria\n", "test").expect("glossary")
+        Glossary::parse("EI\tIS | ISIS | Islamic State\nÉtat islamique\tIslamic State | IS\nFDS\tSDF\nSyrie\tSyria\n", "test")
+            .expect("glossary")
     }
 
     const TITLE: &str = "Les chefs militaires révèlent que l'EI veut libérer « 8 000 » djihadistes";

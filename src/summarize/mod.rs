@@ -53,11 +53,7 @@ const MIN_SENTENCES: usize = 2;
 /// The candidate instructions: `(name, text)`, in the order they are tried on ties. `{facts}`
 /// stands for the article's key facts.
 fn instructions() -> Vec<(&'static str, &'static str)> {
-    INSTRUCTIONS
-        .lines()
-        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
-        .filter_map(|line| line.split_once('\t'))
-        .collect()
+    INSTRUCTIONS.lines().filter(|line| !line.trim().is_empty() && !line.starts_with('#')).filter_map(|line| line.split_once('\t')).collect()
 }
 
 /// The chat messages asking for a summary of `article` (English text) with `instruction`.
@@ -242,11 +238,9 @@ mod tests {
     fn trimming_drops_the_ungrounded_sentences() {
         let french = "Plus de 1 200 habitants ont été évacués dans le Gard. La préfecture a mobilisé 450 pompiers. \
             Les écoles de 14 communes resteront fermées.";
-        let english = vec![
-            "More than 1,200 residents were evacuated in the Gard. The prefecture mobilised 450 firefighters. \
+        let english = vec!["More than 1,200 residents were evacuated in the Gard. The prefecture mobilised 450 firefighters. \
             Schools in 14 towns will remain closed."
-                .to_string(),
-        ];
+            .to_string()];
         let sources = Sources::french(french, &english, &[]);
         let text = "More than 1,200 residents of the Gard were evacuated from their homes overnight. The prefecture \
             mobilised 450 firefighters and 30 helicopters. Schools in 14 towns of the department will remain closed until further \

@@ -110,8 +110,7 @@ impl<'m> MarianTranslator<'m> {
             .map(|h| MarianTranslation {
                 text: self.marian.tokenizer.decode(&h.tokens),
                 // At the limit the last token is a forced EOS (or none at all).
-                hit_limit: !h.tokens.last().is_some_and(|t| eos.contains(t))
-                    || h.tokens.len() >= self.generation.max_new_tokens,
+                hit_limit: !h.tokens.last().is_some_and(|t| eos.contains(t)) || h.tokens.len() >= self.generation.max_new_tokens,
                 tokens: h.tokens,
                 score: h.score,
                 parts: 1,

@@ -279,16 +279,22 @@ mod tests {
     fn lengths_follow_hf_conventions() {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("config.json");
-        std::fs::write(&config_path, r#"{"model_type": "marian", "d_model": 8, "encoder_attention_heads": 2,
-            "decoder_attention_heads": 2, "eos_token_id": 0, "decoder_start_token_id": 5, "num_beams": 6}"#)
+        std::fs::write(
+            &config_path,
+            r#"{"model_type": "marian", "d_model": 8, "encoder_attention_heads": 2,
+            "decoder_attention_heads": 2, "eos_token_id": 0, "decoder_start_token_id": 5, "num_beams": 6}"#,
+        )
         .unwrap();
         let model = MarianConfig::from_file(&config_path).unwrap();
         let gen_path = dir.path().join("generation_config.json");
         // No generation_config.json: config.json's fields.
         let g = GenerationConfig::load(&gen_path, &config_path, &model).unwrap();
         assert_eq!((g.num_beams, g.max_new_tokens, g.eos_token_ids.clone(), g.decoder_start_token_id), (6, 19, vec![0], 5));
-        std::fs::write(&gen_path, r#"{"max_length": 512, "min_length": 3, "eos_token_id": [0, 7], "forced_eos_token_id": 0,
-            "bad_words_ids": [[5]], "early_stopping": "never"}"#)
+        std::fs::write(
+            &gen_path,
+            r#"{"max_length": 512, "min_length": 3, "eos_token_id": [0, 7], "forced_eos_token_id": 0,
+            "bad_words_ids": [[5]], "early_stopping": "never"}"#,
+        )
         .unwrap();
         let g = GenerationConfig::load(&gen_path, &config_path, &model).unwrap();
         assert_eq!((g.num_beams, g.max_new_tokens, g.min_new_tokens), (1, 511, 2));

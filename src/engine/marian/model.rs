@@ -103,9 +103,7 @@ fn activate(xs: &mut [f32], activation: Activation) {
             return;
         }
         Activation::Gelu => |v| (candle_core::cpu::erf::erf_f32(v * std::f32::consts::FRAC_1_SQRT_2) + 1.0) * 0.5 * v,
-        Activation::GeluTanh => {
-            |v| 0.5 * v * (1.0 + (0.797_884_6 * v * (1.0 + 0.044715 * v * v)).tanh())
-        }
+        Activation::GeluTanh => |v| 0.5 * v * (1.0 + (0.797_884_6 * v * (1.0 + 0.044715 * v * v)).tanh()),
     };
     pool::for_each(xs.chunks_mut(4096).collect(), |chunk: &mut [f32]| chunk.iter_mut().for_each(|v| *v = f(*v)));
 }
@@ -236,10 +234,7 @@ impl DecoderCache {
                 Err(Error::invalid_input("marian decoder cache", format!("{what} {i} of {n} selected")))
             }
         };
-        let lineage = rows
-            .iter()
-            .map(|&r| Ok(self.lineage[pick("row", r, self.lineage.len())?].clone()))
-            .collect::<Result<Vec<_>>>()?;
+        let lineage = rows.iter().map(|&r| Ok(self.lineage[pick("row", r, self.lineage.len())?].clone())).collect::<Result<Vec<_>>>()?;
         if let Some(items) = items {
             self.items = items.iter().map(|&i| Ok(self.items[pick("item", i, self.items.len())?])).collect::<Result<_>>()?;
         }
@@ -268,8 +263,7 @@ impl MarianModel {
         let c = config;
         let d = c.d_model;
         let target_vocab = c.target_vocab_size();
-        let encoder_embed =
-            w.first_values(&["model.encoder.embed_tokens.weight", "model.shared.weight"], &[c.vocab_size, d])?;
+        let encoder_embed = w.first_values(&["model.encoder.embed_tokens.weight", "model.shared.weight"], &[c.vocab_size, d])?;
         let decoder_embed = if c.share_encoder_decoder_embeddings {
             // Stored once, or twice with the same values: kept once (checked to be there with its
             // shape, not converted).
@@ -356,9 +350,9 @@ impl MarianModel {
         let d = self.config.d_model;
         let mut xs = Vec::new();
         for (id, pos) in tokens {
-            let row = table.get(id as usize * d..(id as usize + 1) * d).ok_or_else(|| {
-                Error::invalid_input("marian", format!("token id {id} is outside the model's vocabulary"))
-            })?;
+            let row = table
+                .get(id as usize * d..(id as usize + 1) * d)
+                .ok_or_else(|| Error::invalid_input("marian", format!("token id {id} is outside the model's vocabulary")))?;
             let position = self.positions.get(pos * d..(pos + 1) * d).ok_or_else(|| {
                 Error::invalid_input(
                     "marian",

@@ -43,7 +43,7 @@ pub mod x86 {
         let n = _mm256_sub_ps(z, r);
         let b = _mm256_fnmadd_ps(
             n,
-            _mm256_set1_ps(f32::from_bits(0x35bf_be8e)), // 0x1.7f7d1cp-20
+            _mm256_set1_ps(f32::from_bits(0x35bf_be8e)),                         // 0x1.7f7d1cp-20
             _mm256_fnmadd_ps(n, _mm256_set1_ps(f32::from_bits(0x3f31_7200)), x), // 0x1.62e4p-1
         );
         let e = _mm256_slli_epi32::<23>(_mm256_castps_si256(z));
@@ -61,7 +61,6 @@ pub mod x86 {
         );
         _mm256_fmadd_ps(j, k, k)
     }
-
 }
 
 #[cfg(test)]

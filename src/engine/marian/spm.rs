@@ -119,8 +119,7 @@ impl SentencePiece {
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let bad = |message: String| Error::model(path, message);
-        let proto = <ModelProto as prost::Message>::decode(bytes.as_slice())
-            .map_err(|e| bad(format!("not a SentencePiece model: {e}")))?;
+        let proto = <ModelProto as prost::Message>::decode(bytes.as_slice()).map_err(|e| bad(format!("not a SentencePiece model: {e}")))?;
         let trainer = proto.trainer_spec.unwrap_or_default();
         if trainer.model_type.unwrap_or(1) != 1 {
             return Err(bad(format!(
@@ -136,8 +135,8 @@ impl SentencePiece {
         let mut unk_id = None;
         for (i, p) in proto.pieces.iter().enumerate() {
             let piece = p.piece.clone().unwrap_or_default();
-            let kind = PieceType::from_proto(p.r#type)
-                .ok_or_else(|| bad(format!("piece {i} ({piece:?}) has unknown type {:?}", p.r#type)))?;
+            let kind =
+                PieceType::from_proto(p.r#type).ok_or_else(|| bad(format!("piece {i} ({piece:?}) has unknown type {:?}", p.r#type)))?;
             if kind == PieceType::Unknown {
                 unk_id = Some(i);
             }
@@ -153,10 +152,9 @@ impl SentencePiece {
         let spec = proto.normalizer_spec.unwrap_or_default();
         let charsmap = match spec.precompiled_charsmap.as_deref() {
             None | Some([]) => None,
-            Some(map) => Some(
-                Precompiled::from(map)
-                    .map_err(|e| bad(format!("normalizer {:?}: bad precompiled_charsmap: {e}", spec.name)))?,
-            ),
+            Some(map) => {
+                Some(Precompiled::from(map).map_err(|e| bad(format!("normalizer {:?}: bad precompiled_charsmap: {e}", spec.name)))?)
+            }
         };
         let index = pieces.iter().enumerate().map(|(i, (p, _))| (p.clone(), i)).collect();
         Ok(Self {

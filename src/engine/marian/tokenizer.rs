@@ -88,9 +88,7 @@ impl MarianTokenizer {
         let text = std::fs::read_to_string(&vocab_path).map_err(|e| Error::io(&vocab_path, e))?;
         let vocab: HashMap<String, u32> =
             serde_json::from_str(&text).map_err(|e| Error::model(&vocab_path, format!("not a piece -> id map: {e}")))?;
-        let id = |token: &str| {
-            vocab.get(token).copied().ok_or_else(|| Error::model(&vocab_path, format!("has no {token:?} entry")))
-        };
+        let id = |token: &str| vocab.get(token).copied().ok_or_else(|| Error::model(&vocab_path, format!("has no {token:?} entry")));
         let (eos_id, unk_id, pad_id) = (id(&config.eos_token)?, id(&config.unk_token)?, id(&config.pad_token)?);
         let mut specials = vec![(config.eos_token, eos_id), (config.unk_token, unk_id), (config.pad_token, pad_id)];
         specials.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));

@@ -71,10 +71,7 @@ impl Weights {
         for name in names {
             if let Some(t) = self.find(name)? {
                 if t.dims() != shape {
-                    return Err(Error::model(
-                        &self.path,
-                        format!("tensor {name} has shape {:?}, config.json implies {shape:?}", t.dims()),
-                    ));
+                    return Err(Error::model(&self.path, format!("tensor {name} has shape {:?}, config.json implies {shape:?}", t.dims())));
                 }
                 return Ok(t);
             }
