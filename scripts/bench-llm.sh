@@ -10,7 +10,7 @@
 # Usage: scripts/bench-llm.sh [MODEL.gguf] [THREADS] [N_PREDICT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model="${1:-models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf}"
+model="${1:-}"
 threads="${2:-2}"
 n_predict="${3:-128}"
 seed="../shared/seed/article.fr.txt"
@@ -19,6 +19,8 @@ mkdir -p "$out"
 
 bash scripts/setup-reference.sh >&2
 cargo build --release --locked >&2
+# The default model (fetched if missing) unless one is given.
+[[ -n "$model" ]] || model="$(./target/release/precis -q fetch-models)"
 py=.venv/bin/python
 
 # Seed paragraphs, one per line (the same split for both engines: blank-line paragraphs, trimmed).

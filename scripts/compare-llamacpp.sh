@@ -4,13 +4,15 @@
 # Usage: scripts/compare-llamacpp.sh [MODEL.gguf] [N] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model="${1:-models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf}"
+model="${1:-}"
 n="${2:-50}"
 threads="${3:-2}"
 out="${OUT_DIR:-target/compare}"
 mkdir -p "$out"
 bash scripts/setup-reference.sh >&2
 cargo build --release --locked >&2
+# The default model (fetched if missing) unless one is given.
+[[ -n "$model" ]] || model="$(./target/release/precis -q fetch-models)"
 head -n "$n" ../shared/eval/flores200-devtest/fra_Latn.devtest > "$out/lines.fr"
 
 start=$(date +%s)

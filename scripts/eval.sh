@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 lines=200
-model=models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+model=""
 threads=2
 out=target/eval
 flores=1
@@ -47,7 +47,8 @@ py=.venv/bin/python
 "$py" -m pip install -q sacrebleu==2.6.0 >&2
 cargo build --release --locked >&2
 precis="${CARGO_TARGET_DIR:-target}/release/precis"
-[[ -f "$model" ]] || "$precis" fetch-models >&2
+# The default model (fetched if missing) unless --model names one.
+[[ -n "$model" ]] || model="$("$precis" -q fetch-models)"
 mkdir -p "$out"
 
 cpu="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"

@@ -38,8 +38,8 @@ pub struct Cli {
 pub struct ModelArgs {
     /// GGUF model: a local file, or a Hugging Face Hub id `REPO_ID[:FILE]` (e.g.
     /// `Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF:qwen2.5-coder-1.5b-instruct-q4_k_m.gguf`).
-    /// Default: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, fetched into $PRECIS_MODELS_DIR (default
-    /// `models/`) on first use.
+    /// Default: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, fetched on first use (see `precis help
+    /// fetch-models`).
     #[arg(long, global = true, value_name = "PATH|REPO_ID[:FILE]")]
     pub model: Option<String>,
 
@@ -178,7 +178,10 @@ pub enum CliCommand {
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
     },
-    /// Fetch and verify the default models into $PRECIS_MODELS_DIR (default `models/`).
+    /// Fetch and verify the default model (and with --all the 0.5B one); prints their paths.
+    ///
+    /// Models go to $PRECIS_MODELS_DIR, else to `precis/models` in the user's data directory
+    /// (~/.local/share/precis/models on Linux).
     FetchModels {
         /// Also fetch the 0.5B model (draft model and quick tests).
         #[arg(long)]

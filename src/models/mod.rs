@@ -44,10 +44,24 @@ impl ModelSpec {
     }
 }
 
+/// Where the default models are provisioned: `$PRECIS_MODELS_DIR` when set, else `models` in the
+/// user's data directory (`$XDG_DATA_HOME/precis`, `~/.local/share/precis` on Linux,
+/// `~/Library/Application Support/precis` on macOS), the same whatever directory precis runs
+/// from; `models` under the current directory on a system without a home directory.
+pub fn models_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PRECIS_MODELS_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    match directories::ProjectDirs::from("", "", "precis") {
+        Some(dirs) => dirs.data_dir().join("models"),
+        None => PathBuf::from("models"),
+    }
+}
+
 /// Settings that decide where models are looked for and fetched to.
 #[derive(Debug, Clone)]
 pub struct ModelStore {
-    /// Directory for provisioned models (`PRECIS_MODELS_DIR`, default `models`).
+    /// Directory for provisioned models ([`models_dir`]).
     pub models_dir: PathBuf,
     /// Hub revision (branch, tag or commit) for Hub ids.
     pub revision: String,
@@ -67,8 +81,7 @@ pub struct ResolvedModel {
 
 impl ModelStore {
     pub fn from_env() -> Self {
-        let models_dir = std::env::var_os("PRECIS_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| "models".into());
-        Self { models_dir, revision: "main".into(), offline: hub::offline_from_env(), progress: true }
+        Self { models_dir: models_dir(), revision: "main".into(), offline: hub::offline_from_env(), progress: true }
     }
 
     pub fn resolve(&self, spec: &ModelSpec) -> Result<ResolvedModel> {

@@ -13,8 +13,7 @@ pub fn repo_root() -> PathBuf {
 
 /// A real lab model, provisioned by `scripts/test.sh` (or `precis fetch-models --all`).
 pub fn model(file: &str) -> PathBuf {
-    let dir = std::env::var_os("PRECIS_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("models"));
-    let path = dir.join(file);
+    let path = precis::models::models_dir().join(file);
     assert!(
         path.is_file(),
         "model {} is missing: run `bash scripts/test.sh` (or `precis fetch-models --all`) to fetch the test models",
