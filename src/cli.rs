@@ -156,8 +156,9 @@ pub enum CliCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Brief many articles into a directory, for scheduled jobs: `<id>.json` and `<id>.md` per
-    /// article and `report.json`. Articles already done with the same input, model and settings
+    /// Brief many articles into a directory, for scheduled jobs.
+    ///
+    /// Writes `<id>.json` and `<id>.md` per article and `report.json`. Articles already done with the same input, model and settings
     /// are skipped; outputs are written atomically; a second run on the same DIR is refused.
     /// Exit code 0: all ok or skipped; 1: some articles failed; 2: the run could not start;
     /// 130 (143): stopped by Ctrl-C (SIGTERM) after the write in progress.
@@ -186,6 +187,15 @@ pub enum CliCommand {
         /// Also fetch the 0.5B model (draft model and quick tests).
         #[arg(long)]
         all: bool,
+    },
+    /// Print shell completions or the man page for precis on stdout.
+    ///
+    /// For example: `precis generate bash > ~/.local/share/bash-completion/completions/precis`,
+    /// `precis generate man > ~/.local/share/man/man1/precis.1`.
+    Generate {
+        /// What to generate.
+        #[arg(value_enum)]
+        what: Generated,
     },
     /// Measure prefill and decode speed on a raw prompt (for scripts/bench-llm.sh).
     #[command(hide = true)]
@@ -240,6 +250,7 @@ impl Cli {
             },
             CliCommand::Summarize { file, json } => Command::Summarize { input: file, format: format(json) },
             CliCommand::FetchModels { all } => Command::FetchModels { all },
+            CliCommand::Generate { .. } => return Err(Error::Config("`generate` runs before a configuration is made".into())),
             CliCommand::BenchLlm { prompt_file, as_translate, n_predict, repeat, logits_out, draft, lookahead } => Command::BenchLlm {
                 prompt_file,
                 as_translate,
@@ -318,5 +329,36 @@ impl ModelArgs {
                 batch_size: m.batch_size,
             },
         })
+    }
+}
+
+/// What `precis generate` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generated {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+    /// The man page (roff), precis(1).
+    Man,
+}
+
+impl Generated {
+    /// Writes the completions or man page of the command line defined here.
+    pub fn write(self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        use clap::CommandFactory;
+        use clap_complete::Shell;
+        let mut command = Cli::command();
+        let shell = match self {
+            Generated::Man => return clap_mangen::Man::new(command).render(out),
+            Generated::Bash => Shell::Bash,
+            Generated::Zsh => Shell::Zsh,
+            Generated::Fish => Shell::Fish,
+            Generated::Elvish => Shell::Elvish,
+            Generated::Powershell => Shell::PowerShell,
+        };
+        clap_complete::generate(shell, &mut command, "precis", out);
+        Ok(())
     }
 }

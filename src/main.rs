@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use precis::cli::Cli;
+use precis::cli::{Cli, CliCommand};
 use precis::job::Outcome;
 use precis::Error;
 use tracing_subscriber::EnvFilter;
@@ -42,6 +42,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> precis::Result<Outcome> {
+    if let CliCommand::Generate { what } = cli.command {
+        what.write(&mut std::io::stdout().lock()).map_err(|e| Error::io("<stdout>", e))?;
+        return Ok(Outcome::Success);
+    }
     let config = cli.into_config()?;
     // candle's CPU kernels size their thread pools from this variable; set it before any runs.
     std::env::set_var("RAYON_NUM_THREADS", config.threads.to_string());

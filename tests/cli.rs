@@ -238,3 +238,24 @@ fn the_default_model_goes_to_the_user_data_directory_whatever_the_working_direct
     assert!(data.join("precis/models").is_dir());
     assert!(!cwd.join("models").exists());
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line_definition() {
+    let bash = precis().args(["generate", "bash"]).assert().success().get_output().stdout.clone();
+    let bash = String::from_utf8(bash).unwrap();
+    assert!(bash.contains("complete") && bash.contains("--glossary") && bash.contains("fetch-models"), "{bash}");
+    let man = precis().args(["generate", "man"]).assert().success().get_output().stdout.clone();
+    let man = String::from_utf8(man).unwrap();
+    assert!(man.starts_with(".ie") && man.contains(".TH precis 1") && man.contains("brief"), "{man}");
+    precis().args(["generate", "tcsh"]).assert().code(2).stderr(predicate::str::contains("tcsh"));
+}
+
+#[test]
+fn each_command_has_a_one_line_summary() {
+    let help = precis().arg("--help").assert().success().get_output().stdout.clone();
+    let help = String::from_utf8(help).unwrap();
+    let commands = help.split("Commands:").nth(1).unwrap().split("Options:").next().unwrap();
+    for line in commands.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(line.len() < 110, "a summary longer than a line: {line}");
+    }
+}
