@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::batch::discover::Shard;
 use crate::config::{BatchSettings, Command, Config, OutputFormat, TranslationEngine};
-use crate::discover::Shard;
 use crate::engine::marian::{GenerationOverrides, Precision};
 use crate::input::DEFAULT_MAX_BYTES;
 use crate::models::{ModelSpec, ModelStore};

@@ -1,8 +1,8 @@
-//! The validated run configuration that [`crate::job::run`] executes.
+//! The validated run configuration that [`crate::commands::run`] executes.
 
 use std::path::PathBuf;
 
-use crate::discover::Shard;
+use crate::batch::discover::Shard;
 use crate::engine::marian::Precision;
 use crate::models::{ModelSpec, ModelStore};
 use crate::summarize::SummarizeSettings;

@@ -1,11 +1,11 @@
 //! The domain records: what comes in (a [`Document`]) and what goes out (a [`Brief`]).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::check::Finding;
-use crate::input::InputFormat;
 use crate::translate::Method;
 use crate::verify::Grounding;
 
@@ -176,4 +176,26 @@ pub struct Brief {
     /// prompts, the glossary and the settings. Batch runs skip an article whose fingerprint is
     /// unchanged.
     pub fingerprint: String,
+}
+
+/// What kind of text a document was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputFormat {
+    Text,
+    Markdown,
+    Html,
+}
+
+impl InputFormat {
+    /// From a file name's extension; `None` when it says nothing (the content decides).
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "html" | "htm" | "xhtml" => Some(InputFormat::Html),
+            "md" | "markdown" => Some(InputFormat::Markdown),
+            "txt" | "text" => Some(InputFormat::Text),
+            _ => None,
+        }
+    }
 }

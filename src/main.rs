@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use precis::cli::{Cli, CliCommand};
-use precis::job::Outcome;
+use precis::commands::Outcome;
 use precis::Error;
 use tracing_subscriber::EnvFilter;
 
@@ -52,7 +52,7 @@ fn run(cli: Cli) -> precis::Result<Outcome> {
     keep_freed_memory();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    precis::job::run(&config, &mut out)
+    precis::commands::run(&config, &mut out)
 }
 
 /// glibc hands large freed blocks back to the system (blocks above its mmap threshold, and heap

@@ -5,6 +5,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::doc::{Brief, ParagraphReport};
+use crate::engine::StopReason;
 use crate::{Error, Result};
 
 /// The brief as Markdown: translated title, summary, then the translated paragraphs. A title or
@@ -44,4 +45,35 @@ pub fn write_json_line(out: &mut dyn Write, value: &impl Serialize) -> Result<()
     let mut line = serde_json::to_vec(value).map_err(|e| Error::Config(format!("serializing output: {e}")))?;
     line.push(b'\n');
     out.write_all(&line).and_then(|_| out.flush()).map_err(|e| Error::io("<stdout>", e))
+}
+
+pub(crate) fn write_text(out: &mut dyn Write, text: &str) -> Result<()> {
+    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| Error::io("<stdout>", e))
+}
+
+/// One line of `translate --lines --json --engine marian`.
+#[derive(Serialize)]
+pub(crate) struct MarianLineRecord<'a> {
+    pub line: usize,
+    pub text: &'a str,
+    /// Generated ids without the decoder start token, EOS included when produced.
+    pub tokens: &'a [u32],
+    /// HF `sequences_scores` (beam) or the mean token log-probability (greedy).
+    pub score: f32,
+    /// Parts the line was split into to fit the model's position limit (0 for an empty line).
+    pub parts: usize,
+    pub stop: StopReason,
+}
+
+/// One line of `translate --lines --json`.
+#[derive(Serialize)]
+pub(crate) struct LineRecord<'a> {
+    pub line: usize,
+    pub text: &'a str,
+    pub tokens: &'a [u32],
+    pub prompt_tokens: usize,
+    pub stop: StopReason,
+    /// Confidence and checks (`paragraph` is the line number).
+    #[serde(flatten)]
+    pub report: ParagraphReport,
 }

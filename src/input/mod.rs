@@ -12,37 +12,15 @@ pub mod markdown;
 use std::io::Read;
 use std::path::Path;
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::doc::Document;
+pub use crate::doc::InputFormat;
 use crate::{Error, Result};
 
 /// Default for `--max-bytes`: far above any news article (a long one is ~50 KB of text, a
 /// heavy HTML page ~2 MB), low enough that a stray log file or dump is refused.
 pub const DEFAULT_MAX_BYTES: u64 = 4 * 1024 * 1024;
-
-/// What kind of text a document was written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InputFormat {
-    Text,
-    Markdown,
-    Html,
-}
-
-impl InputFormat {
-    /// From a file name's extension; `None` when it says nothing (the content decides).
-    pub fn from_path(path: &Path) -> Option<Self> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        match ext.as_str() {
-            "html" | "htm" | "xhtml" => Some(InputFormat::Html),
-            "md" | "markdown" => Some(InputFormat::Markdown),
-            "txt" | "text" => Some(InputFormat::Text),
-            _ => None,
-        }
-    }
-}
 
 /// Reads `origin` (`-` is standard input), refusing more than `max_bytes`.
 pub fn read_document(origin: &str, max_bytes: u64) -> Result<Document> {

@@ -25,7 +25,7 @@ const SYSTEM_PROMPT: &str = include_str!("../../prompts/summarize.system.txt");
 const USER_PROMPT: &str = include_str!("../../prompts/summarize.user.txt");
 const INSTRUCTIONS: &str = include_str!("../../prompts/summarize.instructions.txt");
 
-/// The prompt texts, part of what decides an output (see [`crate::job::RunIdentity`]).
+/// The prompt texts, part of what decides an output (see [`crate::pipeline::RunIdentity`]).
 pub const PROMPTS: [&str; 3] = [SYSTEM_PROMPT, USER_PROMPT, INSTRUCTIONS];
 
 /// Summary settings. Defaults in [`SummarizeSettings::default`].

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::discover::Shard;
+use crate::batch::discover::Shard;
 use crate::{Error, Result};
 
 const LOCK_FILE: &str = ".precis.lock";

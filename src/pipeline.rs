@@ -10,7 +10,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{write_text, LineRecord, MarianLineRecord, TranslatedParagraphs};
 use crate::check::check_translation;
 use crate::config::{Command, Config, OutputFormat, TranslationEngine};
 use crate::doc::{Brief, DecodeSettings, Document, MarianDecoding, MarianInfo, ModelInfo, ParagraphReport, SourceInfo, Summary};
@@ -19,7 +18,7 @@ use crate::engine::{ChatModel, StopReason};
 use crate::facts::Language;
 use crate::glossary::{english_acronyms, Glossary};
 use crate::models::{file_sha256, ResolvedModel};
-use crate::output::write_json_line;
+use crate::output::{write_json_line, write_text, LineRecord, MarianLineRecord};
 use crate::segment::Article;
 use crate::summarize::{key_facts, SummarizeSettings, Summarizer};
 use crate::translate::marian::{MarianSettings, MarianTranslation, MarianTranslator};
@@ -585,4 +584,11 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Translated paragraphs with what the reader must be told about them.
+pub(crate) struct TranslatedParagraphs {
+    pub texts: Vec<String>,
+    pub warnings: Vec<String>,
+    pub reports: Vec<ParagraphReport>,
 }

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::discover::Shard;
-use crate::job::RunIdentity;
+use crate::batch::discover::Shard;
+use crate::pipeline::RunIdentity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

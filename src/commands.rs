@@ -1,36 +1,23 @@
-//! The runner: the only module that knows every stage. It reads inputs, resolves and loads
-//! the model, drives translation and summarization, and writes records: to stdout for the
-//! single-article commands, into an output directory for batch runs ([`batch`]).
-
-pub mod batch;
-mod pipeline;
+//! The commands: each reads its input, loads what it needs through [`crate::pipeline`] and
+//! writes its records to stdout; `precis run` hands over to [`crate::batch`].
 
 use std::io::Write;
 
 use serde::Serialize;
 
-pub use pipeline::{translation_fingerprint, Pipeline, RunIdentity};
+use crate::batch;
+pub use crate::batch::Outcome;
+use crate::pipeline::Pipeline;
 
 use crate::config::{Command, Config, OutputFormat};
 use crate::doc::{ParagraphReport, SourceInfo};
 use crate::engine::ChatModel;
-use crate::engine::StopReason;
 use crate::input::{check_french, read_document};
 use crate::models::{DEFAULT_DRAFT, DEFAULT_MODEL};
-use crate::output::{brief_markdown, write_json_line};
+use crate::output::{brief_markdown, write_json_line, write_text};
 use crate::segment::{split_article, split_paragraphs};
 use crate::translate::Source;
 use crate::{Error, Result};
-
-/// How a command ended, when it did not fail outright.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    /// A batch run finished, but this many articles failed.
-    SomeFailed(usize),
-    /// Stopped by this signal at a safe point.
-    Interrupted(i32),
-}
 
 /// Executes one command, writing its data to `out`.
 pub fn run(config: &Config, out: &mut dyn Write) -> Result<Outcome> {
@@ -129,10 +116,6 @@ fn single_article(config: &Config, out: &mut dyn Write) -> Result<()> {
     }
 }
 
-pub(crate) fn write_text(out: &mut dyn Write, text: &str) -> Result<()> {
-    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| Error::io("<stdout>", e))
-}
-
 #[derive(Serialize)]
 struct TranslationRecord<'a, M: Serialize> {
     paragraphs: Vec<String>,
@@ -141,38 +124,4 @@ struct TranslationRecord<'a, M: Serialize> {
     source: SourceInfo,
     model: &'a M,
     warnings: Vec<String>,
-}
-
-/// One line of `translate --lines --json --engine marian`.
-#[derive(Serialize)]
-pub(crate) struct MarianLineRecord<'a> {
-    pub line: usize,
-    pub text: &'a str,
-    /// Generated ids without the decoder start token, EOS included when produced.
-    pub tokens: &'a [u32],
-    /// HF `sequences_scores` (beam) or the mean token log-probability (greedy).
-    pub score: f32,
-    /// Parts the line was split into to fit the model's position limit (0 for an empty line).
-    pub parts: usize,
-    pub stop: StopReason,
-}
-
-/// One line of `translate --lines --json`.
-#[derive(Serialize)]
-pub(crate) struct LineRecord<'a> {
-    pub line: usize,
-    pub text: &'a str,
-    pub tokens: &'a [u32],
-    pub prompt_tokens: usize,
-    pub stop: StopReason,
-    /// Confidence and checks (`paragraph` is the line number).
-    #[serde(flatten)]
-    pub report: ParagraphReport,
-}
-
-/// Translated paragraphs with what the reader must be told about them.
-pub(crate) struct TranslatedParagraphs {
-    pub texts: Vec<String>,
-    pub warnings: Vec<String>,
-    pub reports: Vec<ParagraphReport>,
 }

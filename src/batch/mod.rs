@@ -8,6 +8,13 @@
 //! rewritten as articles finish and once more at the end. Ctrl-C or SIGTERM stops the model at
 //! its next token, lets the write in progress finish, writes the report and exits 130 (143);
 //! a second signal exits at once (temporary files are cleaned up by the next run).
+//!
+//! [`discover`] finds the inputs and their ids and shards, [`outdir`] owns the output directory
+//! (its lock and atomic writes), [`report`] is `report.json`.
+
+pub mod discover;
+pub mod outdir;
+pub mod report;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -18,17 +25,27 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
-use super::{translation_fingerprint, Outcome, Pipeline, RunIdentity};
 use crate::config::{BatchSettings, Config};
-use crate::discover::{discover, Item, Source};
 use crate::doc::{Brief, Document};
 use crate::input::{check_french, check_size, document_from_bytes, read_bytes, InputFormat};
 use crate::models::file_sha256;
-use crate::outdir::OutDir;
 use crate::output::brief_markdown;
-use crate::report::{self, ArticleReport, ModelReport, Report, Status};
+use crate::pipeline::{translation_fingerprint, Pipeline, RunIdentity};
 use crate::segment::{split_article, Article};
 use crate::{interrupt, Error, Result};
+use discover::{discover, Item, Source};
+use outdir::OutDir;
+use report::{ArticleReport, ModelReport, Report, Status};
+
+/// How a command ended, when it did not fail outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// A batch run finished, but this many articles failed.
+    SomeFailed(usize),
+    /// Stopped by this signal at a safe point.
+    Interrupted(i32),
+}
 
 /// How often `report.json` is rewritten while a run goes on.
 const REPORT_INTERVAL: Duration = Duration::from_secs(5);
