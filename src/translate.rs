@@ -11,10 +11,10 @@
 //! model is most confident of). A paragraph's confidence is the mean log-probability of its
 //! tokens.
 //!
-//! Every prompt starts with two example translations (`prompts/translate.examples.txt`), part of
-//! the prefix computed once: on 80 FLORES devtest lines (not those of the evaluation) they raised chrF from 61.7 to 62.4. The first
-//! translation's prompt gives no glossary terms: they lengthen a prompt by 20-40 tokens, which
-//! over a whole article is seconds of prefill. With `--plain`, every prompt is the plain one, so
+//! The prompt of a second translation starts with two example translations
+//! (`prompts/translate.examples.txt`); the first translation's does not (see [`examples`]), and
+//! gives no glossary terms: they lengthen a prompt by 20-40 tokens, which over a whole article
+//! is seconds of prefill. With `--plain`, every prompt is the plain one, so
 //! that the output is what llama.cpp's greedy decoding of the same prompt gives.
 
 use serde::Serialize;
@@ -37,7 +37,7 @@ const RETRY_PROMPT: &str = include_str!("../prompts/translate.retry.txt");
 const TERMS_PROMPT: &str = include_str!("../prompts/translate.terms.txt");
 const EXAMPLES: &str = include_str!("../prompts/translate.examples.txt");
 
-/// The prompt texts, part of what decides an output (see [`crate::job::RunIdentity`]).
+/// The prompt texts, part of what decides an output (see [`crate::pipeline::RunIdentity`]).
 pub const PROMPTS: [&str; 6] = [SYSTEM_PROMPT, USER_PROMPT, HEADLINE_PROMPT, RETRY_PROMPT, TERMS_PROMPT, EXAMPLES];
 
 /// Mean token log-probability below which a paragraph is marked as doubtful (see README,
@@ -186,7 +186,7 @@ pub struct Prefixes {
 
 impl Prefixes {
     pub fn new(model: &ChatModel, settings: &TranslateSettings) -> Result<Self> {
-        let body = model.shared_prefix(|text| messages(Kind::Body, text, &[], settings.faithful))?;
+        let body = model.shared_prefix(|text| messages(Kind::Body, text, &[], examples(Kind::Body, settings.faithful)))?;
         Ok(Self { body, retry: std::cell::OnceCell::new(), faithful: settings.faithful })
     }
 
@@ -197,9 +197,18 @@ impl Prefixes {
         if let Some(prefix) = self.retry.get() {
             return Ok(prefix);
         }
-        let prefix = model.shared_prefix(|text| messages(Kind::Retry, text, &[], self.faithful))?;
+        let prefix = model.shared_prefix(|text| messages(Kind::Retry, text, &[], examples(Kind::Retry, self.faithful)))?;
         Ok(self.retry.get_or_init(|| prefix))
     }
+}
+
+/// Whether the prompt of `kind` starts with the example translations: only a second
+/// translation's. Every token of a prompt costs every decoding step of its sequence
+/// (attention), and the two examples made the seed article's first translation 30% slower
+/// (37.5 s against 28.4 s of 2-thread decoding); a second translation is a few sequences, and
+/// the examples make its prompt differ from the first in more than its wording.
+fn examples(kind: Kind, faithful: bool) -> bool {
+    faithful && kind == Kind::Retry
 }
 
 /// The chat messages that ask for the translation of `text` with the plain prompt.
@@ -254,6 +263,14 @@ impl<'m> Translator<'m> {
         &self.settings
     }
 
+    /// Whether `english` misses the English form of a glossary term of `french` that is a common
+    /// word or phrase in both languages (lower case, not a name or an acronym: "taux
+    /// directeurs", key interest rates).
+    fn misses_common_term(&self, french: &str, english: &str) -> bool {
+        let common = |t: &Term| t.french.starts_with(char::is_lowercase) && t.preferred().starts_with(char::is_lowercase);
+        self.terms(french).iter().any(|t| common(t) && !t.found_in(english))
+    }
+
     /// The glossary terms of `text` (none with `--plain`).
     fn terms(&self, text: &str) -> Vec<&'m Term> {
         if self.settings.faithful {
@@ -268,7 +285,7 @@ impl<'m> Translator<'m> {
         let text = request.text.trim();
         let source_tokens = self.model.tokenizer.encode(text, false)?.len();
         let terms: &[&Term] = if request.prompted { &request.terms } else { &[] };
-        let prompt = self.model.prompt(&messages(request.kind, text, terms, self.settings.faithful))?;
+        let prompt = self.model.prompt(&messages(request.kind, text, terms, examples(request.kind, self.settings.faithful)))?;
         let limit = self.settings.max_new_base + self.settings.max_new_per_token * source_tokens;
         let limit = limit.min(self.model.room_after(prompt.len()));
         let prefix = self.prefixes.of(request.kind, self.model)?;
@@ -399,14 +416,17 @@ impl<'m> Translator<'m> {
             }
             let mut translation = self.checked(french, ParagraphTranslation::from_segments(segments, Method::First));
             on_done(p, &translation);
-            // A glossary term missing on its own is reported, not worth a second translation of
-            // a paragraph: acronyms are put in English whatever the model wrote, and a second
-            // translation seldom changes how a name of several words is rendered (it costs one
-            // whole paragraph's decoding, often at the end of the batch, where it runs alone).
-            // A title costs a few tokens, and the terms the retry prompt gives mend a headline
-            // that took "taux directeurs" for directors.
+            // A name of the glossary missing on its own is reported, not worth a second
+            // translation of a paragraph: acronyms are put in English whatever the model wrote,
+            // and a second translation seldom changes how a name of several words is rendered
+            // (it costs one whole paragraph's decoding, often at the end of the batch, where it
+            // runs alone). A common term missing ("taux directeurs" taken for directors,
+            // "rougeole" for a red eye) is a meaning error, which the terms of the retry prompt
+            // mend; so is any term of a title, which costs a few tokens.
             let headline = paragraphs[p].kind == Kind::Headline;
-            let retry = if translation.findings.iter().any(|f| headline || f.check != Check::Glossary) {
+            let retry = if translation.findings.iter().any(|f| headline || f.check != Check::Glossary)
+                || self.misses_common_term(french, &translation.text)
+            {
                 self.second_requests(french).unwrap_or_else(|e| {
                     failure.get_or_insert(e);
                     Vec::new()
