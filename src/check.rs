@@ -25,7 +25,10 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
-use crate::facts::{calendar_name, calendar_words, fold, folded_words, french_names, mentions, Language, Mention, WordSet};
+use crate::facts::{
+    calendar_name, calendar_words, fold, folded_words, french_names, is_acronym, is_capitalised, mentions, opens_sentence, word_parts,
+    Language, Mention, WordSet,
+};
 use crate::glossary::Term;
 use crate::segment::split_sentences;
 
@@ -174,12 +177,12 @@ fn names(french: &str, english: &str, terms: &[&Term]) -> Option<String> {
     // Acteur, Best Actor) leaves new capitalised words in the English: as many as there are,
     // such missing names are taken for translated ones. A single name (Dravonie) must be there.
     let french_words = WordSet::new(french);
-    let translated = crate::facts::word_parts(english)
+    let translated = word_parts(english)
         .into_iter()
         .filter(|&(start, part)| {
-            crate::facts::is_capitalised(part)
+            is_capitalised(part)
                 && part.chars().count() > 1
-                && !crate::facts::opens_sentence(english, start)
+                && !opens_sentence(english, start)
                 && !ENGLISH_TITLES.split_whitespace().any(|t| t == fold(part))
                 && !french_words.has_name(part)
         })
@@ -192,10 +195,10 @@ fn names(french: &str, english: &str, terms: &[&Term]) -> Option<String> {
     }
     // An acronym from nowhere: small models carry names over from their prompt's examples.
     let term_forms: HashSet<String> = terms.iter().flat_map(|t| t.english.iter()).flat_map(|form| folded_words(form)).collect();
-    let invented: Vec<&str> = crate::facts::word_parts(english)
+    let invented: Vec<&str> = word_parts(english)
         .into_iter()
         .map(|(_, part)| part)
-        .filter(|part| crate::facts::is_acronym(part) && !french_words.has_name(part) && !term_forms.contains(&fold(part)))
+        .filter(|part| is_acronym(part) && !french_words.has_name(part) && !term_forms.contains(&fold(part)))
         .collect();
     if !invented.is_empty() {
         problems.push(format!("not in the French: {}", invented.join(", ")));

@@ -423,10 +423,12 @@ impl<'m> Translator<'m> {
             // runs alone). A common term missing ("taux directeurs" taken for directors,
             // "rougeole" for a red eye) is a meaning error, which the terms of the retry prompt
             // mend; so is any term of a title, which costs a few tokens.
+            // (Without a glossary finding no term is missing: the check looked for every one.)
             let headline = paragraphs[p].kind == Kind::Headline;
-            let retry = if translation.findings.iter().any(|f| headline || f.check != Check::Glossary)
-                || self.misses_common_term(french, &translation.text)
-            {
+            let glossary_only = translation.findings.iter().all(|f| f.check == Check::Glossary);
+            let again =
+                !translation.findings.is_empty() && (headline || !glossary_only || self.misses_common_term(french, &translation.text));
+            let retry = if again {
                 self.second_requests(french).unwrap_or_else(|e| {
                     failure.get_or_insert(e);
                     Vec::new()
