@@ -35,14 +35,14 @@ PY
 echo "== (a) single stream: $(basename "$model"), $threads threads, $n_predict decoded tokens" >&2
 $py scripts/ref/llamacpp_bench.py --model "$model" --prompt-file "$out/prompt.txt" --as-translate \
     --n-predict "$n_predict" --threads "$threads" --repeat 3 > "$out/a-llamacpp.json"
-./target/release/precis -q --threads "$threads" --model "$model" bench-llm --prompt-file "$out/prompt.txt" \
+./target/release/precis -q bench-llm --threads "$threads" --model "$model" --prompt-file "$out/prompt.txt" \
     --as-translate --n-predict "$n_predict" --repeat 3 > "$out/a-precis.json"
 
 echo "== (b) seed article, paragraph by paragraph" >&2
 /usr/bin/time -f "%e %M" -o "$out/b-llamacpp.time" $py scripts/ref/llamacpp_translate.py --model "$model" \
     --lines "$out/seed.lines" --threads "$threads" --out "$out/b-llamacpp.jsonl" 2> "$out/b-llamacpp.log"
-/usr/bin/time -f "%e %M" -o "$out/b-precis.time" ./target/release/precis -q --threads "$threads" \
-    --model "$model" --plain translate --lines "$out/seed.lines" --json > "$out/b-precis.jsonl"
+/usr/bin/time -f "%e %M" -o "$out/b-precis.time" ./target/release/precis -q translate --threads "$threads" \
+    --model "$model" --plain --lines "$out/seed.lines" --json > "$out/b-precis.jsonl"
 
 python3 - "$out" <<'PY'
 import json, sys

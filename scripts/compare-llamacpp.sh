@@ -19,7 +19,7 @@ start=$(date +%s)
 .venv/bin/python scripts/ref/llamacpp_translate.py --model "$model" --lines "$out/lines.fr" \
     --limit "$n" --threads "$threads" --out "$out/llamacpp.jsonl" >&2
 mid=$(date +%s)
-./target/release/precis -q --threads "$threads" --model "$model" --plain translate --lines "$out/lines.fr" --json > "$out/precis.jsonl"
+./target/release/precis -q translate --threads "$threads" --model "$model" --plain --lines "$out/lines.fr" --json > "$out/precis.jsonl"
 end=$(date +%s)
 echo "llama.cpp: $((mid - start)) s, precis: $((end - mid)) s (wall, including model load)"
 python3 scripts/ref/compare_greedy.py "$out/llamacpp.jsonl" "$out/precis.jsonl"

@@ -10,8 +10,8 @@
       French acronyms of the glossary left in the translation.
 
 The number and glossary measures here are written independently of precis's own checks (digits,
-million/billion after them, number words two to twenty, plain regular expressions), so that they
-do not grade precis with its own rules.
+million/billion after them, number words two to twenty and the tens to sixty, a quarter and a
+half, plain regular expressions), so that they do not grade precis with its own rules.
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ ENGLISH_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
 VERSION = re.compile(r"\d+(?:\.\d+)+[a-z]")
 FRENCH_WORDS = dict(zip("deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize dix-sept dix-huit dix-neuf vingt".split(), range(2, 21)))
 ENGLISH_WORDS = dict(zip("two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty".split(), range(2, 21)))
+FRENCH_WORDS |= dict(zip("trente quarante cinquante soixante".split(), range(30, 70, 10)))
+ENGLISH_WORDS |= dict(zip("thirty forty fifty sixty".split(), range(30, 70, 10)))
+# A quarter and a half, in words or as a fraction in digits (1/4), are the same number.
+FRACTION = re.compile(r"\b(\d+)/(\d+)\b")
+FRACTION_WORDS = {"quart": "1/4", "quarter": "1/4", "moitié": "1/2", "half": "1/2"}
 FRENCH_SCALE = {"million": 10**6, "millions": 10**6, "milliard": 10**9, "milliards": 10**9}
 ENGLISH_SCALE = {"million": 10**6, "billion": 10**9}
 
@@ -51,8 +56,8 @@ def scaled(value: str, factor: int) -> str:
 
 def numbers(text: str, pattern: re.Pattern, clean, words: dict, scale: dict) -> set[str]:
     """Numbers in digits (with a following million/billion), small number words, versions."""
-    found = {m.group(0) for m in VERSION.finditer(text)}
-    text = VERSION.sub(" ", text)
+    found = {m.group(0) for m in VERSION.finditer(text)} | {m.group(0) for m in FRACTION.finditer(text)}
+    text = FRACTION.sub(" ", VERSION.sub(" ", text))
     for m in pattern.finditer(text):
         value = canonical(clean(m.group(0)))
         after = text[m.end():].split(maxsplit=1)
@@ -62,6 +67,8 @@ def numbers(text: str, pattern: re.Pattern, clean, words: dict, scale: dict) -> 
     for word in re.findall(r"[\w-]+", text.lower()):
         if word in words:
             found.add(str(words[word]))
+        if word in FRACTION_WORDS:
+            found.add(FRACTION_WORDS[word])
     return found
 
 

@@ -62,9 +62,9 @@ if [[ $flores == 1 ]]; then
     head -n "$lines" "$data/fra_Latn.devtest" > "$out/flores.fr"
     head -n "$lines" "$data/eng_Latn.devtest" > "$out/flores.en"
     echo "FLORES: precis" >&2
-    "$precis" --threads "$threads" -q --model "$model" translate --lines "$out/flores.fr" --json > "$out/flores.precis.jsonl"
+    "$precis" -q translate --threads "$threads" --model "$model" --lines "$out/flores.fr" --json > "$out/flores.precis.jsonl"
     echo "FLORES: precis --plain" >&2
-    "$precis" --threads "$threads" -q --model "$model" --plain translate --lines "$out/flores.fr" --json > "$out/flores.precis-plain.jsonl"
+    "$precis" -q translate --threads "$threads" --model "$model" --plain --lines "$out/flores.fr" --json > "$out/flores.precis-plain.jsonl"
     echo "FLORES: llama.cpp" >&2
     "$py" scripts/ref/llamacpp_translate.py --model "$model" --lines "$out/flores.fr" --threads "$threads" \
         --out "$out/flores.llamacpp.jsonl" 2> "$out/flores.llamacpp.log"
@@ -83,7 +83,7 @@ if [[ $articles == 1 ]]; then
     for article in eval/articles/*.fr.txt; do
         name="$(basename "$article" .fr.txt)"
         echo "article $name: precis" >&2
-        "$precis" --threads "$threads" -q --model "$model" brief --json "$article" > "$out/articles/precis/$name.json"
+        "$precis" -q brief --threads "$threads" --model "$model" --json "$article" > "$out/articles/precis/$name.json"
     done
     echo "articles: llama.cpp" >&2
     "$py" scripts/ref/llamacpp_brief.py --model "$model" --threads "$threads" --out "$out/articles/llamacpp" \

@@ -22,9 +22,6 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: CliCommand,
 
-    #[command(flatten)]
-    pub model: ModelArgs,
-
     /// Only print warnings and errors on stderr (no progress).
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -34,54 +31,85 @@ pub struct Cli {
     pub verbose: u8,
 }
 
+/// The chat model and how it runs: every command that loads it.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Model")]
 pub struct ModelArgs {
     /// GGUF model: a local file, or a Hugging Face Hub id `REPO_ID[:FILE]` (e.g.
     /// `Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF:qwen2.5-coder-1.5b-instruct-q4_k_m.gguf`).
     /// Default: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, fetched on first use (see `precis help
     /// fetch-models`).
-    #[arg(long, global = true, value_name = "PATH|REPO_ID[:FILE]")]
+    #[arg(long, value_name = "PATH|REPO_ID[:FILE]")]
     pub model: Option<String>,
 
     /// Hub revision (branch, tag or commit) for a Hub `--model`.
-    #[arg(long, global = true, default_value = "main")]
+    #[arg(long, default_value = "main")]
     pub revision: String,
 
     /// CPU threads for inference. Default: all available cores.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+}
 
+/// What is read: every command that reads articles or text.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Input")]
+pub struct InputArgs {
+    /// Refuse inputs (files, JSONL records) larger than this many bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_BYTES, value_name = "BYTES")]
+    pub max_bytes: u64,
+}
+
+/// How French is translated: the commands that translate.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Translation")]
+pub struct TranslationArgs {
     /// Paragraphs longer than this many tokens are translated in groups of whole sentences
     /// (a single longer sentence is cut at clauses).
-    #[arg(long, global = true, default_value_t = 400, value_name = "TOKENS")]
+    #[arg(long, default_value_t = 400, value_name = "TOKENS")]
     pub max_segment_tokens: usize,
-
-    /// Refuse inputs (files, JSONL records) larger than this many bytes.
-    #[arg(long, global = true, default_value_t = DEFAULT_MAX_BYTES, value_name = "BYTES")]
-    pub max_bytes: u64,
 
     /// Translate articles even when they are detected as not French (English, German, ...);
     /// without it they are refused with an error naming the language.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub force_language: bool,
 
     /// Extra French -> English terms (`french<TAB>english`, one per line, accepted English forms
     /// separated by ` | `), used with the built-in table; its entries win.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub glossary: Option<PathBuf>,
 
     /// Translate with the plain prompt only: no glossary terms, no checks, no second
     /// translation of paragraphs that fail a check (the output of llama.cpp's greedy decoding
     /// of the same prompt; for benchmarks and comparisons).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub plain: bool,
+
     /// Translation engine: `llm` (the GGUF chat model of --model) or `marian` (an opus-mt
     /// encoder-decoder checkpoint, see --translation-model).
-    #[arg(long, global = true, value_enum, default_value_t = EngineArg::Llm)]
+    #[arg(long, value_enum, default_value_t = EngineArg::Llm)]
     pub engine: EngineArg,
 
     #[command(flatten)]
     pub marian: MarianArgs,
+}
+
+/// The options of a command that translates, reads input and loads the model.
+#[derive(Debug, Args)]
+pub struct TranslatingArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub translation: TranslationArgs,
+}
+
+/// `T` with every option at its default, as the command line gives it when none is written
+/// (for the commands that do not offer `T`'s options).
+fn defaults<T: Args + clap::FromArgMatches>() -> T {
+    let matches = T::augment_args(clap::Command::new("defaults")).get_matches_from(["defaults"]);
+    T::from_arg_matches(&matches).unwrap_or_else(|err| panic!("an option without a default: {err}"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -99,29 +127,29 @@ pub struct MarianArgs {
     /// `Helsinki-NLP/opus-mt-fr-en` (at --revision, through the Hugging Face cache). For
     /// `translate`, --model works too; for `brief` it must be given here, since --model stays the
     /// LLM that writes the summary.
-    #[arg(long, global = true, value_name = "DIR|REPO_ID")]
+    #[arg(long, value_name = "DIR|REPO_ID")]
     pub translation_model: Option<String>,
 
     /// Beam size; 1 is greedy decoding. Default: the checkpoint's num_beams.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, value_name = "N")]
     pub beams: Option<usize>,
 
     /// At most N generated tokens per sentence, EOS included (HF max_new_tokens); the last one is
     /// EOS when the checkpoint sets forced_eos_token_id (Marian checkpoints do). Default: the
     /// checkpoint's max_length - 1.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, value_name = "N")]
     pub max_length: Option<usize>,
 
     /// No EOS before N tokens were generated (HF min_new_tokens). Default: the checkpoint's.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, value_name = "N")]
     pub min_length: Option<usize>,
 
     /// Sentences per padded batch (sorted by length).
-    #[arg(long, global = true, default_value_t = 32, value_name = "N")]
+    #[arg(long, default_value_t = 32, value_name = "N")]
     pub batch_size: usize,
 
     /// Int8 weights (a scale per row, as CTranslate2) for every linear layer: faster, less memory, slightly different output.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub int8: bool,
 }
 
@@ -135,6 +163,8 @@ pub enum CliCommand {
         /// Print one JSON object instead of Markdown.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        options: TranslatingArgs,
     },
     /// Translate French text to English, keeping its paragraph structure.
     Translate {
@@ -147,6 +177,8 @@ pub enum CliCommand {
         /// JSON output: with --lines, one object per line (`line`, `text`, `tokens`, ...).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        options: TranslatingArgs,
     },
     /// Summarize English text (first line is treated as the title).
     Summarize {
@@ -155,6 +187,10 @@ pub enum CliCommand {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        input: InputArgs,
     },
     /// Brief many articles into a directory, for scheduled jobs.
     ///
@@ -178,6 +214,8 @@ pub enum CliCommand {
         /// SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT (Slurm array).
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
+        #[command(flatten)]
+        options: TranslatingArgs,
     },
     /// Fetch and verify the default model (and with --all the 0.5B one); prints their paths.
     ///
@@ -223,77 +261,89 @@ pub enum CliCommand {
         /// Tokens the draft guesses per step.
         #[arg(long, default_value_t = 3)]
         lookahead: usize,
+        #[command(flatten)]
+        model: ModelArgs,
     },
 }
 
 impl Cli {
     /// Validates the flags into a [`Config`].
     pub fn into_config(self) -> Result<Config> {
-        let threads = match self.model.threads {
-            Some(0) => return Err(Error::Config("--threads must be at least 1".into())),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        };
-        if self.model.max_bytes == 0 {
-            return Err(Error::Config("--max-bytes must be at least 1".into()));
-        }
-        if self.model.max_segment_tokens < 16 {
-            return Err(Error::Config("--max-segment-tokens must be at least 16".into()));
-        }
         let format = |json: bool| if json { OutputFormat::Json } else { OutputFormat::Text };
-        let command = match self.command {
-            CliCommand::Brief { article, json } => Command::Brief { input: article, format: format(json) },
-            CliCommand::Translate { article, lines, json } => match (article, lines) {
-                (_, Some(file)) => Command::TranslateLines { input: file, format: format(json) },
-                (Some(article), None) => Command::Translate { input: article, format: format(json) },
-                (None, None) => return Err(Error::Config("translate needs ARTICLE or --lines FILE".into())),
-            },
-            CliCommand::Summarize { file, json } => Command::Summarize { input: file, format: format(json) },
-            CliCommand::FetchModels { all } => Command::FetchModels { all },
+        let translating = |options: TranslatingArgs| (options.model, options.input, options.translation);
+        let (command, (model, input, translation)) = match self.command {
+            CliCommand::Brief { article, json, options } => (Command::Brief { input: article, format: format(json) }, translating(options)),
+            CliCommand::Translate { article, lines, json, options } => {
+                let command = match (article, lines) {
+                    (_, Some(file)) => Command::TranslateLines { input: file, format: format(json) },
+                    (Some(article), None) => Command::Translate { input: article, format: format(json) },
+                    (None, None) => return Err(Error::Config("translate needs ARTICLE or --lines FILE".into())),
+                };
+                (command, translating(options))
+            }
+            CliCommand::Summarize { file, json, model, input } => {
+                (Command::Summarize { input: file, format: format(json) }, (model, input, defaults()))
+            }
+            CliCommand::FetchModels { all } => (Command::FetchModels { all }, (defaults(), defaults(), defaults())),
             CliCommand::Generate { .. } => return Err(Error::Config("`generate` runs before a configuration is made".into())),
-            CliCommand::BenchLlm { prompt_file, as_translate, n_predict, repeat, logits_out, draft, lookahead } => Command::BenchLlm {
-                prompt_file,
-                as_translate,
-                n_predict,
-                repeat: repeat.max(1),
-                logits_out,
-                draft,
-                lookahead: lookahead.max(1),
-            },
-            CliCommand::Run { inputs, out, force, shard } => {
+            CliCommand::BenchLlm { prompt_file, as_translate, n_predict, repeat, logits_out, draft, lookahead, model } => {
+                let command = Command::BenchLlm {
+                    prompt_file,
+                    as_translate,
+                    n_predict,
+                    repeat: repeat.max(1),
+                    logits_out,
+                    draft,
+                    lookahead: lookahead.max(1),
+                };
+                (command, (model, defaults(), defaults()))
+            }
+            CliCommand::Run { inputs, out, force, shard, options } => {
                 let shard = match shard {
                     Some(value) => Some((Shard::parse(&value)?, "--shard".to_string())),
                     None => Shard::from_env(|name| std::env::var(name).ok())?.map(|(s, from)| (s, from.to_string())),
                 };
-                Command::Run(BatchSettings { inputs, out, force, shard })
+                (Command::Run(BatchSettings { inputs, out, force, shard }), translating(options))
             }
         };
-        let translation = self.model.translation_engine(&command)?;
+        let threads = match model.threads {
+            Some(0) => return Err(Error::Config("--threads must be at least 1".into())),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        };
+        if input.max_bytes == 0 {
+            return Err(Error::Config("--max-bytes must be at least 1".into()));
+        }
+        if translation.max_segment_tokens < 16 {
+            return Err(Error::Config("--max-segment-tokens must be at least 16".into()));
+        }
+        let engine = translation.engine(&command, model.model.as_deref())?;
         let mut store = ModelStore::from_env();
-        store.revision = self.model.revision;
+        store.revision = model.revision;
         store.progress = !self.quiet;
         Ok(Config {
             command,
-            model: self.model.model.as_deref().map(ModelSpec::parse).unwrap_or(ModelSpec::Default),
+            model: model.model.as_deref().map(ModelSpec::parse).unwrap_or(ModelSpec::Default),
             store,
             threads,
             progress: !self.quiet,
-            max_bytes: self.model.max_bytes,
-            force_language: self.model.force_language,
+            max_bytes: input.max_bytes,
+            force_language: translation.force_language,
             translate: TranslateSettings {
-                max_segment_tokens: self.model.max_segment_tokens,
-                faithful: !self.model.plain,
+                max_segment_tokens: translation.max_segment_tokens,
+                faithful: !translation.plain,
                 ..Default::default()
             },
-            glossary: self.model.glossary,
+            glossary: translation.glossary,
             summarize: SummarizeSettings::default(),
-            translation,
+            translation: engine,
         })
     }
 }
 
-impl ModelArgs {
-    fn translation_engine(&self, command: &Command) -> Result<TranslationEngine> {
+impl TranslationArgs {
+    /// The translation engine these options choose; `model` is `--model`.
+    fn engine(&self, command: &Command, model: Option<&str>) -> Result<TranslationEngine> {
         let m = &self.marian;
         if self.engine == EngineArg::Llm {
             if m.translation_model.is_some() {
@@ -301,7 +351,7 @@ impl ModelArgs {
             }
             return Ok(TranslationEngine::Llm);
         }
-        let checkpoint = match (command, &m.translation_model, &self.model) {
+        let checkpoint = match (command, m.translation_model.as_deref(), model) {
             (_, Some(dir), _) => dir,
             (Command::Translate { .. } | Command::TranslateLines { .. }, None, Some(dir)) => dir,
             (Command::Brief { .. } | Command::Run(_), None, _) => {

@@ -32,14 +32,18 @@ pub enum SummaryMethod {
     Llm,
     /// No model summary passed; the best one without its ungrounded sentences.
     LlmTrimmed,
+    /// The lead of the translation and the sentences that state the key facts it misses,
+    /// verbatim: it kept more key facts than any grounded model summary.
+    Lead,
     /// No model summary was usable: the most central sentences of the translation, verbatim.
     Extractive,
 }
 
-/// One summary the model wrote, and how it fared.
+/// One candidate summary, and how it fared.
 #[derive(Debug, Clone, Serialize)]
 pub struct SummaryCandidate {
-    /// Which instruction asked for it (`prompts/summarize.instructions.txt`).
+    /// Which instruction asked for it (`prompts/summarize.instructions.txt`), or `lead` for
+    /// the lead summary (`src/summarize/lead.rs`).
     pub prompt: String,
     pub text: String,
     pub words: usize,
@@ -54,7 +58,7 @@ pub struct SummaryCandidate {
 pub struct Summary {
     pub text: String,
     pub method: SummaryMethod,
-    /// Every summary the model wrote, with its checks.
+    /// Every candidate summary (those the model wrote, and the lead summary), with its checks.
     pub candidates: Vec<SummaryCandidate>,
     /// The article's key facts (numbers and names of its lead and those it repeats), as an
     /// English text writes them.

@@ -391,7 +391,8 @@ impl Pipeline {
         let terms = self.terms(&doc.text);
         let sources = Sources::french(&doc.text, &english.texts, &terms);
         let facts = key_facts(&article.title, &article.paragraphs, &self.glossary);
-        let summary: Summary = self.summarize(&english.texts, &sources, &facts)?;
+        let (title, body) = english.texts.split_first().expect("an article has a title");
+        let summary: Summary = self.summarize(Some(title), body, &sources, &facts)?;
         let summarize_ms = summarize_start.elapsed().as_millis() as u64;
 
         let mut texts = english.texts.into_iter();
@@ -529,10 +530,16 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Summarizes `english` (paragraphs, the title first), checked against `sources`.
-    pub(crate) fn summarize(&self, english: &[String], sources: &Sources, facts: &[crate::summarize::KeyFact]) -> Result<Summary> {
+    /// Summarizes an English article (`title`, `body`), checked against `sources`.
+    pub(crate) fn summarize(
+        &self,
+        title: Option<&str>,
+        body: &[String],
+        sources: &Sources,
+        facts: &[crate::summarize::KeyFact],
+    ) -> Result<Summary> {
         let progress = Progress::new(self.progress, 0, "summarizing");
-        let summary = Summarizer::new(self.llm()?, self.summarize.clone()).summarize(english, sources, facts);
+        let summary = Summarizer::new(self.llm()?, self.summarize.clone()).summarize(title, body, sources, facts);
         progress.finish();
         summary
     }
@@ -540,7 +547,10 @@ impl Pipeline {
     /// Summarizes English text (`precis summarize`): checked against the text itself.
     pub(crate) fn summarize_english(&self, paragraphs: &[String], text: &str) -> Result<Summary> {
         let sources = Sources { original: text, language: Language::English, english: paragraphs, terms: &[] };
-        self.summarize(paragraphs, &sources, &[])
+        match paragraphs.split_first() {
+            Some((title, body)) if !body.is_empty() => self.summarize(Some(title), body, &sources, &[]),
+            _ => self.summarize(None, paragraphs, &sources, &[]),
+        }
     }
 }
 

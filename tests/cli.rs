@@ -161,7 +161,7 @@ fn uncached_hub_model_offline_exits_2_with_advice() {
 
 #[test]
 fn zero_threads_is_rejected() {
-    precis().args(["--threads", "0", "translate", "-"]).write_stdin("x").assert().code(2).stderr(predicate::str::contains("--threads"));
+    precis().args(["translate", "--threads", "0", "-"]).write_stdin("x").assert().code(2).stderr(predicate::str::contains("--threads"));
 }
 
 #[test]
@@ -258,4 +258,29 @@ fn each_command_has_a_one_line_summary() {
     for line in commands.lines().filter(|l| !l.trim().is_empty()) {
         assert!(line.len() < 110, "a summary longer than a line: {line}");
     }
+}
+
+#[test]
+fn each_command_lists_only_the_options_that_apply_to_it() {
+    let help = |command: &str| {
+        let out = precis().args([command, "--help"]).assert().success().get_output().stdout.clone();
+        String::from_utf8(out).unwrap()
+    };
+    for command in ["brief", "translate", "run"] {
+        let text = help(command);
+        for option in ["--model", "--threads", "--max-bytes", "--glossary", "--plain", "--engine", "--beams", "--quiet"] {
+            assert!(text.contains(option), "`{command} --help` lacks {option}:\n{text}");
+        }
+    }
+    let summarize = help("summarize");
+    assert!(summarize.contains("--model") && summarize.contains("--max-bytes"), "{summarize}");
+    for option in ["--glossary", "--plain", "--engine", "--beams", "--shard"] {
+        assert!(!summarize.contains(option), "`summarize --help` lists {option}:\n{summarize}");
+    }
+    let fetch = help("fetch-models");
+    assert!(!fetch.contains("--model") && !fetch.contains("--glossary"), "{fetch}");
+    let bench = help("bench-llm");
+    assert!(bench.contains("--model") && !bench.contains("--beams") && !bench.contains("--glossary"), "{bench}");
+    // Options of a command go after it.
+    precis().args(["--threads", "2", "translate", "-"]).assert().code(2).stderr(predicate::str::contains("--threads"));
 }

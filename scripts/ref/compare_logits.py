@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Logit parity: llama.cpp's logits after a translate prompt vs the ones precis wrote.
 
-precis side: `precis --model M bench-llm --prompt-file F --as-translate --n-predict 1 --repeat 1
+precis side: `precis bench-llm --model M --prompt-file F --as-translate --n-predict 1 --repeat 1
 --logits-out OUT.f32`. This script evaluates the same prompt with llama-cpp-python (same GGUF,
 same thread count) and reports how far apart the two logit vectors are: max and mean |diff|,
 how many are bit-identical, and whether the top-5 agree. A bit-exact engine gives 0.

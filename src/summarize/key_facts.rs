@@ -10,7 +10,7 @@ use crate::glossary::{Glossary, Term};
 use crate::segment::split_sentences;
 
 /// Body words that make the lead, counted paragraph by paragraph (at least the first one).
-const LEAD_WORDS: usize = 75;
+pub const LEAD_WORDS: usize = 75;
 
 /// At most this many key facts.
 const MAX_FACTS: usize = 8;

@@ -11,6 +11,7 @@
 
 pub mod extractive;
 pub mod key_facts;
+pub mod lead;
 
 use crate::doc::{Summary, SummaryCandidate, SummaryMethod};
 use crate::engine::{ChatMessage, ChatModel};
@@ -20,6 +21,7 @@ use crate::Result;
 
 pub use extractive::{extractive_summary, shape_summary};
 pub use key_facts::{key_facts, KeyFact};
+pub use lead::lead_summary;
 
 const SYSTEM_PROMPT: &str = include_str!("../../prompts/summarize.system.txt");
 const USER_PROMPT: &str = include_str!("../../prompts/summarize.user.txt");
@@ -62,6 +64,9 @@ pub fn summary_messages(article: &str, instruction: &str) -> Vec<ChatMessage> {
     vec![ChatMessage::system(SYSTEM_PROMPT), ChatMessage::user(user)]
 }
 
+/// The `prompt` of the lead summary among the candidates ([`lead_summary`]).
+pub const LEAD_CANDIDATE: &str = "lead";
+
 /// Share of the key facts a first summary must keep for the other instructions to be skipped.
 const GOOD_ENOUGH_FACTS: f64 = 0.5;
 
@@ -90,9 +95,10 @@ impl<'m> Summarizer<'m> {
         &self.settings
     }
 
-    /// Summarizes `paragraphs` (English; the title first if there is one), checking the
-    /// candidates against `sources`; `facts` are the article's key facts.
-    pub fn summarize(&self, paragraphs: &[String], sources: &Sources, facts: &[KeyFact]) -> Result<Summary> {
+    /// Summarizes an English article (`title`, if it has one, and `body` paragraphs), checking
+    /// the candidates against `sources`; `facts` are the article's key facts.
+    pub fn summarize(&self, title: Option<&str>, body: &[String], sources: &Sources, facts: &[KeyFact]) -> Result<Summary> {
+        let paragraphs: Vec<String> = title.map(str::to_string).into_iter().chain(body.iter().cloned()).collect();
         let article = paragraphs.join("\n\n");
         let fact_list = facts.iter().map(|f| f.text.as_str()).collect::<Vec<_>>().join("; ");
         // Without key facts (English input), the instruction that lists them has nothing to say.
@@ -125,12 +131,19 @@ impl<'m> Summarizer<'m> {
                 })
                 .collect())
         };
-        // The first instruction alone, then, unless its summary is good enough, the others in
-        // one batch (a batch of several sequences costs more per step than one on the CPU).
+        // The first instruction alone and the lead summary, then, unless one of them is good
+        // enough, the other instructions in one batch (a batch of several sequences costs more
+        // per step than one on the CPU).
         let mut candidates = write(0..prompts.len().min(1))?;
-        if !candidates.first().is_some_and(|c| good_enough(c, facts.len())) {
+        let grounded = |sentence: &str| check_grounding(sentence, sources).is_grounded();
+        let s = &self.settings;
+        let lead = lead_summary(body, facts, grounded, key_facts::LEAD_WORDS, s.max_sentences, s.max_words);
+        let lead = (!lead.is_empty()).then(|| candidate(LEAD_CANDIDATE, lead, sources, facts));
+        if !candidates.iter().chain(&lead).any(|c| good_enough(c, facts.len())) {
             candidates.extend(write(candidates.len()..prompts.len())?);
         }
+        // After the model's: on a tie, a summary in the model's words is kept.
+        candidates.extend(lead);
         for c in candidates.iter().filter(|c| !c.grounding.is_grounded()) {
             let claims: Vec<&str> = c.grounding.unsupported.iter().map(|claim| claim.text.as_str()).collect();
             tracing::info!("summary candidate {:?} not grounded: {}", c.prompt, claims.join(" | "));
@@ -139,14 +152,15 @@ impl<'m> Summarizer<'m> {
         let (text, method) = match best {
             Some(i) if candidates[i].grounding.is_grounded() => {
                 candidates[i].chosen = true;
-                (candidates[i].text.clone(), SummaryMethod::Llm)
+                let method = if candidates[i].prompt == LEAD_CANDIDATE { SummaryMethod::Lead } else { SummaryMethod::Llm };
+                (candidates[i].text.clone(), method)
             }
             _ => match trimmed(&candidates, sources, facts) {
                 Some((i, text)) => {
                     candidates[i].chosen = true;
                     (text, SummaryMethod::LlmTrimmed)
                 }
-                None => (self.extractive(paragraphs, sources), SummaryMethod::Extractive),
+                None => (self.extractive(&paragraphs, sources), SummaryMethod::Extractive),
             },
         };
         Ok(Summary { text, method, candidates, key_facts: facts.iter().map(|f| f.text.clone()).collect() })
@@ -192,6 +206,7 @@ fn trimmed(candidates: &[SummaryCandidate], sources: &Sources, facts: &[KeyFact]
     candidates
         .iter()
         .enumerate()
+        .filter(|(_, c)| c.prompt != LEAD_CANDIDATE)
         .filter_map(|(i, c)| {
             let kept: Vec<&str> = split_sentences(&c.text).into_iter().filter(|s| check_grounding(s, sources).is_grounded()).collect();
             let text = kept.join(" ");
