@@ -199,12 +199,16 @@ fn names(french: &str, english: &str, terms: &[&Term]) -> Option<String> {
         .into_iter()
         .map(|(_, part)| part)
         .filter(|part| is_acronym(part) && !french_words.has_name(part) && !term_forms.contains(&fold(part)))
+        .filter(|part| !CLOCK_ACRONYMS.contains(part))
         .collect();
     if !invented.is_empty() {
         problems.push(format!("not in the French: {}", invented.join(", ")));
     }
     (!problems.is_empty()).then(|| problems.join("; "))
 }
+
+/// Acronyms English writes for a French time of day (20 h, 8 PM), which is checked as a number.
+const CLOCK_ACRONYMS: [&str; 2] = ["AM", "PM"];
 
 /// Capitalised English words that translate a French common noun (le général, General): no
 /// trace of a translated name.
@@ -494,6 +498,8 @@ mod tests {
         );
         // An acronym the French does not have.
         assert_eq!(checks("La présidente Marie Lefèvre a parlé à Nîmes.", "NATO President Marie Lefèvre spoke in Nîmes."), [Check::Names]);
+        // An English plural of an acronym, and the English time of day, are no new names.
+        passes("Deux TGV sur cinq rouleront à partir de 20 h.", "Two TGVs in five will run from 8 PM.");
     }
 
     #[test]

@@ -144,15 +144,19 @@ impl WordSet {
         Self(folded_words(text).into_iter().collect())
     }
 
-    /// Whether a French name is found: the same word without case or accents, or (for words of
-    /// four letters or more that are not acronyms) a word with the same first four letters, as
-    /// Syrie/Syria, Kurdes/Kurds, Américains/Americans.
+    /// Whether a French name is found: the same word without case or accents, an acronym with
+    /// an English plural `s` (deux TGV, two TGVs), or (for words of four letters or more that
+    /// are not acronyms) a word with the same first four letters, as Syrie/Syria, Kurdes/Kurds,
+    /// Américains/Americans.
     pub fn has_name(&self, name: &str) -> bool {
         let folded = fold(name);
         if self.0.contains(&folded) {
             return true;
         }
-        if is_acronym(name) || folded.chars().count() < 4 {
+        if is_acronym(name) {
+            return self.0.contains(&format!("{folded}s"));
+        }
+        if folded.chars().count() < 4 {
             return false;
         }
         let stem: String = folded.chars().take(4).collect();
@@ -183,11 +187,11 @@ mod tests {
 
     #[test]
     fn names_are_found_by_stem() {
-        let english = WordSet::new("The Kurds of Syria met the Americans and the EI in Damascus.");
-        for name in ["Kurdes", "Syrie", "Américains", "Damas", "EI"] {
+        let english = WordSet::new("The Kurds of Syria met the Americans and the EI in Damascus; two TGVs in five run.");
+        for name in ["Kurdes", "Syrie", "Américains", "Damas", "EI", "TGV"] {
             assert!(english.has_name(name), "{name}");
         }
-        for name in ["FDS", "Allemagne", "Abu"] {
+        for name in ["FDS", "Allemagne", "Abu", "RER"] {
             assert!(!english.has_name(name), "{name}");
         }
     }

@@ -4,8 +4,8 @@
 //! News put who, what, where and how many in the first sentences, and a small model's summary
 //! tends to retell them and stop, leaving out what the article develops later (the reaction
 //! of another government, the figure given in the fourth paragraph). This summary keeps the lead
-//! and adds, one at a time, the sentence that states the most key facts not yet stated, while
-//! the limits allow. Only sentences the grounding check passes are used, so a number the
+//! and adds, one at a time, the sentence that states the most key facts not yet stated (on a
+//! tie, the shorter), while the limits allow. Only sentences the grounding check passes are used, so a number the
 //! translation invented stays out. It competes with the model's summaries on the same terms
 //! (see [`super::Summarizer::summarize`]).
 
@@ -38,12 +38,13 @@ pub fn lead_summary(
     let text = |chosen: &[usize]| chosen.iter().map(|&i| sentences[i]).collect::<Vec<_>>().join(" ");
     let mut missing: Vec<&KeyFact> = facts.iter().filter(|f| !f.in_text(&text(&chosen))).collect();
     while chosen.len() < max_sentences && !missing.is_empty() {
-        // The sentence adding the most missing facts; on a tie, the earlier.
+        // The sentence adding the most missing facts; on a tie, the shorter (leaving room for
+        // more), then the earlier.
         let best = (0..sentences.len())
             .filter(|i| !chosen.contains(i) && total + words(*i) <= max_words)
             .map(|i| (missing.iter().filter(|f| f.in_text(sentences[i])).count(), i))
             .filter(|&(gain, _)| gain > 0)
-            .max_by_key(|&(gain, i)| (gain, usize::MAX - i));
+            .max_by_key(|&(gain, i)| (gain, usize::MAX - words(i), usize::MAX - i));
         let Some((_, i)) = best else { break };
         chosen.push(i);
         total += words(i);
