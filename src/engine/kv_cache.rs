@@ -33,8 +33,8 @@ impl KvCache {
     pub(crate) fn append(&mut self, layer: usize, keys: &[f32], values: &[f32]) {
         let last = layer + 1 == self.layers.len();
         let (k, v) = &mut self.layers[layer];
-        k.extend(super::quant::round_to_f16(keys));
-        v.extend(super::quant::round_to_f16(values));
+        k.extend(super::cpu::round_to_f16(keys));
+        v.extend(super::cpu::round_to_f16(values));
         if last {
             self.len = k.len() / self.width;
         }

@@ -5,9 +5,10 @@
 //! The numerics follow llama.cpp's CPU backend operation by operation (see [`super::quant`] for
 //! the matrix products), so that greedy decoding picks the same tokens as llama.cpp.
 
+use super::cpu::{dot_f32, hsum8};
 use super::gguf::GgufFile;
 use super::kv_cache::KvCache;
-use super::quant::{dot_f32, hsum8, matmul_rows_many, QMatrix, RowMode};
+use super::quant::{matmul_rows_many, QMatrix, RowMode};
 use crate::simd_dispatch;
 use crate::{Error, Result};
 
@@ -361,7 +362,7 @@ fn attend_head_impl(c: &LlmConfig, q: &[f32], head: usize, keys: &[f32], values:
     let kv_width = c.n_kv_head * hd;
     let group = c.n_head / c.n_kv_head;
     let scale = 1.0 / (hd as f32).sqrt();
-    let qh = &super::quant::round_to_f16(q)[..];
+    let qh = &super::cpu::round_to_f16(q)[..];
     // Scores padded to whole groups of eight with zero probabilities.
     let padded = len.div_ceil(8) * 8;
     let mut scores = vec![0f32; padded];
@@ -383,7 +384,7 @@ fn attend_head_impl(c: &LlmConfig, q: &[f32], head: usize, keys: &[f32], values:
     }
     let inv = (1.0 / sum) as f32;
     scores.iter_mut().for_each(|e| *e *= inv);
-    let probs = super::quant::round_to_f16(&scores);
+    let probs = super::cpu::round_to_f16(&scores);
     // out[d] = Σ_j p_j v_j[d]. llama.cpp's f16 GEMM (tinyBLAS) sums in eight lanes by
     // j mod 8; its row dot product (ggml_vec_dot_f16) in four accumulators of eight lanes
     // over steps of 32 positions.
@@ -404,7 +405,7 @@ fn attend_head_impl(c: &LlmConfig, q: &[f32], head: usize, keys: &[f32], values:
 fn reduce_slots(acc: &[f32], gemm: bool, out: &mut [f32]) {
     let hd = out.len();
     #[cfg(target_arch = "x86_64")]
-    if hd.is_multiple_of(8) && super::quant::simd_available() {
+    if hd.is_multiple_of(8) && super::cpu::simd_available() {
         // SAFETY: the features were detected on this CPU.
         return unsafe { x86::reduce_slots(acc, gemm, out) };
     }
@@ -431,7 +432,7 @@ fn reduce_f16_style(x: &[f32; 32]) -> f32 {
 #[inline(always)]
 fn dot_f16_style(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if a.len().is_multiple_of(32) && super::quant::simd_available() {
+    if a.len().is_multiple_of(32) && super::cpu::simd_available() {
         // SAFETY: the features were detected on this CPU.
         return unsafe { x86::dot_f16_style(a, b) };
     }
@@ -447,7 +448,7 @@ fn dot_f16_style(a: &[f32], b: &[f32]) -> f32 {
 #[inline(always)]
 fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
     #[cfg(target_arch = "x86_64")]
-    if acc.len().is_multiple_of(8) && super::quant::simd_available() {
+    if acc.len().is_multiple_of(8) && super::cpu::simd_available() {
         // SAFETY: the features were detected on this CPU.
         return unsafe { x86::axpy(acc, p, v) };
     }
@@ -731,7 +732,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn simd_slot_sums_give_the_bits_of_the_scalar_sums() {
-        if !super::super::quant::simd_available() {
+        if !super::super::cpu::simd_available() {
             return;
         }
         let hd = 128;

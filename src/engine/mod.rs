@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod chat;
 pub mod chat_model;
+pub mod cpu;
 pub mod gguf;
 pub mod kv_cache;
 pub mod llm;

@@ -45,7 +45,7 @@ where
 fn head(q: &[f32], data: &[f32], offsets: &[usize], at: usize, d: usize, scores: &mut [f32], out: &mut [f32]) {
     let hd = q.len();
     #[cfg(target_arch = "x86_64")]
-    if hd.is_multiple_of(8) && crate::engine::quant::simd_available() {
+    if hd.is_multiple_of(8) && crate::engine::cpu::simd_available() {
         for &o in offsets {
             assert!(o + at + d + hd <= data.len(), "attention key past its buffer");
         }
@@ -60,7 +60,7 @@ fn head(q: &[f32], data: &[f32], offsets: &[usize], at: usize, d: usize, scores:
 fn head_portable(q: &[f32], data: &[f32], offsets: &[usize], at: usize, d: usize, scores: &mut [f32], out: &mut [f32]) {
     let hd = q.len();
     for (s, &o) in scores.iter_mut().zip(offsets) {
-        *s = crate::engine::quant::dot_f32(q, &data[o + at..][..hd]);
+        *s = crate::engine::cpu::dot_f32(q, &data[o + at..][..hd]);
     }
     let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0f32;

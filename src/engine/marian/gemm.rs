@@ -110,7 +110,7 @@ impl PackedLinear {
 /// `at` must be valid for writing `rows` rows of [`NR`] values, `stride` apart.
 unsafe fn kernel(xs: &[f32], k: usize, panel: &[f32], bias: &[f32], at: *mut f32, stride: usize, rows: usize) {
     #[cfg(target_arch = "x86_64")]
-    if crate::engine::quant::simd_available() {
+    if crate::engine::cpu::simd_available() {
         // SAFETY: the features were detected on this CPU; the tile has 1 to MR rows.
         unsafe {
             return match rows {

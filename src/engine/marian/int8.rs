@@ -125,7 +125,7 @@ unsafe fn tile_product(
     rows: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if crate::engine::quant::simd_available() {
+    if crate::engine::cpu::simd_available() {
         let args = (acts, act_scales, k4, w, offsets, scales, bias, at, stride);
         // SAFETY: the features were detected on this CPU; the tile has 1 to MR rows.
         unsafe {

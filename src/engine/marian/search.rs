@@ -79,7 +79,7 @@ impl Processors<'_> {
 /// `max` and `log(sum(exp(x - max)))` of a row: log-softmax is `x - max - log_sum`.
 fn log_sum_exp(row: &[f32]) -> (f32, f32) {
     #[cfg(target_arch = "x86_64")]
-    if crate::engine::quant::simd_available() {
+    if crate::engine::cpu::simd_available() {
         // SAFETY: the features were detected on this CPU.
         return unsafe { x86::log_sum_exp(row) };
     }
@@ -193,7 +193,7 @@ fn top_candidates(
                 v += 1;
             }
             #[cfg(target_arch = "x86_64")]
-            if crate::engine::quant::simd_available() {
+            if crate::engine::cpu::simd_available() {
                 // SAFETY: the features were detected on this CPU.
                 v = unsafe { x86::scan(row, v, [max, log_sum, *running], b, &mut top, keep_k) };
             }

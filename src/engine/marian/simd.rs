@@ -1,12 +1,12 @@
 //! AVX2 helpers of the Marian engine (the portable build is SSE2 only): exp and the swish
-//! activation. Callers check `quant::simd_available()` first.
+//! activation. Callers check `cpu::simd_available()` first.
 
 /// `xs = xs * sigmoid(xs)` (swish / SiLU), as `x / (1 + exp(-x))` with ggml's vector exp
 /// (about 1.5 ulp; torch's own vector exp is not libm's either).
 pub fn silu_in_place(xs: &mut [f32]) {
     let portable = |x: &mut f32| *x = *x / (1.0 + (-*x).exp());
     #[cfg(target_arch = "x86_64")]
-    if crate::engine::quant::simd_available() {
+    if crate::engine::cpu::simd_available() {
         let n8 = xs.len() / 8 * 8;
         // SAFETY: the features were detected on this CPU; the vector loop stays below n8.
         unsafe { x86::silu(&mut xs[..n8]) };

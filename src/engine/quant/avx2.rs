@@ -1,0 +1,295 @@
+//! The AVX2 (with FMA and F16C) versions of the kernels in [`super::kernels`]: the same integer
+//! lane sums and the same fused multiply-adds, so the same bits. Callers check
+//! [`crate::engine::cpu::simd_available`] first.
+
+use std::arch::x86_64::*;
+
+use super::blocks::{q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ6K, BlockQ8K, BlockQ8_0, QK_K};
+use super::kernels::{scatter_group, scatter_row};
+use crate::engine::cpu::hsum8;
+
+/// Byte shuffles picking scales (2i, 2i+1) of a Q6_K block, eight copies each.
+static SCALE_PAIRS: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut i = 0;
+    while i < 8 {
+        let mut k = 0;
+        while k < 16 {
+            table[16 * i + k] = (2 * i + k / 8) as u8;
+            k += 1;
+        }
+        i += 1;
+    }
+    table
+};
+
+/// Sum of the eight i32 lanes (exact).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum_i32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+    _mm_cvtsi128_si32(s)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum_f32(v: __m256) -> f32 {
+    let mut lanes = [0f32; 8];
+    _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+    hsum8(&lanes)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q4k<const R: usize>(w: &[BlockQ4K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
+    let acts: &[&[BlockQ8K]; R] = acts.try_into().expect("R activation rows");
+    let m4 = _mm256_set1_epi8(0xF);
+    let mut acc = _mm_setzero_ps();
+    let mut acc_min = _mm_setzero_ps();
+    for (b, x) in w.iter().enumerate() {
+        let sm = q4k_scales_mins(&x.scales);
+        let mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(sm.as_ptr().add(8) as *const __m128i));
+        let mut sums = [_mm256_setzero_si256(); R];
+        for j in 0..QK_K / 64 {
+            let scale_l = _mm256_set1_epi16(sm[2 * j] as i16);
+            let scale_h = _mm256_set1_epi16(sm[2 * j + 1] as i16);
+            let bits = _mm256_loadu_si256(x.qs.as_ptr().add(32 * j) as *const __m256i);
+            let q4l = _mm256_and_si256(bits, m4);
+            let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(bits), m4);
+            for i in 0..R {
+                let q8 = acts[i].get_unchecked(b).qs.as_ptr().add(64 * j);
+                let q8l = _mm256_loadu_si256(q8 as *const __m256i);
+                let q8h = _mm256_loadu_si256(q8.add(32) as *const __m256i);
+                let pl = _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q4l, q8l));
+                let ph = _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q4h, q8h));
+                sums[i] = _mm256_add_epi32(sums[i], _mm256_add_epi32(pl, ph));
+            }
+        }
+        // The block's integer sums for the (up to) four rows, one per 32-bit lane, and
+        // the fused multiply-adds lane by lane (each lane is the scalar computation).
+        let zero = _mm256_setzero_si256();
+        let mut mins_sums = [_mm_setzero_si128(); 4];
+        let mut yd = [0f32; 4];
+        for i in 0..R {
+            let y = acts[i].get_unchecked(b);
+            // Σ_s min_s · (bsums[2s] + bsums[2s+1]), exact in i32.
+            let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+            let pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256::<1>(bsums));
+            mins_sums[i] = _mm_madd_epi16(mins, pairs);
+            yd[i] = y.d;
+        }
+        let s = |i: usize| if i < R { sums[i] } else { zero };
+        let h = _mm256_hadd_epi32(_mm256_hadd_epi32(s(0), s(1)), _mm256_hadd_epi32(s(2), s(3)));
+        let isum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
+        let imin = _mm_hadd_epi32(_mm_hadd_epi32(mins_sums[0], mins_sums[1]), _mm_hadd_epi32(mins_sums[2], mins_sums[3]));
+        let yd = _mm_loadu_ps(yd.as_ptr());
+        let d = _mm_mul_ps(_mm_set1_ps(x.d.to_f32()), yd);
+        let dmin = _mm_mul_ps(_mm_set1_ps(x.dmin.to_f32()), yd);
+        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(isum), d, acc);
+        acc_min = _mm_fmadd_ps(_mm_cvtepi32_ps(imin), dmin, acc_min);
+    }
+    let mut result = [0f32; 4];
+    _mm_storeu_ps(result.as_mut_ptr(), _mm_sub_ps(acc, acc_min));
+    out[..R].copy_from_slice(&result[..R]);
+}
+
+/// Group of eight interleaved weight rows against R activation rows.
+///
+/// Each block is done in two passes: first the exact integer sums of every pair of
+/// sub-blocks (all the products, with the weight unpacking shared by the R rows), then the
+/// float accumulation in llama.cpp's order (its GEMM folds every pair of sub-blocks, its
+/// GEMV every block), kept out of the first pass so that its registers go to the products.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q4kx8<const R: usize>(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut [[f32; 8]]) {
+    let acts: &[&[BlockQ8K]; R] = acts.try_into().expect("R activation rows");
+    let m4 = _mm256_set1_epi8(0xF);
+    // Each row's 16-bit scale twice (a pair of 16-bit lanes per row).
+    let dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut acc_min = [_mm256_setzero_ps(); R];
+    for (b, x) in w.iter().enumerate() {
+        // ints[j][i]: activation row i's sums over sub-blocks 2j and 2j+1, one lane per
+        // weight row.
+        let mut ints = [[_mm256_setzero_si256(); R]; 4];
+        for (j, ints) in ints.iter_mut().enumerate() {
+            let qs = x.qs.as_ptr().add(j * 256);
+            for half in 0..2 {
+                let sub = 2 * j + half;
+                let scales = _mm_loadl_epi64(x.scales.as_ptr().add(8 * sub) as *const __m128i);
+                let scales = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales, dup));
+                let mut dots = [_mm256_setzero_si256(); R];
+                for t in 0..8 {
+                    let v = _mm256_loadu_si256(qs.add(t * 32) as *const __m256i);
+                    let q = if half == 0 { _mm256_and_si256(v, m4) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4) };
+                    for i in 0..R {
+                        let a = acts[i].get_unchecked(b).qs.as_ptr().add(64 * j + 32 * half + 4 * t);
+                        let a = _mm256_set1_epi32((a as *const i32).read_unaligned());
+                        // At most 8 × 2 × 15 × 127 = 30480: no 16-bit overflow.
+                        dots[i] = _mm256_add_epi16(dots[i], _mm256_maddubs_epi16(q, a));
+                    }
+                }
+                for i in 0..R {
+                    ints[i] = _mm256_add_epi32(ints[i], _mm256_madd_epi16(dots[i], scales));
+                }
+            }
+        }
+        let d = _mm256_cvtph_ps(_mm_loadu_si128(x.d.as_ptr() as *const __m128i));
+        let dmin = _mm256_cvtph_ps(_mm_loadu_si128(x.dmin.as_ptr() as *const __m128i));
+        // The mins of sub-blocks 2j and 2j+1, a pair of 16-bit lanes per weight row.
+        let mins: [__m256i; 4] =
+            std::array::from_fn(|j| _mm256_cvtepu8_epi16(_mm_loadu_si128(x.mins.as_ptr().add(16 * j) as *const __m128i)));
+        for i in 0..R {
+            let y = acts[i].get_unchecked(b);
+            let yd = _mm256_set1_ps(y.d);
+            let (d, dmin) = (_mm256_mul_ps(d, yd), _mm256_mul_ps(dmin, yd));
+            // The activation sums of sub-blocks 2j and 2j+1 as one 32-bit lane (16 bits
+            // each, wrapping like ggml's): lane [0, 1, 4, 5][j] of the pairwise sums of
+            // the 16-value sums.
+            let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+            let pairs = _mm256_hadd_epi16(bsums, bsums);
+            let min_ints: [__m256i; 4] = std::array::from_fn(|j| {
+                let lane = _mm256_set1_epi32([0, 1, 4, 5][j]);
+                _mm256_madd_epi16(mins[j], _mm256_permutevar8x32_epi32(pairs, lane))
+            });
+            let ints: [__m256i; 4] = std::array::from_fn(|j| ints[j][i]);
+            if gemm[i] {
+                for (sums, min_sums) in ints.iter().zip(&min_ints) {
+                    acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(*sums), d, acc[i]);
+                    acc_min[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(*min_sums), dmin, acc_min[i]);
+                }
+            } else {
+                let sum = |v: &[__m256i; 4]| _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
+                acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum(&ints)), d, acc[i]);
+                acc_min[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum(&min_ints)), dmin, acc_min[i]);
+            }
+        }
+    }
+    for i in 0..R {
+        _mm256_storeu_ps(out[i].as_mut_ptr(), _mm256_sub_ps(acc[i], acc_min[i]));
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q6k<const R: usize>(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 8], out: &mut [f32]) {
+    let acts: &[&[BlockQ8K]; R] = acts.try_into().expect("R activation rows");
+    let m3 = _mm256_set1_epi8(3);
+    let m15 = _mm256_set1_epi8(15);
+    // Long-lived state in memory, so that the registers go to the inner loop.
+    let mut acc = [[0f32; 8]; R];
+    let mut acc_tiled = [0f32; R];
+    for (b, x) in w.iter().enumerate() {
+        let scales128 = _mm_loadu_si128(x.scales.as_ptr() as *const __m128i);
+        let mut sums = [_mm256_setzero_si256(); R];
+        for j in 0..QK_K / 128 {
+            let ql = x.ql.as_ptr().add(64 * j);
+            let qh = x.qh.as_ptr().add(32 * j);
+            // Quarter t of the 128 values: 32 six-bit values (low 4 bits from ql, high 2
+            // from qh), in ggml's order; values 0..16 use one scale, 16..32 the next.
+            for t in 0..4 {
+                let bits = _mm256_loadu_si256(ql.add(32 * (t % 2)) as *const __m256i);
+                let low = if t < 2 { _mm256_and_si256(bits, m15) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(bits), m15) };
+                let high = _mm256_loadu_si256(qh as *const __m256i);
+                let high = match t {
+                    0 => _mm256_slli_epi16::<4>(_mm256_and_si256(high, m3)),
+                    1 => _mm256_slli_epi16::<2>(_mm256_and_si256(high, _mm256_set1_epi8(12))),
+                    2 => _mm256_and_si256(high, _mm256_set1_epi8(48)),
+                    _ => _mm256_srli_epi16::<2>(_mm256_and_si256(high, _mm256_set1_epi8(-64))),
+                };
+                let q = _mm256_or_si256(low, high);
+                // Scales 2i and 2i+1 (i = 4j + t), each over eight 16-bit lanes.
+                let pick = _mm_loadu_si128(SCALE_PAIRS.as_ptr().add(16 * (4 * j + t)) as *const __m128i);
+                let scale = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales128, pick));
+                for i in 0..R {
+                    let v = _mm256_loadu_si256(acts[i].get_unchecked(b).qs.as_ptr().add(128 * j + 32 * t) as *const __m256i);
+                    sums[i] = _mm256_add_epi32(sums[i], _mm256_madd_epi16(scale, _mm256_maddubs_epi16(q, v)));
+                }
+            }
+        }
+        let scales_16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(x.scales.as_ptr() as *const __m128i));
+        let xd = x.d.to_f32();
+        for i in 0..R {
+            let y = acts[i].get_unchecked(b);
+            let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+            let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums, scales_16));
+            let lanes = _mm256_sub_epi32(sums[i], offset);
+            if tiled[i] {
+                acc_tiled[i] = (xd * hsum_i32(lanes) as f32).mul_add(y.d, acc_tiled[i]);
+            } else {
+                let a = _mm256_loadu_ps(acc[i].as_ptr());
+                let a = _mm256_fmadd_ps(_mm256_set1_ps(y.d * xd), _mm256_cvtepi32_ps(lanes), a);
+                _mm256_storeu_ps(acc[i].as_mut_ptr(), a);
+            }
+        }
+    }
+    for i in 0..R {
+        out[i] = if tiled[i] { acc_tiled[i] } else { hsum8(&acc[i]) };
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q4k_rows<const R: usize>(w: &[BlockQ4K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, out: &mut [f32]) {
+    for (i, row) in w.chunks_exact(kb).enumerate() {
+        let mut values = [0f32; R];
+        q4k::<R>(row, acts, &mut values);
+        scatter_row(&values, i, stride, out);
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q4kx8_rows<const R: usize>(
+    w: &[BlockQ4Kx8],
+    acts: &[&[BlockQ8K]],
+    kb: usize,
+    stride: usize,
+    gemm: [bool; 4],
+    out: &mut [f32],
+) {
+    for (g, group) in w.chunks_exact(kb).enumerate() {
+        let mut result = [[0f32; 8]; R];
+        q4kx8::<R>(group, acts, gemm, &mut result);
+        scatter_group(&result, g, stride, out);
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q6k_rows<const R: usize>(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
+    for (i, row) in w.chunks_exact(kb).enumerate() {
+        let mut values = [0f32; R];
+        q6k::<R>(row, acts, tiled, &mut values);
+        scatter_row(&values, i, stride, out);
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q8_0_rows<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+    for (i, row) in w.chunks_exact(kb).enumerate() {
+        let mut values = [0f32; R];
+        q8_0::<R>(row, acts, &mut values);
+        scatter_row(&values, i, stride, out);
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q8_0<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], out: &mut [f32]) {
+    let acts: &[&[BlockQ8_0]; R] = acts.try_into().expect("R activation rows");
+    let r = R;
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_ps(); R];
+    for (b, x) in w.iter().enumerate() {
+        let qx = _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i);
+        let ax = _mm256_sign_epi8(qx, qx);
+        let xd = x.d.to_f32();
+        for i in 0..r {
+            let y = &acts[i][b];
+            let qy = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+            let sy = _mm256_sign_epi8(qy, qx);
+            let lanes = _mm256_madd_epi16(ones, _mm256_maddubs_epi16(ax, sy));
+            let d = _mm256_set1_ps(xd * y.d.to_f32());
+            acc[i] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc[i]);
+        }
+    }
+    for i in 0..r {
+        out[i] = hsum_f32(acc[i]);
+    }
+}

@@ -1,0 +1,211 @@
+//! The dot-product kernels: weight row blocks against up to four (Q6_K: eight) activation rows at
+//! once, each dispatched to its AVX2 version ([`super::avx2`]) where the CPU has it, else to
+//! the portable one, which computes the same bits.
+
+#[cfg(target_arch = "x86_64")]
+use super::avx2;
+use super::blocks::{q4k_scales_mins, q6k_value, BlockQ4K, BlockQ4Kx8, BlockQ6K, BlockQ8K, BlockQ8_0, QK_K};
+use crate::engine::cpu::hsum8;
+
+/// Calls the AVX2 kernel specialised for the number of activation rows (1 to 4, or 1 to 8
+/// when the call starts with `8:`), or the portable one, with `kernel(w, acts, extra..., out)`.
+macro_rules! by_rows {
+    ($kernel:ident, $w:expr, $acts:expr $(, $extra:expr)*; $out:expr) => {{
+        let (w, acts, out) = ($w, $acts, $out);
+        by_rows!(@rows [1 2 3] 4; $kernel, acts, (w, acts $(, $extra)*, out))
+    }};
+    (8: $kernel:ident, $w:expr, $acts:expr $(, $extra:expr)*; $out:expr) => {{
+        let (w, acts, out) = ($w, $acts, $out);
+        by_rows!(@rows [1 2 3 4 5 6 7] 8; $kernel, acts, (w, acts $(, $extra)*, out))
+    }};
+    (@rows [$($r:literal)*] $max:literal; $kernel:ident, $acts:ident, $args:tt) => {{
+        #[cfg(target_arch = "x86_64")]
+        if crate::engine::cpu::simd_available() {
+            // SAFETY: AVX2, FMA and F16C were detected on this CPU; the kernels take 1 to
+            // $max activation rows.
+            unsafe {
+                return match $acts.len() {
+                    $($r => avx2::$kernel::<$r> $args,)*
+                    _ => avx2::$kernel::<$max> $args,
+                };
+            }
+        }
+        portable::$kernel $args
+    }};
+}
+
+// Non-interleaved formats, over consecutive weight rows of `kb` blocks each, weight row i
+// writing activation row j's output at `out[j * stride + i]`: one dispatch for a whole run
+// of rows (a decode step's output layer alone is 150k rows). `tiled[i]`: activation row i as
+// llama.cpp's tiled K-quant matmul computes it.
+
+pub fn q4k_rows(w: &[BlockQ4K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, out: &mut [f32]) {
+    by_rows!(q4k_rows, w, acts, kb, stride; out)
+}
+
+/// Groups of eight interleaved rows; `gemm[i]`: fold activation row i's sums every pair of
+/// sub-blocks, as llama.cpp's GEMM does.
+pub fn q4kx8_rows(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], kb: usize, stride: usize, gemm: [bool; 4], out: &mut [f32]) {
+    by_rows!(q4kx8_rows, w, acts, kb, stride, gemm; out)
+}
+
+/// Group g's eight outputs for each activation row i into `out[i * stride + 8g..]`.
+#[inline(always)]
+pub(super) fn scatter_group(values: &[[f32; 8]], g: usize, stride: usize, out: &mut [f32]) {
+    for (i, values) in values.iter().enumerate() {
+        for (r, &v) in values.iter().enumerate() {
+            out[i * stride + 8 * g + r] = v;
+        }
+    }
+}
+
+/// Weight row i's output for each activation row j into `out[j * stride + i]`.
+#[inline(always)]
+pub(super) fn scatter_row(values: &[f32], i: usize, stride: usize, out: &mut [f32]) {
+    for (j, &v) in values.iter().enumerate() {
+        out[j * stride + i] = v;
+    }
+}
+
+/// Up to eight activation rows at a time (the other formats take four): a Q6_K block's
+/// unpacking is shared by all of them, and it costs as much as a row's products.
+pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
+    by_rows!(8: q6k_rows, w, acts, kb, stride, tiled; out)
+}
+
+pub fn q8_0_rows(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+    by_rows!(q8_0_rows, w, acts, kb, stride; out)
+}
+
+/// The Q4_K block's integer dot product and min correction for one activation block.
+#[inline]
+pub(super) fn q4k_min_sum(scales: &[u8; 12], a: &BlockQ8K) -> i32 {
+    let sm = q4k_scales_mins(scales);
+    (0..8).map(|s| sm[8 + s] as i32 * (a.bsums[2 * s] as i32 + a.bsums[2 * s + 1] as i32)).sum()
+}
+
+pub mod portable {
+    use super::*;
+
+    pub fn q4k(w: &[BlockQ4K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
+        for (a, out) in acts.iter().zip(out.iter_mut()) {
+            let (mut acc, mut acc_min) = (0f32, 0f32);
+            for (x, y) in w.iter().zip(a.iter()) {
+                let sm = q4k_scales_mins(&x.scales);
+                let mut sum = 0i32;
+                for (s, &sc) in sm[..8].iter().enumerate() {
+                    let (j, high) = (s / 2, s % 2 == 1);
+                    let q4 = &x.qs[32 * j..32 * j + 32];
+                    let q8 = &y.qs[32 * s..32 * s + 32];
+                    let dot: i32 = q4.iter().zip(q8).map(|(&q, &v)| (if high { q >> 4 } else { q & 0xF }) as i32 * v as i32).sum();
+                    sum += sc as i32 * dot;
+                }
+                acc = (sum as f32).mul_add(x.d.to_f32() * y.d, acc);
+                acc_min = (q4k_min_sum(&x.scales, y) as f32).mul_add(x.dmin.to_f32() * y.d, acc_min);
+            }
+            *out = acc - acc_min;
+        }
+    }
+
+    pub fn q4kx8(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut [[f32; 8]]) {
+        for ((a, out), gemm) in acts.iter().zip(out.iter_mut()).zip(gemm) {
+            for (r, out) in out.iter_mut().enumerate() {
+                let (mut acc, mut acc_min) = (0f32, 0f32);
+                for (x, y) in w.iter().zip(a.iter()) {
+                    let (d, dmin) = (x.d[r].to_f32() * y.d, x.dmin[r].to_f32() * y.d);
+                    let mut sum = 0i32;
+                    let mut min_sum = 0i32;
+                    for sub in 0..8 {
+                        let (sc, m) = x.scale_min(r, sub);
+                        let dot: i32 = (32 * sub..32 * sub + 32).map(|i| x.value(r, i) as i32 * y.qs[i] as i32).sum();
+                        sum += sc as i32 * dot;
+                        min_sum += m as i32 * (y.bsums[2 * sub] as i32 + y.bsums[2 * sub + 1] as i32);
+                        if gemm && sub % 2 == 1 {
+                            acc = (sum as f32).mul_add(d, acc);
+                            acc_min = (min_sum as f32).mul_add(dmin, acc_min);
+                            (sum, min_sum) = (0, 0);
+                        }
+                    }
+                    if !gemm {
+                        acc = (sum as f32).mul_add(d, acc);
+                        acc_min = (min_sum as f32).mul_add(dmin, acc_min);
+                    }
+                }
+                *out = acc - acc_min;
+            }
+        }
+    }
+
+    pub fn q6k(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 8], out: &mut [f32]) {
+        for ((a, out), tiled) in acts.iter().zip(out.iter_mut()).zip(tiled) {
+            let mut acc = [0f32; 8];
+            let mut acc_tiled = 0f32;
+            for (x, y) in w.iter().zip(a.iter()) {
+                let mut lanes = [0i32; 8];
+                for i in 0..QK_K {
+                    // Lane of element i in the AVX2 kernel: its byte within its 32-byte
+                    // vector, four bytes per 32-bit lane.
+                    let lane = (i % 32) / 4;
+                    lanes[lane] += x.scales[i / 16] as i32 * q6k_value(x, i) as i32 * y.qs[i] as i32;
+                }
+                for (l, lane) in lanes.iter_mut().enumerate() {
+                    let offset = y.bsums[2 * l] as i32 * x.scales[2 * l] as i32 + y.bsums[2 * l + 1] as i32 * x.scales[2 * l + 1] as i32;
+                    *lane -= offset << 5;
+                }
+                let d = y.d * x.d.to_f32();
+                for (acc, &lane) in acc.iter_mut().zip(&lanes) {
+                    *acc = d.mul_add(lane as f32, *acc);
+                }
+                let total: i32 = lanes.iter().sum();
+                acc_tiled = (x.d.to_f32() * total as f32).mul_add(y.d, acc_tiled);
+            }
+            *out = if tiled { acc_tiled } else { hsum8(&acc) };
+        }
+    }
+
+    pub fn q8_0(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], out: &mut [f32]) {
+        for (a, out) in acts.iter().zip(out.iter_mut()) {
+            let mut acc = [0f32; 8];
+            for (x, y) in w.iter().zip(a.iter()) {
+                let d = x.d.to_f32() * y.d.to_f32();
+                for (l, acc) in acc.iter_mut().enumerate() {
+                    let lane: i32 = (4 * l..4 * l + 4).map(|i| x.qs[i] as i32 * y.qs[i] as i32).sum();
+                    *acc = d.mul_add(lane as f32, *acc);
+                }
+            }
+            *out = hsum8(&acc);
+        }
+    }
+
+    pub fn q4k_rows(w: &[BlockQ4K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, out: &mut [f32]) {
+        for (i, row) in w.chunks_exact(kb).enumerate() {
+            let mut values = [0f32; 8];
+            q4k(row, acts, &mut values[..acts.len()]);
+            scatter_row(&values[..acts.len()], i, stride, out);
+        }
+    }
+
+    pub fn q4kx8_rows(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], kb: usize, stride: usize, gemm: [bool; 4], out: &mut [f32]) {
+        for (g, group) in w.chunks_exact(kb).enumerate() {
+            let mut result = [[0f32; 8]; 4];
+            q4kx8(group, acts, gemm, &mut result[..acts.len()]);
+            scatter_group(&result[..acts.len()], g, stride, out);
+        }
+    }
+
+    pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
+        for (i, row) in w.chunks_exact(kb).enumerate() {
+            let mut values = [0f32; 8];
+            q6k(row, acts, tiled, &mut values[..acts.len()]);
+            scatter_row(&values[..acts.len()], i, stride, out);
+        }
+    }
+
+    pub fn q8_0_rows(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+        for (i, row) in w.chunks_exact(kb).enumerate() {
+            let mut values = [0f32; 8];
+            q8_0(row, acts, &mut values[..acts.len()]);
+            scatter_row(&values[..acts.len()], i, stride, out);
+        }
+    }
+}
