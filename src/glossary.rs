@@ -177,9 +177,51 @@ impl Glossary {
     }
 
     /// The entries whose French term occurs in `french`, in order of first occurrence (see
-    /// below for overlapping terms).
+    /// [`Glossary::occurrences`] for overlapping terms).
     pub fn terms_in(&self, french: &str) -> Vec<&Term> {
-        let parts: Vec<&str> = word_parts(french).into_iter().map(|(_, part)| part).collect();
+        let mut found: Vec<usize> = Vec::new();
+        for (_, i) in self.occurrences(french) {
+            if !found.contains(&i) {
+                found.push(i);
+            }
+        }
+        found.into_iter().map(|i| &self.terms[i]).collect()
+    }
+
+    /// `french` with every occurrence of the French term of one of `terms` replaced by its
+    /// preferred English form (capitalised where the French was): `Douze cas de rougeole` ->
+    /// `Douze cas de measles`. Given to the model, such a mixed text keeps the term as written
+    /// where the term in the prompt's list was not enough.
+    pub fn with_english_terms(&self, french: &str, terms: &[&Term]) -> String {
+        let mut out = String::with_capacity(french.len());
+        let mut last = 0;
+        for (range, i) in self.occurrences(french) {
+            let term = &self.terms[i];
+            if !terms.iter().any(|t| t.french == term.french) {
+                continue;
+            }
+            out.push_str(&french[last..range.start]);
+            let english = term.preferred();
+            match english.chars().next() {
+                Some(first) if french[range.clone()].starts_with(char::is_uppercase) => {
+                    out.extend(first.to_uppercase());
+                    out.push_str(&english[first.len_utf8()..]);
+                }
+                _ => out.push_str(english),
+            }
+            last = range.end;
+        }
+        out.push_str(&french[last..]);
+        out
+    }
+
+    /// Where terms occur in `french`: byte ranges and term indices, in order. The longest term
+    /// starting at a word wins; a match inside a longer one is part of it (Etat in Etat
+    /// islamique); of two that overlap, the later one wins (chef de l'[État] islamique is the
+    /// head of the Islamic State, not a head of state).
+    fn occurrences(&self, french: &str) -> Vec<(std::ops::Range<usize>, usize)> {
+        let words = word_parts(french);
+        let parts: Vec<&str> = words.iter().map(|&(_, part)| part).collect();
         let folded: Vec<String> = parts.iter().map(|part| fold(part)).collect();
         // The longest term starting at each word: (start, end, term).
         let mut matches: Vec<(usize, usize, usize)> = Vec::new();
@@ -203,23 +245,17 @@ impl Glossary {
                 matches.push((at, at + self.terms[i].key.len(), i));
             }
         }
-        // A match inside a longer one is part of it (Etat in Etat islamique); of two that
-        // overlap, the later one wins (chef de l'[État] islamique is the head of the Islamic
-        // State, not a head of state).
-        let kept: Vec<usize> = (0..matches.len())
-            .filter(|&m| {
-                let (start, end, _) = matches[m];
+        matches
+            .iter()
+            .filter(|&&(start, end, _)| {
                 !matches.iter().any(|&(s, e, _)| (s <= start && end <= e && e - s > end - start) || (start < s && s < end && end < e))
             })
-            .map(|m| matches[m].2)
-            .collect();
-        let mut found: Vec<usize> = Vec::new();
-        for i in kept {
-            if !found.contains(&i) {
-                found.push(i);
-            }
-        }
-        found.into_iter().map(|i| &self.terms[i]).collect()
+            .map(|&(start, end, i)| {
+                let (from, _) = words[start];
+                let (to, part) = words[end - 1];
+                (from..to + part.len(), i)
+            })
+            .collect()
     }
 }
 
@@ -327,6 +363,25 @@ mod tests {
         let terms = g.terms_in("l'EI, les FDS et la SNCF");
         let english = english_acronyms(&terms, "The EI's leader, the Syrian Democratic Forces (FDS), the SNCF and LEI.");
         assert_eq!(english, "The IS's leader, the Syrian Democratic Forces (SDF), the SNCF and LEI.");
+    }
+
+    #[test]
+    fn terms_are_put_in_english_in_the_french_text() {
+        let g = glossary("rougeole\tmeasles\ncollège\tmiddle school\nÉtat islamique\tIslamic State | IS\n");
+        let french = "Rougeole : douze cas au collège, dont trois de rougeole grave ; l’État islamique.";
+        let terms = g.terms_in(french);
+        assert_eq!(terms.len(), 3);
+        // Only the terms asked for, each occurrence, capitalised where the French was.
+        let measles_and_school: Vec<&Term> = terms.iter().copied().filter(|t| t.french != "État islamique").collect();
+        assert_eq!(
+            g.with_english_terms(french, &measles_and_school),
+            "Measles : douze cas au middle school, dont trois de measles grave ; l’État islamique."
+        );
+        assert_eq!(
+            g.with_english_terms(french, &terms),
+            "Measles : douze cas au middle school, dont trois de measles grave ; l’Islamic State."
+        );
+        assert_eq!(g.with_english_terms(french, &[]), french);
     }
 
     #[test]

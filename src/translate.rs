@@ -243,13 +243,17 @@ pub fn messages(kind: Kind, text: &str, terms: &[&Term], examples: bool) -> Vec<
 }
 
 /// One segment to translate: its text, prompt kind and glossary terms (whose French acronyms
-/// the output gets in English), which its prompt gives when `prompted`.
+/// the output gets in English).
 #[derive(Debug)]
 struct Request<'t> {
     text: String,
     kind: Kind,
     terms: Vec<&'t Term>,
-    prompted: bool,
+    /// The terms the prompt lists (a second translation's).
+    prompted: Vec<&'t Term>,
+    /// The text the model is given, when it is not `text`: a second translation's, with the
+    /// terms the first translation missed already in English.
+    given: Option<String>,
 }
 
 impl<'m> Translator<'m> {
@@ -282,10 +286,9 @@ impl<'m> Translator<'m> {
 
     /// The decoding job of a request with text.
     fn job(&self, request: &Request) -> Result<Job<'static>> {
-        let text = request.text.trim();
+        let text = request.given.as_deref().unwrap_or(&request.text).trim();
         let source_tokens = self.model.tokenizer.encode(text, false)?.len();
-        let terms: &[&Term] = if request.prompted { &request.terms } else { &[] };
-        let prompt = self.model.prompt(&messages(request.kind, text, terms, examples(request.kind, self.settings.faithful)))?;
+        let prompt = self.model.prompt(&messages(request.kind, text, &request.prompted, examples(request.kind, self.settings.faithful)))?;
         let limit = self.settings.max_new_base + self.settings.max_new_per_token * source_tokens;
         let limit = limit.min(self.model.room_after(prompt.len()));
         let prefix = self.prefixes.of(request.kind, self.model)?;
@@ -391,7 +394,8 @@ impl<'m> Translator<'m> {
                 terms: self.terms(&text),
                 text,
                 kind: paragraph.kind,
-                prompted: false,
+                prompted: Vec::new(),
+                given: None,
             }));
         }
         let mut second: Vec<(Method, Vec<Option<SegmentTranslation>>)> = vec![(Method::First, Vec::new()); paragraphs.len()];
@@ -429,7 +433,7 @@ impl<'m> Translator<'m> {
             let again =
                 !translation.findings.is_empty() && (headline || !glossary_only || self.misses_common_term(french, &translation.text));
             let retry = if again {
-                self.second_requests(french).unwrap_or_else(|e| {
+                self.second_requests(french, &translation.text).unwrap_or_else(|e| {
                     failure.get_or_insert(e);
                     Vec::new()
                 })
@@ -459,14 +463,26 @@ impl<'m> Translator<'m> {
         translation
     }
 
-    /// The second translation of a paragraph that failed a check: with the stricter prompt,
-    /// sentence by sentence when it has several sentences (shorter jobs side by side finish
-    /// sooner than one long one, which matters at the end of a batch, where the paragraphs that
-    /// finish last are the longest).
-    fn second_requests(&self, french: &str) -> Result<Vec<Request<'m>>> {
+    /// The second translation of a paragraph that failed a check, whose first translation was
+    /// `first`: with the stricter prompt, sentence by sentence when it has several sentences
+    /// (shorter jobs side by side finish sooner than one long one, which matters at the end of
+    /// a batch, where the paragraphs that finish last are the longest). The prompt lists the
+    /// glossary terms; those `first` missed (other than acronyms, which are put in English
+    /// after) are already in English in the text the model is given: "Douze cas de rougeole"
+    /// became "Twelve cases of red eye" with "rougeole = measles" in the prompt, and "Twelve
+    /// measles cases" from "Douze cas de measles".
+    fn second_requests(&self, french: &str, first: &str) -> Result<Vec<Request<'m>>> {
         let sentences = split_sentences(french);
         let pieces = if sentences.len() > 1 { sentences.into_iter().map(str::to_string).collect() } else { self.segments(french)? };
-        Ok(pieces.into_iter().map(|s| Request { terms: self.terms(&s), text: s, kind: Kind::Retry, prompted: true }).collect())
+        Ok(pieces
+            .into_iter()
+            .map(|text| {
+                let terms = self.terms(&text);
+                let (missed, prompted): (Vec<&Term>, Vec<&Term>) = terms.iter().partition(|t| !t.is_acronym() && !t.found_in(first));
+                let given = (!missed.is_empty()).then(|| self.glossary.with_english_terms(&text, &missed));
+                Request { terms, text, kind: Kind::Retry, prompted, given }
+            })
+            .collect())
     }
 
     /// Groups of whole sentences within the token budget. A single sentence over the budget is
