@@ -16,6 +16,7 @@
 //! that drives every stage, for one loaded model; [`commands`] runs one command with it, and
 //! [`batch`] runs `precis run` over many articles. [`engine`] holds the models (GGUF LLMs and
 //! Marian) and their CPU kernels, [`models`] finds or fetches their files.
+//! [`progress`] draws progress on stderr (steps, articles, bytes), [`exit`] names exit codes.
 
 // The stages, in the order an article goes through them.
 pub mod check;
@@ -39,11 +40,13 @@ pub mod commands;
 pub mod config;
 pub mod interrupt;
 pub mod pipeline;
+pub mod progress;
 
 // Models and inference.
 pub mod engine;
 pub mod models;
 
 pub mod error;
+pub mod exit;
 
 pub use error::{Error, Result};

@@ -3,10 +3,9 @@
 //! ([`RunIdentity`]), so that batch runs can tell what is already done.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -19,6 +18,7 @@ use crate::facts::Language;
 use crate::glossary::{english_acronyms, Glossary};
 use crate::models::{file_sha256, ResolvedModel};
 use crate::output::{write_json_line, write_text, LineRecord, MarianLineRecord};
+use crate::progress::Progress;
 use crate::segment::Article;
 use crate::summarize::{key_facts, SummarizeSettings, Summarizer};
 use crate::translate::marian::{MarianSettings, MarianTranslation, MarianTranslator};
@@ -550,48 +550,6 @@ impl Pipeline {
         match paragraphs.split_first() {
             Some((title, body)) if !body.is_empty() => self.summarize(Some(title), body, &sources, &[]),
             _ => self.summarize(None, paragraphs, &sources, &[]),
-        }
-    }
-}
-
-/// Progress on stderr: a bar on a terminal, log lines otherwise, nothing when disabled.
-pub(crate) struct Progress {
-    bar: Option<ProgressBar>,
-    log: bool,
-}
-
-impl Progress {
-    fn new(enabled: bool, total: u64, label: &str) -> Self {
-        if !enabled {
-            return Self { bar: None, log: false };
-        }
-        if !std::io::stderr().is_terminal() {
-            tracing::info!("{label}...");
-            return Self { bar: None, log: true };
-        }
-        let bar = if total == 0 { ProgressBar::new_spinner() } else { ProgressBar::new(total) };
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(label.to_string());
-        bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        Self { bar: Some(bar), log: false }
-    }
-
-    fn step(&self, message: &str) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(message.to_string());
-            bar.inc(1);
-        } else if self.log {
-            tracing::info!("{message}");
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
         }
     }
 }

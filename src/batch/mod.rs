@@ -17,12 +17,9 @@ pub mod outdir;
 pub mod report;
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
 use crate::config::{BatchSettings, Config};
@@ -31,8 +28,9 @@ use crate::input::{check_french, check_size, document_from_bytes, read_bytes, In
 use crate::models::file_sha256;
 use crate::output::brief_markdown;
 use crate::pipeline::{translation_fingerprint, Pipeline, RunIdentity};
+use crate::progress::BatchProgress;
 use crate::segment::{split_article, Article};
-use crate::{interrupt, Error, Result};
+use crate::{exit, interrupt, Error, Result};
 use discover::{discover, Item, Source};
 use outdir::OutDir;
 use report::{ArticleReport, ModelReport, Report, Status};
@@ -168,10 +166,10 @@ async fn run_batch(config: &Config, settings: &BatchSettings) -> Result<Outcome>
         (None, None) => Outcome::Success,
     };
     report.exit_code = Some(match (&fatal, outcome) {
-        (_, Outcome::Interrupted(signal)) => 128 + signal as u8,
-        (Some(_), _) => 2,
-        (None, Outcome::SomeFailed(_)) => 1,
-        (None, _) => 0,
+        (_, Outcome::Interrupted(signal)) => exit::SIGNAL_BASE + signal as u8,
+        (Some(_), _) => exit::SETUP,
+        (None, Outcome::SomeFailed(_)) => exit::BAD_INPUT,
+        (None, _) => exit::SUCCESS,
     });
     if let Some(signal) = signal {
         report.stopped = Some(format!("signal {signal}"));
@@ -382,7 +380,7 @@ async fn write_all(
             }
         };
         let entry = &report.articles[index];
-        progress.finished(entry);
+        progress.finished(&entry.id, &status_text(entry), entry.status == Status::Failed);
         if last_report.elapsed() >= REPORT_INTERVAL {
             report.count();
             if let Err(e) = write_report(out, report_name, report).await {
@@ -445,7 +443,7 @@ fn listen_for_signals() {
                 2
             };
             if interrupt::requested().is_some() {
-                std::process::exit(128 + signal);
+                std::process::exit(i32::from(exit::SIGNAL_BASE) + signal);
             }
             interrupt::request(signal);
             tracing::warn!("stopping: the current article is abandoned, files being written are finished (signal again to stop at once)");
@@ -453,64 +451,13 @@ fn listen_for_signals() {
     });
 }
 
-/// Batch progress on stderr: a bar on a terminal (articles done / total, current article,
-/// rate), a log line per article otherwise, nothing with `--quiet`.
-#[derive(Clone)]
-struct BatchProgress {
-    bar: Option<ProgressBar>,
-    log: bool,
-    total: usize,
-    done: Arc<AtomicUsize>,
-}
-
-impl BatchProgress {
-    fn new(enabled: bool, total: usize) -> Self {
-        let done = Arc::new(AtomicUsize::new(0));
-        if !enabled || !std::io::stderr().is_terminal() {
-            return Self { bar: None, log: enabled, total, done };
-        }
-        let bar = ProgressBar::new(total as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} articles, {per_sec}, {elapsed_precise}, eta {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar.set_prefix("briefing");
-        bar.enable_steady_tick(Duration::from_millis(200));
-        Self { bar: Some(bar), log: false, total, done }
-    }
-
-    fn working(&self, what: &str) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(what.to_string());
-        } else if self.log {
-            tracing::info!("[{}/{}] {what}...", self.done.load(Ordering::Relaxed) + 1, self.total);
-        }
-    }
-
-    fn finished(&self, entry: &ArticleReport) {
-        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        let status = match entry.status {
-            Status::Ok => "ok".to_string(),
-            Status::Skipped => "skipped (up to date)".to_string(),
-            Status::Failed => format!("FAILED: {}", entry.reason.as_deref().unwrap_or("")),
-            Status::Interrupted => "interrupted".to_string(),
-            Status::Pending => "pending".to_string(),
-        };
-        if let Some(bar) = &self.bar {
-            bar.println(format!("{}: {status}", entry.id));
-            bar.inc(1);
-        } else if entry.status == Status::Failed {
-            // Failures are worth a warning even with --quiet.
-            tracing::warn!("{}: {status}", entry.id);
-        } else if self.log {
-            tracing::info!("[{n}/{}] {}: {status}", self.total, entry.id);
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+/// What the progress says about an article once it is done.
+fn status_text(entry: &ArticleReport) -> String {
+    match entry.status {
+        Status::Ok => "ok".to_string(),
+        Status::Skipped => "skipped (up to date)".to_string(),
+        Status::Failed => format!("FAILED: {}", entry.reason.as_deref().unwrap_or("")),
+        Status::Interrupted => "interrupted".to_string(),
+        Status::Pending => "pending".to_string(),
     }
 }

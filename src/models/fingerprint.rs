@@ -6,9 +6,10 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
 
+use crate::progress::bytes_bar;
 use crate::{Error, Result};
 
 fn sidecar(path: &Path) -> PathBuf {
@@ -59,18 +60,6 @@ pub fn hash_file(path: &Path, progress: bool) -> Result<String> {
     }
     bar.finish_and_clear();
     Ok(hex::encode(hasher.finalize()))
-}
-
-/// A byte-count progress bar on stderr (hidden automatically when stderr is not a terminal).
-pub fn bytes_bar(len: u64, label: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(label.to_string());
-    bar
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
 
-use super::fingerprint::bytes_bar;
+use crate::progress::bytes_bar;
 use crate::{Error, Result};
 
 /// A model published as `{package}{1..=parts}=={version}` wheels, each holding one chunk.
