@@ -91,9 +91,10 @@ mod tests {
         let (title, french, english) = article();
         let facts = key_facts(&title, &french, &Glossary::builtin().unwrap());
         let texts: Vec<&str> = facts.iter().map(|f| f.text.as_str()).collect();
-        assert_eq!(texts, ["Gard", "1,200", "Jean Morel", "14", "prefect", "prefecture"]);
+        assert_eq!(texts, ["Gard", "1,200", "flood", "Jean Morel", "14", "prefect", "prefecture"]);
         // The lead (the first sentence), then the sentence with Jean Morel, 14 and the prefect,
-        // then the one with the prefecture; the forecast and the resident state no key fact.
+        // then the one with the prefecture; the forecast and the resident state no key fact, and
+        // no sentence says "flood" (the title's crue).
         let summary = lead_summary(&english, &facts, |_| true, 15, 5, 40);
         assert_eq!(
             summary,
