@@ -8,3 +8,25 @@ pub const BAD_INPUT: u8 = 1;
 pub const SETUP: u8 = 2;
 /// Stopped by a signal: 128 + its number (130 for Ctrl-C, 143 for SIGTERM).
 pub const SIGNAL_BASE: u8 = 128;
+
+/// The exit code of a run that ended with `error`.
+pub fn for_error(error: &crate::Error) -> u8 {
+    if error.is_input_error() {
+        BAD_INPUT
+    } else {
+        SETUP
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+
+    #[test]
+    fn input_errors_exit_1_and_the_others_2() {
+        let input = Error::InvalidInput { doc: "article.txt".into(), reason: "empty".into() };
+        assert_eq!(for_error(&input), BAD_INPUT);
+        assert_eq!(for_error(&Error::Config("--threads must be at least 1".into())), SETUP);
+    }
+}

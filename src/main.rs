@@ -24,7 +24,7 @@ fn main() -> ExitCode {
                 eprintln!("  caused by: {cause}");
                 source = cause.source();
             }
-            ExitCode::from(if err.is_input_error() { exit::BAD_INPUT } else { exit::SETUP })
+            ExitCode::from(exit::for_error(&err))
         }
     }
 }

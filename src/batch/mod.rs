@@ -167,7 +167,7 @@ async fn run_batch(config: &Config, settings: &BatchSettings) -> Result<Outcome>
     };
     report.exit_code = Some(match (&fatal, outcome) {
         (_, Outcome::Interrupted(signal)) => exit::SIGNAL_BASE + signal as u8,
-        (Some(_), _) => exit::SETUP,
+        (Some(error), _) => exit::for_error(error),
         (None, Outcome::SomeFailed(_)) => exit::BAD_INPUT,
         (None, _) => exit::SUCCESS,
     });
