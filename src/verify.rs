@@ -107,62 +107,95 @@ fn is_quantity_word(folded: &str) -> bool {
     WORDS.split_whitespace().any(|word| word == folded)
 }
 
-/// Checks the numbers, names and attributions of `summary` against `sources`.
+/// Checks the numbers, names and attributions of `summary` against `sources`. To check many
+/// texts against the same sources, make one [`Grounder`].
 pub fn check_grounding(summary: &str, sources: &Sources) -> Grounding {
-    let mut claims: Vec<(usize, Claim)> = Vec::new();
-    let claim = |kind, text: &str| Claim { kind, text: text.to_string() };
+    Grounder::new(sources).check(summary)
+}
 
-    let original_numbers = mentions(sources.original, sources.language);
-    let title_end = title_end(sources.original);
-    let summary_numbers = mentions(summary, Language::English);
-    for mention in summary_numbers.iter().filter(|m| m.strict) {
-        let same: Vec<&Mention> = original_numbers.iter().filter(|f| f.shares_value(mention)).collect();
-        if same.is_empty() {
-            claims.push((mention.start, claim(ClaimKind::Number, mention.text(summary))));
-        } else if !compatible(&same.iter().map(|f| (f.qualifier, f.start < title_end)).collect::<Vec<_>>(), mention.qualifier) {
-            claims.push((mention.start, claim(ClaimKind::Qualifier, &qualified(summary, mention))));
+/// What the grounding check reads from the sources, read once for any number of texts checked
+/// against them (the candidate summaries, and each sentence of the translation a summary may be
+/// made of).
+pub struct Grounder<'a> {
+    original_numbers: Vec<Mention>,
+    title_end: usize,
+    original_days: Vec<String>,
+    /// Folded words of the article, its translation and its glossary terms' English forms.
+    known: HashSet<String>,
+    /// The translation's sentences, each with its content stems and folded words.
+    sentences: Vec<&'a str>,
+    sentence_stems: Vec<HashSet<String>>,
+    sentence_words: Vec<HashSet<String>>,
+}
+
+impl<'a> Grounder<'a> {
+    pub fn new(sources: &Sources<'a>) -> Self {
+        let mut known: HashSet<String> = folded_words(sources.original).into_iter().collect();
+        known.extend(sources.english.iter().flat_map(|p| folded_words(p)));
+        known.extend(sources.terms.iter().flat_map(|t| t.english.iter()).flat_map(|form| folded_words(form)));
+        let sentences: Vec<&str> = sources.english.iter().flat_map(|p| split_sentences(p)).collect();
+        Self {
+            original_numbers: mentions(sources.original, sources.language),
+            title_end: title_end(sources.original),
+            original_days: calendar_words(sources.original, sources.language),
+            known,
+            sentence_stems: sentences.iter().map(|s| stems(s)).collect(),
+            sentence_words: sentences.iter().map(|s| folded_words(s).into_iter().collect()).collect(),
+            sentences,
         }
     }
 
-    let original_days = calendar_words(sources.original, sources.language);
-    for day in calendar_words(summary, Language::English).into_iter().filter(|d| !original_days.contains(d)) {
-        let name = calendar_name(&day);
-        let start = summary.find(name).unwrap_or(0);
-        claims.push((start, claim(ClaimKind::Date, name)));
-    }
+    /// Checks the numbers, names and attributions of `summary`.
+    pub fn check(&self, summary: &str) -> Grounding {
+        let mut claims: Vec<(usize, Claim)> = Vec::new();
+        let claim = |kind, text: &str| Claim { kind, text: text.to_string() };
 
-    let mut known: HashSet<String> = folded_words(sources.original).into_iter().collect();
-    known.extend(sources.english.iter().flat_map(|p| folded_words(p)));
-    known.extend(sources.terms.iter().flat_map(|t| t.english.iter()).flat_map(|form| folded_words(form)));
-    for (start, part) in word_parts(summary) {
-        // Number words ("Four", "Twelve") are checked as numbers, days and months as dates;
-        // qualifiers are no names.
-        let in_number = summary_numbers.iter().any(|m| (m.start..m.end).contains(&start));
-        let folded = fold(part);
-        if !is_capitalised(part) || in_number || is_quantity_word(&folded) || is_calendar_word(&folded) {
-            continue;
+        let summary_numbers = mentions(summary, Language::English);
+        for mention in summary_numbers.iter().filter(|m| m.strict) {
+            let same: Vec<&Mention> = self.original_numbers.iter().filter(|f| f.shares_value(mention)).collect();
+            if same.is_empty() {
+                claims.push((mention.start, claim(ClaimKind::Number, mention.text(summary))));
+            } else if !compatible(&same.iter().map(|f| (f.qualifier, f.start < self.title_end)).collect::<Vec<_>>(), mention.qualifier) {
+                claims.push((mention.start, claim(ClaimKind::Qualifier, &qualified(summary, mention))));
+            }
         }
-        // A capital that opens a sentence says nothing, unless the word is an acronym.
-        if opens_sentence(summary, start) && !is_acronym(part) {
-            continue;
-        }
-        if !is_function_word(&folded) && !known.contains(&folded) {
-            claims.push((start, claim(ClaimKind::Name, part)));
-        }
-    }
 
-    for (start, sentence) in misattributed(summary, sources.english) {
-        claims.push((start, claim(ClaimKind::Attribution, sentence)));
-    }
-
-    claims.sort_by_key(|(start, _)| *start);
-    let mut unsupported: Vec<Claim> = Vec::new();
-    for (_, claim) in claims {
-        if !unsupported.contains(&claim) {
-            unsupported.push(claim);
+        for day in calendar_words(summary, Language::English).into_iter().filter(|d| !self.original_days.contains(d)) {
+            let name = calendar_name(&day);
+            let start = summary.find(name).unwrap_or(0);
+            claims.push((start, claim(ClaimKind::Date, name)));
         }
+
+        for (start, part) in word_parts(summary) {
+            // Number words ("Four", "Twelve") are checked as numbers, days and months as dates;
+            // qualifiers are no names.
+            let in_number = summary_numbers.iter().any(|m| (m.start..m.end).contains(&start));
+            let folded = fold(part);
+            if !is_capitalised(part) || in_number || is_quantity_word(&folded) || is_calendar_word(&folded) {
+                continue;
+            }
+            // A capital that opens a sentence says nothing, unless the word is an acronym.
+            if opens_sentence(summary, start) && !is_acronym(part) {
+                continue;
+            }
+            if !is_function_word(&folded) && !self.known.contains(&folded) {
+                claims.push((start, claim(ClaimKind::Name, part)));
+            }
+        }
+
+        for (start, sentence) in self.misattributed(summary) {
+            claims.push((start, claim(ClaimKind::Attribution, sentence)));
+        }
+
+        claims.sort_by_key(|(start, _)| *start);
+        let mut unsupported: Vec<Claim> = Vec::new();
+        for (_, claim) in claims {
+            if !unsupported.contains(&claim) {
+                unsupported.push(claim);
+            }
+        }
+        Grounding { unsupported }
     }
-    Grounding { unsupported }
 }
 
 /// Whether a summary may state a number with the qualifier `summary` where the article states it
@@ -222,46 +255,46 @@ fn stems(text: &str) -> HashSet<String> {
         .collect()
 }
 
-/// Sentences of `summary` (with their offsets) that report speech of a named speaker the
-/// translation does not name with it.
-fn misattributed<'s>(summary: &'s str, english: &[String]) -> Vec<(usize, &'s str)> {
-    let sentences: Vec<&str> = english.iter().flat_map(|p| split_sentences(p)).collect();
-    let sentence_stems: Vec<HashSet<String>> = sentences.iter().map(|s| stems(s)).collect();
-    let sentence_words: Vec<HashSet<String>> = sentences.iter().map(|s| folded_words(s).into_iter().collect()).collect();
-    let mut found = Vec::new();
-    for sentence in split_sentences(summary) {
-        let Some((speaker, statement)) = speech(sentence) else { continue };
-        let speaker_words: Vec<String> = word_parts(speaker)
-            .into_iter()
-            .filter(|(_, part)| is_capitalised(part) && !is_function_word(&fold(part)))
-            .map(|(_, part)| fold(part))
-            .collect();
-        let wanted = stems(statement);
-        if speaker_words.is_empty() || wanted.len() < 2 {
-            continue;
-        }
-        let scores: Vec<usize> = sentence_stems.iter().map(|s| wanted.intersection(s).count()).collect();
-        let best = scores.iter().copied().max().unwrap_or(0);
-        if best < 2 || (best as f64) < 0.4 * wanted.len() as f64 {
-            continue;
-        }
-        // The speaker is named in the matched sentence; a sentence that reports no speech of its
-        // own (a quotation going on from an earlier one) may have it up to three sentences back.
-        let named = |i: usize| {
-            let first = if REPORTING.is_match(sentences[i]) || ACCORDING_TO.is_match(sentences[i]) { i } else { i.saturating_sub(3) };
-            (first..=i).any(|j| {
-                speaker_words.iter().any(|w| {
-                    let stem: String = w.chars().take(4).collect();
-                    sentence_words[j].contains(w) || (w.chars().count() >= 4 && sentence_words[j].iter().any(|s| s.starts_with(&stem)))
+impl Grounder<'_> {
+    /// Sentences of `summary` (with their offsets) that report speech of a named speaker the
+    /// translation does not name with it.
+    fn misattributed<'s>(&self, summary: &'s str) -> Vec<(usize, &'s str)> {
+        let (sentences, sentence_stems, sentence_words) = (&self.sentences, &self.sentence_stems, &self.sentence_words);
+        let mut found = Vec::new();
+        for sentence in split_sentences(summary) {
+            let Some((speaker, statement)) = speech(sentence) else { continue };
+            let speaker_words: Vec<String> = word_parts(speaker)
+                .into_iter()
+                .filter(|(_, part)| is_capitalised(part) && !is_function_word(&fold(part)))
+                .map(|(_, part)| fold(part))
+                .collect();
+            let wanted = stems(statement);
+            if speaker_words.is_empty() || wanted.len() < 2 {
+                continue;
+            }
+            let scores: Vec<usize> = sentence_stems.iter().map(|s| wanted.intersection(s).count()).collect();
+            let best = scores.iter().copied().max().unwrap_or(0);
+            if best < 2 || (best as f64) < 0.4 * wanted.len() as f64 {
+                continue;
+            }
+            // The speaker is named in the matched sentence; a sentence that reports no speech of its
+            // own (a quotation going on from an earlier one) may have it up to three sentences back.
+            let named = |i: usize| {
+                let first = if REPORTING.is_match(sentences[i]) || ACCORDING_TO.is_match(sentences[i]) { i } else { i.saturating_sub(3) };
+                (first..=i).any(|j| {
+                    speaker_words.iter().any(|w| {
+                        let stem: String = w.chars().take(4).collect();
+                        sentence_words[j].contains(w) || (w.chars().count() >= 4 && sentence_words[j].iter().any(|s| s.starts_with(&stem)))
+                    })
                 })
-            })
-        };
-        if !(0..sentences.len()).filter(|&i| scores[i] == best).any(named) {
-            let start = sentence.as_ptr() as usize - summary.as_ptr() as usize;
-            found.push((start, sentence));
+            };
+            if !(0..sentences.len()).filter(|&i| scores[i] == best).any(named) {
+                let start = sentence.as_ptr() as usize - summary.as_ptr() as usize;
+                found.push((start, sentence));
+            }
         }
+        found
     }
-    found
 }
 
 /// The speaker and the statement of a sentence that reports speech.

@@ -16,7 +16,7 @@ pub mod lead;
 use crate::doc::{Summary, SummaryCandidate, SummaryMethod};
 use crate::engine::{ChatMessage, ChatModel};
 use crate::segment::split_sentences;
-use crate::verify::{check_grounding, Sources};
+use crate::verify::{Grounder, Sources};
 use crate::Result;
 
 pub use extractive::{extractive_summary, shape_summary};
@@ -99,6 +99,7 @@ impl<'m> Summarizer<'m> {
     /// the candidates against `sources`; `facts` are the article's key facts.
     pub fn summarize(&self, title: Option<&str>, body: &[String], sources: &Sources, facts: &[KeyFact]) -> Result<Summary> {
         let paragraphs: Vec<String> = title.map(str::to_string).into_iter().chain(body.iter().cloned()).collect();
+        let grounder = Grounder::new(sources);
         let article = paragraphs.join("\n\n");
         let fact_list = facts.iter().map(|f| f.text.as_str()).collect::<Vec<_>>().join("; ");
         // Without key facts (English input), the instruction that lists them has nothing to say.
@@ -127,7 +128,7 @@ impl<'m> Summarizer<'m> {
                     let raw = self.model.tokenizer.decode(&generation.tokens, true);
                     tracing::debug!("summary {name:?}: {} tokens ({:?}): {raw:?}", generation.tokens.len(), generation.stop);
                     let text = shape_summary(&raw, self.settings.max_sentences, self.settings.max_words);
-                    candidate(name, text, sources, facts)
+                    candidate(name, text, &grounder, facts)
                 })
                 .collect())
         };
@@ -135,10 +136,10 @@ impl<'m> Summarizer<'m> {
         // enough, the other instructions in one batch (a batch of several sequences costs more
         // per step than one on the CPU).
         let mut candidates = write(0..prompts.len().min(1))?;
-        let grounded = |sentence: &str| check_grounding(sentence, sources).is_grounded();
+        let grounded = |sentence: &str| grounder.check(sentence).is_grounded();
         let s = &self.settings;
         let lead = lead_summary(body, facts, grounded, key_facts::LEAD_WORDS, s.max_sentences, s.max_words);
-        let lead = (!lead.is_empty()).then(|| candidate(LEAD_CANDIDATE, lead, sources, facts));
+        let lead = (!lead.is_empty()).then(|| candidate(LEAD_CANDIDATE, lead, &grounder, facts));
         if !candidates.iter().chain(&lead).any(|c| good_enough(c, facts.len())) {
             candidates.extend(write(candidates.len()..prompts.len())?);
         }
@@ -155,12 +156,12 @@ impl<'m> Summarizer<'m> {
                 let method = if candidates[i].prompt == LEAD_CANDIDATE { SummaryMethod::Lead } else { SummaryMethod::Llm };
                 (candidates[i].text.clone(), method)
             }
-            _ => match trimmed(&candidates, sources, facts) {
+            _ => match trimmed(&candidates, &grounder, facts) {
                 Some((i, text)) => {
                     candidates[i].chosen = true;
                     (text, SummaryMethod::LlmTrimmed)
                 }
-                None => (self.extractive(&paragraphs, sources), SummaryMethod::Extractive),
+                None => (self.extractive(&paragraphs, &grounder), SummaryMethod::Extractive),
             },
         };
         Ok(Summary { text, method, candidates, key_facts: facts.iter().map(|f| f.text.clone()).collect() })
@@ -170,10 +171,10 @@ impl<'m> Summarizer<'m> {
 impl Summarizer<'_> {
     /// The most central sentences of the translation that are grounded themselves (a number
     /// the translation invented stays out of the summary too); all of them when none is.
-    fn extractive(&self, paragraphs: &[String], sources: &Sources) -> String {
+    fn extractive(&self, paragraphs: &[String], grounder: &Grounder) -> String {
         let grounded: Vec<String> = paragraphs
             .iter()
-            .map(|p| split_sentences(p).into_iter().filter(|s| check_grounding(s, sources).is_grounded()).collect::<Vec<_>>().join(" "))
+            .map(|p| split_sentences(p).into_iter().filter(|s| grounder.check(s).is_grounded()).collect::<Vec<_>>().join(" "))
             .filter(|p| !p.is_empty())
             .collect();
         let from = if grounded.is_empty() { paragraphs } else { &grounded };
@@ -189,11 +190,11 @@ impl Summarizer<'_> {
     }
 }
 
-fn candidate(prompt: &str, text: String, sources: &Sources, facts: &[KeyFact]) -> SummaryCandidate {
+fn candidate(prompt: &str, text: String, grounder: &Grounder, facts: &[KeyFact]) -> SummaryCandidate {
     SummaryCandidate {
         prompt: prompt.to_string(),
         words: text.split_whitespace().count(),
-        grounding: check_grounding(&text, sources),
+        grounding: grounder.check(&text),
         key_facts_kept: facts.iter().filter(|f| f.in_text(&text)).count(),
         text,
         chosen: false,
@@ -202,16 +203,16 @@ fn candidate(prompt: &str, text: String, sources: &Sources, facts: &[KeyFact]) -
 
 /// The candidate that keeps the most key facts (then words) once its sentences with unsupported
 /// claims are dropped, if enough is left: its index and text.
-fn trimmed(candidates: &[SummaryCandidate], sources: &Sources, facts: &[KeyFact]) -> Option<(usize, String)> {
+fn trimmed(candidates: &[SummaryCandidate], grounder: &Grounder, facts: &[KeyFact]) -> Option<(usize, String)> {
     candidates
         .iter()
         .enumerate()
         .filter(|(_, c)| c.prompt != LEAD_CANDIDATE)
         .filter_map(|(i, c)| {
-            let kept: Vec<&str> = split_sentences(&c.text).into_iter().filter(|s| check_grounding(s, sources).is_grounded()).collect();
+            let kept: Vec<&str> = split_sentences(&c.text).into_iter().filter(|s| grounder.check(s).is_grounded()).collect();
             let text = kept.join(" ");
             let words = text.split_whitespace().count();
-            let usable = kept.len() >= MIN_SENTENCES && words >= MIN_WORDS && check_grounding(&text, sources).is_grounded();
+            let usable = kept.len() >= MIN_SENTENCES && words >= MIN_WORDS && grounder.check(&text).is_grounded();
             usable.then(|| (facts.iter().filter(|f| f.in_text(&text)).count(), words, i, text))
         })
         .max_by_key(|(kept, words, i, _)| (*kept, *words, usize::MAX - i))
@@ -260,9 +261,10 @@ mod tests {
         let text = "More than 1,200 residents of the Gard were evacuated from their homes overnight. The prefecture \
             mobilised 450 firefighters and 30 helicopters. Schools in 14 towns of the department will remain closed until further \
             notice, the prefecture said.";
-        let c = candidate("test", text.to_string(), &sources, &[]);
+        let grounder = Grounder::new(&sources);
+        let c = candidate("test", text.to_string(), &grounder, &[]);
         assert!(!c.grounding.is_grounded());
-        let (i, kept) = trimmed(&[c], &sources, &[]).expect("enough is left");
+        let (i, kept) = trimmed(&[c], &grounder, &[]).expect("enough is left");
         assert_eq!(i, 0);
         assert_eq!(
             kept,
