@@ -12,10 +12,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.quiet, cli.verbose);
     match run(cli) {
-        Ok(Outcome::Success) => ExitCode::from(exit::SUCCESS),
-        // Each failed article was reported (stderr and report.json); the run went on.
-        Ok(Outcome::SomeFailed(_)) => ExitCode::from(exit::BAD_INPUT),
-        Ok(Outcome::Interrupted(signal)) => ExitCode::from(exit::SIGNAL_BASE + signal as u8),
+        Ok(outcome) => ExitCode::from(exit::for_outcome(outcome)),
         Err(err) if is_broken_pipe(&err) => ExitCode::from(exit::SUCCESS),
         Err(err) => {
             eprintln!("error: {err}");

@@ -166,10 +166,8 @@ async fn run_batch(config: &Config, settings: &BatchSettings) -> Result<Outcome>
         (None, None) => Outcome::Success,
     };
     report.exit_code = Some(match (&fatal, outcome) {
-        (_, Outcome::Interrupted(signal)) => exit::SIGNAL_BASE + signal as u8,
-        (Some(error), _) => exit::for_error(error),
-        (None, Outcome::SomeFailed(_)) => exit::BAD_INPUT,
-        (None, _) => exit::SUCCESS,
+        (Some(error), outcome) if !matches!(outcome, Outcome::Interrupted(_)) => exit::for_error(error),
+        (_, outcome) => exit::for_outcome(outcome),
     });
     if let Some(signal) = signal {
         report.stopped = Some(format!("signal {signal}"));
