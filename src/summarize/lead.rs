@@ -36,19 +36,26 @@ pub fn lead_summary(
         total += words(i);
     }
     let text = |chosen: &[usize]| chosen.iter().map(|&i| sentences[i]).collect::<Vec<_>>().join(" ");
-    let mut missing: Vec<&KeyFact> = facts.iter().filter(|f| !f.in_text(&text(&chosen))).collect();
+    let lead = text(&chosen);
+    let mut missing: Vec<usize> = (0..facts.len()).filter(|&f| !facts[f].in_text(&lead)).collect();
+    // The missing facts each sentence states, found once.
+    let states: Vec<Vec<usize>> = if missing.is_empty() {
+        Vec::new()
+    } else {
+        sentences.iter().map(|s| missing.iter().copied().filter(|&f| facts[f].in_text(s)).collect()).collect()
+    };
     while chosen.len() < max_sentences && !missing.is_empty() {
         // The sentence adding the most missing facts; on a tie, the shorter (leaving room for
         // more), then the earlier.
         let best = (0..sentences.len())
             .filter(|i| !chosen.contains(i) && total + words(*i) <= max_words)
-            .map(|i| (missing.iter().filter(|f| f.in_text(sentences[i])).count(), i))
+            .map(|i| (states[i].iter().filter(|f| missing.contains(f)).count(), i))
             .filter(|&(gain, _)| gain > 0)
             .max_by_key(|&(gain, i)| (gain, usize::MAX - words(i), usize::MAX - i));
         let Some((_, i)) = best else { break };
         chosen.push(i);
         total += words(i);
-        missing.retain(|f| !f.in_text(sentences[i]));
+        missing.retain(|f| !states[i].contains(f));
     }
     chosen.sort_unstable();
     text(&chosen)
