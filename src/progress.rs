@@ -27,11 +27,7 @@ impl Progress {
             return Self { bar: None, log: true };
         }
         let bar = if total == 0 { ProgressBar::new_spinner() } else { ProgressBar::new(total) };
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
+        bar.set_style(style("{prefix:>12} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}"));
         bar.set_prefix(label.to_string());
         bar.enable_steady_tick(Duration::from_millis(200));
         Self { bar: Some(bar), log: false }
@@ -70,11 +66,7 @@ impl BatchProgress {
             return Self { bar: None, log: enabled, total, done };
         }
         let bar = ProgressBar::new(total as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} articles, {per_sec}, {elapsed_precise}, eta {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
+        bar.set_style(style("{prefix:>10} [{bar:30}] {pos}/{len} articles, {per_sec}, {elapsed_precise}, eta {eta} {msg}"));
         bar.set_prefix("briefing");
         bar.enable_steady_tick(Duration::from_millis(200));
         Self { bar: Some(bar), log: false, total, done }
@@ -113,11 +105,12 @@ impl BatchProgress {
 /// A byte-count progress bar on stderr (hidden automatically when stderr is not a terminal).
 pub fn bytes_bar(len: u64, label: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    bar.set_style(style("{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"));
     bar.set_message(label.to_string());
     bar
+}
+
+/// The bars' look: `template`, drawn with `=> `.
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ")
 }
