@@ -135,6 +135,24 @@ fn prefix_reuse_gives_the_same_greedy_output_as_recompute() {
 }
 
 #[test]
+fn a_prefix_computed_from_another_gives_the_same_greedy_output_as_recompute() {
+    use precis::translate::{messages, Kind};
+    let _serial = common::serial();
+    let model = ChatModel::load(&common::model(common::MODEL_0_5B)).unwrap();
+    // The second translation's prompt shares the system prompt and the examples with the first's.
+    let body = model.shared_prefix(|text| messages(Kind::Body, text, &[], true)).unwrap();
+    let retry = model.shared_prefix_after(Some(&body), |text| messages(Kind::Retry, text, &[], true)).unwrap();
+    let shared = body.ids.iter().zip(&retry.ids).take_while(|(a, b)| a == b).count();
+    assert!(shared > 100 && retry.ids.len() > shared, "{shared} of {} and {} tokens", body.ids.len(), retry.ids.len());
+    let text = "Le ministre a annoncé 3 500 créations de postes.";
+    let prompt = model.prompt(&messages(Kind::Retry, text, &[], true)).unwrap();
+    let reused = model.complete_all(vec![model.job_after(&retry, &prompt, 24, None)], 1, |_, _| {}).unwrap().remove(0);
+    let fresh = model.complete(&prompt, 24, None).unwrap();
+    assert_eq!(reused.tokens, fresh.tokens);
+    assert_eq!(reused.logprobs, fresh.logprobs);
+}
+
+#[test]
 fn speculative_decoding_with_the_small_model_as_draft_equals_plain_greedy() {
     let _serial = common::serial();
     let target = ChatModel::load(&common::model(common::MODEL_1_5B)).unwrap();

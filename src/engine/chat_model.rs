@@ -69,19 +69,38 @@ impl ChatModel {
     /// Computes the cache of the prefix that every prompt made by `make_prompt` shares: the
     /// common token prefix of the prompts for two different texts.
     pub fn shared_prefix(&self, make_prompt: impl Fn(&str) -> Vec<ChatMessage>) -> Result<PrefixCache> {
+        self.shared_prefix_after(None, make_prompt)
+    }
+
+    /// [`ChatModel::shared_prefix`] computed from the part of `base` it begins with (see
+    /// [`ChatModel::prefix_cache_after`]).
+    pub fn shared_prefix_after(&self, base: Option<&PrefixCache>, make_prompt: impl Fn(&str) -> Vec<ChatMessage>) -> Result<PrefixCache> {
         let a = self.prompt(&make_prompt("Alpha"))?;
         let b = self.prompt(&make_prompt("Omega"))?;
-        self.prefix_cache(&[a, b])
+        self.prefix_cache_after(base, &[a, b])
     }
 
     /// Computes the cache of the longest token prefix that all `prompts` share.
     pub fn prefix_cache(&self, prompts: &[Vec<u32>]) -> Result<PrefixCache> {
+        self.prefix_cache_after(None, prompts)
+    }
+
+    /// [`ChatModel::prefix_cache`] that starts from the part of `base` the prefix begins with, so
+    /// that only the rest is computed (a second translation's prompt shares the system prompt and
+    /// the examples with the first's).
+    pub fn prefix_cache_after(&self, base: Option<&PrefixCache>, prompts: &[Vec<u32>]) -> Result<PrefixCache> {
         let ids = prompts.iter().skip(1).fold(prompts.first().cloned().unwrap_or_default(), |ids, p| common_prefix(&ids, p));
-        let mut cache = self.llm.new_cache();
-        if ids.len() >= 2 {
-            // As part of any prompt that extends it by at least 3 tokens (see PrefixCache::fork).
-            self.llm.forward(&ids, &mut cache, StepKind::Prompt { len: ids.len() + 3 })?;
+        if ids.len() < 2 {
+            return Ok(PrefixCache { ids, cache: self.llm.new_cache() });
         }
+        // Positions are computed as part of any prompt that extends the prefix by at least 3
+        // tokens (see PrefixCache::fork); `base` was computed the same way, and keys and values of
+        // a position depend only on the positions before it.
+        let (mut cache, rest) = match base.and_then(|b| b.fork(&ids)) {
+            Some((cache, rest)) => (cache, rest.to_vec()),
+            None => (self.llm.new_cache(), ids.clone()),
+        };
+        self.llm.forward(&rest, &mut cache, StepKind::Prompt { len: ids.len() + 3 })?;
         Ok(PrefixCache { ids, cache })
     }
 

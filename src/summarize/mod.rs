@@ -1,19 +1,22 @@
 //! Summarizer: a short factual English briefing from the English translation.
 //!
-//! The model writes several candidate summaries in one batch, each asked for with a different
-//! instruction after the same article (the article's part of the prompt is computed once; a
-//! decoding step for four sequences costs little more than for one, since it is bound by reading
-//! the weights). Each candidate is checked against the article by [`crate::verify`], and the one
-//! kept is the first by: grounded, then the share of the article's key facts it keeps
-//! ([`key_facts`]), then a length inside the limits. When no candidate is grounded, the
-//! sentences holding unsupported claims are dropped from the best one (`llm_trimmed`); when
-//! too little is left, the summary is extractive: the article's most central sentences.
+//! Candidates: the lead summary ([`lead_summary`]: the translation's lead and the sentences that
+//! state the key facts it misses) and summaries the model writes, each asked for with a
+//! different instruction after the same article (the article's part of the prompt is computed
+//! once). The model writes none when the lead summary already keeps every key fact, and more than
+//! one only when neither its first nor the lead summary is good enough. Each candidate is checked
+//! against the article by [`crate::verify`], and the one kept is the first by: grounded, then the
+//! share of the article's key facts it keeps ([`key_facts`]), then a length inside the limits.
+//! When no candidate is grounded, the sentences holding unsupported claims are dropped from the
+//! best one (`llm_trimmed`); when too little is left, the summary is extractive: the article's
+//! most central sentences.
 
 pub mod extractive;
 pub mod key_facts;
 pub mod lead;
 
 use crate::doc::{Summary, SummaryCandidate, SummaryMethod};
+use crate::engine::kv_cache::PrefixCache;
 use crate::engine::{ChatMessage, ChatModel};
 use crate::segment::split_sentences;
 use crate::verify::{Grounder, Sources};
@@ -76,6 +79,12 @@ fn good_enough(c: &SummaryCandidate, facts: usize) -> bool {
     c.grounding.is_grounded() && c.words >= MIN_WORDS && c.key_facts_kept as f64 >= GOOD_ENOUGH_FACTS * facts as f64
 }
 
+/// Whether no model summary could rank above `c`: grounded, long enough, and keeping all of
+/// the `facts` (at least one) key facts.
+fn unbeatable(c: &SummaryCandidate, facts: usize) -> bool {
+    facts > 0 && c.grounding.is_grounded() && c.words >= MIN_WORDS && c.key_facts_kept == facts
+}
+
 /// Sort key of a candidate: grounded first, then more key facts, then a length inside the limits.
 fn rank(c: &SummaryCandidate) -> (bool, usize, bool) {
     (!c.grounding.is_grounded(), usize::MAX - c.key_facts_kept, c.words < MIN_WORDS)
@@ -108,14 +117,13 @@ impl<'m> Summarizer<'m> {
             .iter()
             .map(|(_, text)| self.model.prompt(&summary_messages(&article, &text.replace("{facts}", &fact_list))))
             .collect::<Result<Vec<_>>>()?;
-        let prefix = self.model.prefix_cache(&prompts)?;
         let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
         let limit = self.settings.max_new_tokens.min(self.model.room_after(longest));
-        let write = |range: std::ops::Range<usize>| -> Result<Vec<SummaryCandidate>> {
+        let write = |prefix: &PrefixCache, range: std::ops::Range<usize>| -> Result<Vec<SummaryCandidate>> {
             let jobs = prompts[range.clone()]
                 .iter()
                 .map(|prompt| {
-                    let mut job = self.model.job_after(&prefix, prompt, limit, None);
+                    let mut job = self.model.job_after(prefix, prompt, limit, None);
                     job.enough = Some(Box::new(move |tokens: &[u32]| self.is_complete(tokens)));
                     job
                 })
@@ -132,16 +140,22 @@ impl<'m> Summarizer<'m> {
                 })
                 .collect())
         };
-        // The first instruction alone and the lead summary, then, unless one of them is good
+        // The lead summary first: when it keeps every key fact, no model summary can rank above
+        // it, and none is written (the article's prompt alone is most of a brief's summary
+        // time). Else the first instruction, then, unless it or the lead summary is good
         // enough, the other instructions in one batch (a batch of several sequences costs more
         // per step than one on the CPU).
-        let mut candidates = write(0..prompts.len().min(1))?;
         let grounded = |sentence: &str| grounder.check(sentence).is_grounded();
         let s = &self.settings;
         let lead = lead_summary(body, facts, grounded, key_facts::LEAD_WORDS, s.max_sentences, s.max_words);
         let lead = (!lead.is_empty()).then(|| candidate(LEAD_CANDIDATE, lead, &grounder, facts));
-        if !candidates.iter().chain(&lead).any(|c| good_enough(c, facts.len())) {
-            candidates.extend(write(candidates.len()..prompts.len())?);
+        let mut candidates = Vec::new();
+        if !lead.as_ref().is_some_and(|c| unbeatable(c, facts.len())) {
+            let prefix = self.model.prefix_cache(&prompts)?;
+            candidates = write(&prefix, 0..prompts.len().min(1))?;
+            if !candidates.iter().chain(&lead).any(|c| good_enough(c, facts.len())) {
+                candidates.extend(write(&prefix, candidates.len()..prompts.len())?);
+            }
         }
         // After the model's: on a tie, a summary in the model's words is kept.
         candidates.extend(lead);
