@@ -75,6 +75,16 @@ impl GgufFile {
         self.value(key)?.to_bool().map_err(|e| self.bad_type(key, "a bool", e))
     }
 
+    /// Whether the value of `key` is an array.
+    pub fn is_array(&self, key: &str) -> bool {
+        self.content.metadata.get(key).is_some_and(|v| v.to_vec().is_ok())
+    }
+
+    pub fn bools(&self, key: &str) -> Result<Vec<bool>> {
+        let values = self.value(key)?.to_vec().map_err(|e| self.bad_type(key, "an array", e))?;
+        values.iter().map(|v| v.to_bool().map_err(|e| self.bad_type(key, "an array of bools", e))).collect()
+    }
+
     pub fn string(&self, key: &str) -> Result<&str> {
         self.value(key)?.to_string().map(String::as_str).map_err(|e| self.bad_type(key, "a string", e))
     }

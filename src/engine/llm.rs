@@ -1,9 +1,13 @@
-//! Decoder-only transformer over GGUF weights (architectures `qwen2` and `llama`). The model is
-//! stateless: every call takes the sequences' [`KvCache`]s, so one loaded model serves any
-//! number of sequences, and one forward pass can advance many of them at once.
+//! Decoder-only transformer over GGUF weights (architectures `qwen2`, `qwen3`, `llama` and
+//! `gemma3`). The model is stateless: every call takes the sequences' [`KvCache`]s, so one loaded
+//! model serves any number of sequences, and one forward pass can advance many of them at once.
 //!
 //! The numerics follow llama.cpp's CPU backend operation by operation (see [`super::quant`] for
 //! the matrix products), so that greedy decoding picks the same tokens as llama.cpp.
+
+use std::sync::OnceLock;
+
+use half::f16;
 
 use super::cpu::{dot_f32, hsum8};
 use super::gguf::GgufFile;
@@ -12,16 +16,68 @@ use super::quant::{matmul_rows_many, QMatrix, RowMode};
 use crate::simd_dispatch;
 use crate::{Error, Result};
 
-/// Architectures this engine runs, with the rotary embedding layout each uses in GGUF.
+/// Architectures this engine runs (`general.architecture`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
     /// Qwen2 / Qwen2.5: biases on q/k/v, NeoX-style (split-half) rotary embedding.
     Qwen2,
+    /// Qwen3 (dense): no biases, an RMS norm on every query and key head before the rotary
+    /// embedding (NeoX-style), head size from `attention.key_length`.
+    Qwen3,
     /// Llama 2/3, SmolLM2, ...: no biases, interleaved rotary embedding.
     Llama,
+    /// Gemma 3: embeddings scaled by √n_embd, RMS norms before and after attention and
+    /// feed-forward, query and key head norms, GELU-gated feed-forward, sliding-window attention
+    /// on five layers of six (with their own rotary base), queries scaled before attention.
+    Gemma3,
 }
 
-/// Hyper-parameters read from `{arch}.*` GGUF metadata.
+/// The architectures [`LlmConfig::from_gguf`] accepts, as named in GGUF.
+pub const SUPPORTED_ARCHITECTURES: &str = "qwen2, qwen3, llama, gemma3";
+
+impl Arch {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "qwen2" => Arch::Qwen2,
+            "qwen3" => Arch::Qwen3,
+            "llama" => Arch::Llama,
+            "gemma3" => Arch::Gemma3,
+            _ => return None,
+        })
+    }
+
+    /// Whether the rotary embedding pairs dimension i with i + head_dim/2 (llama.cpp's
+    /// `LLAMA_ROPE_TYPE_NEOX`) rather than 2i with 2i + 1 (`LLAMA_ROPE_TYPE_NORM`).
+    fn neox_rope(self) -> bool {
+        !matches!(self, Arch::Llama)
+    }
+
+    /// Whether every query and key head goes through its own RMS norm (`attn_q_norm`,
+    /// `attn_k_norm`) before the rotary embedding.
+    fn head_norms(self) -> bool {
+        matches!(self, Arch::Qwen3 | Arch::Gemma3)
+    }
+}
+
+/// Sliding-window attention on some layers (llama.cpp's `LLAMA_SWA_TYPE_STANDARD`): on those, a
+/// token at position p attends to the positions p - window + 1 ..= p only (llama.cpp masks
+/// position p0 when `p - p0 >= window`).
+///
+/// The cache keeps every position of these layers, as llama.cpp's full-size sliding-window
+/// cache does (`swa_full`, the default of its C API and so of llama-cpp-python): there a
+/// sequence's keys stay in the cell of their position, which decides the lanes of the attention
+/// sums. (With `swa_full` off, llama.cpp reuses the cells of positions out of the window once
+/// its smaller cache is full, and the lanes, so the last bits, change from then on.)
+#[derive(Debug, Clone)]
+pub struct SlidingWindow {
+    pub window: usize,
+    /// Per layer: whether it is a sliding-window layer.
+    pub layers: Vec<bool>,
+    /// The rotary embedding's base on sliding-window layers (`rope.freq_base_swa`, else 10000).
+    pub rope_freq_base: f32,
+}
+
+/// Hyper-parameters read from `{arch}.*` GGUF metadata, with llama.cpp's defaults.
 #[derive(Debug, Clone)]
 pub struct LlmConfig {
     pub arch: Arch,
@@ -34,37 +90,145 @@ pub struct LlmConfig {
     pub context_length: usize,
     pub rms_norm_eps: f64,
     pub rope_freq_base: f32,
+    /// Linear rotary scaling of the layers without a sliding window: positions are multiplied by
+    /// this (`1 / rope.scaling.factor`; 1 without scaling).
+    pub rope_freq_scale: f32,
+    pub sliding_window: Option<SlidingWindow>,
+    /// Multiplies the attention scores in the softmax (llama.cpp's `kq_scale`).
+    pub kq_scale: f32,
+    /// Multiplies the queries before attention, when the architecture does so instead of
+    /// scaling the scores (Gemma's `query_pre_attn_scalar`).
+    pub query_scale: Option<f32>,
+    /// Multiplies the token embeddings (Gemma: √n_embd).
+    pub embedding_scale: Option<f32>,
+    /// `logits = cap · tanh(logits / cap)` (`final_logit_softcapping`).
+    pub final_logit_softcap: Option<f32>,
 }
 
 impl LlmConfig {
     pub fn from_gguf(gguf: &GgufFile) -> Result<Self> {
         let name = gguf.architecture()?;
-        let arch = match name.as_str() {
-            "qwen2" => Arch::Qwen2,
-            "llama" => Arch::Llama,
-            other => {
-                return Err(Error::model(
-                    gguf.path(),
-                    format!("architecture `{other}` (general.architecture) is not supported; supported: qwen2, llama"),
-                ))
+        let Some(arch) = Arch::from_name(&name) else {
+            return Err(Error::model(
+                gguf.path(),
+                format!("architecture `{name}` (general.architecture) is not supported; supported: {SUPPORTED_ARCHITECTURES}"),
+            ));
+        };
+        let unsupported = |what: String| Err(Error::model(gguf.path(), format!("{what} is not supported (architecture {name})")));
+        let key = |k: &str| format!("{name}.{k}");
+        let opt_u32 = |k: &str| -> Result<Option<u32>> {
+            if gguf.has(&key(k)) {
+                gguf.u32(&key(k)).map(Some)
+            } else {
+                Ok(None)
             }
         };
-        let key = |k: &str| format!("{name}.{k}");
+        let opt_f32 = |k: &str| -> Result<Option<f32>> {
+            if gguf.has(&key(k)) {
+                gguf.f32(&key(k)).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let n_layer = gguf.u32(&key("block_count"))? as usize;
         let n_head = gguf.u32(&key("attention.head_count"))? as usize;
         let n_embd = gguf.u32(&key("embedding_length"))? as usize;
-        let head_dim =
-            if gguf.has(&key("attention.key_length")) { gguf.u32(&key("attention.key_length"))? as usize } else { n_embd / n_head };
+        if n_head == 0 || n_layer == 0 {
+            return Err(Error::model(gguf.path(), "a model without layers or attention heads"));
+        }
+        let head_dim = opt_u32("attention.key_length")?.map_or(n_embd / n_head, |v| v as usize);
+        let value_dim = opt_u32("attention.value_length")?.map_or(n_embd / n_head, |v| v as usize);
+        if value_dim != head_dim {
+            return unsupported(format!("a value head size ({value_dim}) other than the key head size ({head_dim})"));
+        }
+        if let Some(n_rot) = opt_u32("rope.dimension_count")? {
+            if n_rot as usize != head_dim {
+                return unsupported(format!("a rotary embedding over {n_rot} of the {head_dim} head dimensions"));
+            }
+        }
+        // Rotary scaling, as llama.cpp reads it: `rope.scaling.type` (default linear) and the
+        // factor (`rope.scaling.factor`, else the older `rope.scale_linear`).
+        let scaling =
+            if gguf.has(&key("rope.scaling.type")) { gguf.string(&key("rope.scaling.type"))?.to_string() } else { "linear".into() };
+        let factor = match opt_f32("rope.scaling.factor")? {
+            Some(f) => f,
+            None => opt_f32("rope.scale_linear")?.unwrap_or(0.0),
+        };
+        let rope_freq_scale = match scaling.as_str() {
+            "none" => 1.0,
+            "linear" => {
+                if factor == 0.0 {
+                    1.0
+                } else {
+                    1.0 / factor
+                }
+            }
+            other => return unsupported(format!("rotary scaling `{other}`")),
+        };
+        if opt_f32("rope.scaling.attn_factor")?.is_some_and(|f| f != 1.0) {
+            return unsupported("a rotary attention factor".into());
+        }
+        let mut sliding_window = None;
+        let (mut kq_scale, mut query_scale, mut embedding_scale, mut final_logit_softcap) =
+            (1.0 / (head_dim as f32).sqrt(), None, None, None);
+        if arch == Arch::Gemma3 {
+            // llama.cpp's gemma3: sliding windows when `attention.sliding_window` > 0, on the
+            // layers of `attention.sliding_window_pattern` (an array of flags, or n: every layer
+            // but each n-th, default 6); their rotary base is `rope.freq_base_swa` (default 10000)
+            // without scaling.
+            if let Some(window) = opt_u32("attention.sliding_window")?.filter(|&w| w > 0) {
+                let pattern_key = key("attention.sliding_window_pattern");
+                let layers = match gguf.has(&pattern_key) {
+                    true if gguf.is_array(&pattern_key) => {
+                        let flags = gguf.bools(&pattern_key)?;
+                        if flags.len() != n_layer {
+                            return Err(Error::model(
+                                gguf.path(),
+                                format!("`{pattern_key}` has {} flags for {n_layer} layers", flags.len()),
+                            ));
+                        }
+                        flags
+                    }
+                    has => {
+                        let n = if has { gguf.u32(&pattern_key)? as usize } else { 6 };
+                        (0..n_layer).map(|il| n == 0 || il % n < n - 1).collect()
+                    }
+                };
+                let rope_freq_base = opt_f32("rope.freq_base_swa")?.unwrap_or(10_000.0);
+                sliding_window = Some(SlidingWindow { window: window as usize, layers, rope_freq_base });
+            }
+            // The queries are scaled by 1/√head_dim (27B: 1/√(n_embd/n_head)), the scores not.
+            let scale_dim = if n_layer == 62 { (n_embd / n_head) as f32 } else { head_dim as f32 };
+            query_scale = Some(1.0 / scale_dim.sqrt());
+            kq_scale = 1.0;
+            embedding_scale = Some((n_embd as f32).sqrt());
+            final_logit_softcap = opt_f32("final_logit_softcapping")?.filter(|&c| c != 0.0);
+        }
         Ok(Self {
             arch,
-            n_layer: gguf.u32(&key("block_count"))? as usize,
+            n_layer,
             n_head,
-            n_kv_head: gguf.u32(&key("attention.head_count_kv"))? as usize,
+            n_kv_head: opt_u32("attention.head_count_kv")?.map_or(n_head, |v| v as usize),
             n_embd,
             head_dim,
             context_length: gguf.u32(&key("context_length"))? as usize,
             rms_norm_eps: gguf.f32(&key("attention.layer_norm_rms_epsilon"))? as f64,
-            rope_freq_base: if gguf.has(&key("rope.freq_base")) { gguf.f32(&key("rope.freq_base"))? } else { 10_000.0 },
+            rope_freq_base: opt_f32("rope.freq_base")?.unwrap_or(10_000.0),
+            rope_freq_scale,
+            sliding_window,
+            kq_scale,
+            query_scale,
+            embedding_scale,
+            final_logit_softcap,
         })
+    }
+
+    /// The positions a token at `pos` attends to on `layer`: its sliding window, or all before it.
+    fn visible(&self, layer: usize, pos: usize) -> std::ops::Range<usize> {
+        match &self.sliding_window {
+            Some(swa) if swa.layers[layer] => (pos + 1).saturating_sub(swa.window)..pos + 1,
+            _ => 0..pos + 1,
+        }
     }
 }
 
@@ -110,11 +274,19 @@ struct Block {
     q: Linear,
     k: Linear,
     v: Linear,
+    /// Per-head RMS norm weights of the queries and keys (`head_dim` each), if the architecture
+    /// has them.
+    q_norm: Option<Vec<f32>>,
+    k_norm: Option<Vec<f32>>,
     output: Linear,
+    /// RMS norm of the attention's output before the residual addition (Gemma).
+    post_attn_norm: Option<Vec<f32>>,
     ffn_norm: Vec<f32>,
     gate: Linear,
     up: Linear,
     down: Linear,
+    /// RMS norm of the feed-forward's output before the residual addition (Gemma).
+    post_ffn_norm: Option<Vec<f32>>,
 }
 
 /// How llama.cpp would have computed a step's tokens, which decides a few roundings (see
@@ -182,6 +354,8 @@ impl Llm {
         if gguf.has_tensor("rope_freqs.weight") {
             return Err(Error::model(gguf.path(), "rope frequency factors (rope_freqs.weight) are not supported yet"));
         }
+        let (head_norms, post_norms) = (config.arch.head_norms(), config.arch == Arch::Gemma3);
+        let optional = |gguf: &mut GgufFile, wanted: bool, name: String| if wanted { gguf.vector(&name).map(Some) } else { Ok(None) };
         let mut blocks = Vec::with_capacity(config.n_layer);
         for i in 0..config.n_layer {
             let p = format!("blk.{i}");
@@ -190,16 +364,33 @@ impl Llm {
                 q: Linear::load(gguf, &format!("{p}.attn_q"))?,
                 k: Linear::load(gguf, &format!("{p}.attn_k"))?,
                 v: Linear::load(gguf, &format!("{p}.attn_v"))?,
+                q_norm: optional(gguf, head_norms, format!("{p}.attn_q_norm.weight"))?,
+                k_norm: optional(gguf, head_norms, format!("{p}.attn_k_norm.weight"))?,
                 output: Linear::load(gguf, &format!("{p}.attn_output"))?,
+                post_attn_norm: optional(gguf, post_norms, format!("{p}.post_attention_norm.weight"))?,
                 ffn_norm: gguf.vector(&format!("{p}.ffn_norm.weight"))?,
                 gate: Linear::load(gguf, &format!("{p}.ffn_gate"))?,
                 up: Linear::load(gguf, &format!("{p}.ffn_up"))?,
                 down: Linear::load(gguf, &format!("{p}.ffn_down"))?,
+                post_ffn_norm: optional(gguf, post_norms, format!("{p}.post_ffw_norm.weight"))?,
             });
         }
         let vocab = output.as_ref().unwrap_or(&tok_embeddings).rows();
-        let q_width = blocks.first().map_or(0, |b| b.q.weight.rows());
-        if q_width != config.n_head * config.head_dim || tok_embeddings.cols() != config.n_embd {
+        let c = &config;
+        let kv_width = c.n_kv_head * c.head_dim;
+        let shapes_match = tok_embeddings.cols() == c.n_embd
+            && output.as_ref().is_none_or(|o| o.cols() == c.n_embd)
+            && c.n_kv_head > 0
+            && c.n_head.is_multiple_of(c.n_kv_head)
+            && c.head_dim.is_multiple_of(2)
+            && blocks.iter().all(|b| {
+                b.q.weight.rows() == c.n_head * c.head_dim
+                    && b.k.weight.rows() == kv_width
+                    && b.v.weight.rows() == kv_width
+                    && b.output.weight.cols() == c.n_head * c.head_dim
+                    && [&b.q_norm, &b.k_norm].iter().all(|n| n.as_ref().is_none_or(|n| n.len() == c.head_dim))
+            });
+        if !shapes_match {
             return Err(Error::model(gguf.path(), "tensor shapes do not match the model's hyper-parameters"));
         }
         Ok(Self { config, tok_embeddings, output, output_norm, blocks, vocab })
@@ -263,7 +454,15 @@ impl Llm {
             }
             self.tok_embeddings.dequantize_row(token as usize, x);
         }
-        let rope = Rope::new(c, rows.iter().map(|&(_, pos)| pos));
+        if let Some(scale) = c.embedding_scale {
+            // ggml_scale: one f32 product per value.
+            xs.iter_mut().for_each(|x| *x *= scale);
+        }
+        let positions = || rows.iter().map(|&(_, pos)| pos);
+        let rope = Rope::new(c.rope_freq_base, c.rope_freq_scale, c.head_dim, positions());
+        // Sliding-window layers have their own base, without scaling.
+        let rope_swa = c.sliding_window.as_ref().map(|swa| Rope::new(swa.rope_freq_base, 1.0, c.head_dim, positions()));
+        let neox = c.arch.neox_rope();
         let eps = c.rms_norm_eps as f32;
         let kv_width = c.n_kv_head * c.head_dim;
         // The rows whose logits are wanted: a step's last, or all its rows with `all_logits`.
@@ -283,8 +482,22 @@ impl Llm {
         for (layer, block) in self.blocks.iter().enumerate() {
             let h = rms_norm(&xs, &block.attn_norm, eps);
             let [mut q, mut k, v] = Linear::forward_many([&block.q, &block.k, &block.v], &h, &modes);
-            rope.apply(&mut q, c.n_head, c.head_dim, c.arch);
-            rope.apply(&mut k, c.n_kv_head, c.head_dim, c.arch);
+            // Head norms: ggml_rms_norm over each head's `head_dim` values, times the weight.
+            if let Some(norm) = &block.q_norm {
+                q = rms_norm(&q, norm, eps);
+            }
+            if let Some(norm) = &block.k_norm {
+                k = rms_norm(&k, norm, eps);
+            }
+            let swa = c.sliding_window.as_ref().is_some_and(|swa| swa.layers[layer]);
+            let rope = if swa { rope_swa.as_ref().expect("built with the sliding window") } else { &rope };
+            rope.apply(&mut q, c.n_head, c.head_dim, neox);
+            rope.apply(&mut k, c.n_kv_head, c.head_dim, neox);
+            if let Some(scale) = c.query_scale {
+                // ggml_scale of the rotated queries, in f32, before their rounding to f16 for
+                // the product with the keys.
+                q.iter_mut().for_each(|x| *x *= scale);
+            }
             let mut first = 0;
             for step in steps.iter_mut() {
                 let len = step.tokens.len();
@@ -294,7 +507,10 @@ impl Llm {
             }
             let caches: Vec<&KvCache> = steps.iter().map(|s| &*s.cache).collect();
             let attended = self.attention(&q, &rows, &gemm_attention, &caches, layer);
-            let o = block.output.forward(&attended, &modes);
+            let mut o = block.output.forward(&attended, &modes);
+            if let Some(norm) = &block.post_attn_norm {
+                o = rms_norm(&o, norm, eps);
+            }
             xs.iter_mut().zip(&o).for_each(|(x, o)| *x += o);
             let ffn_modes = if layer == last_layer {
                 xs = wanted.iter().flat_map(|&r| xs[r * c.n_embd..(r + 1) * c.n_embd].iter().copied()).collect();
@@ -308,14 +524,25 @@ impl Llm {
             for (xs, modes) in xs.chunks_mut(FFN_BLOCK_ROWS * c.n_embd).zip(ffn_modes.chunks(FFN_BLOCK_ROWS)) {
                 let h = rms_norm(xs, &block.ffn_norm, eps);
                 let [mut gate, up] = Linear::forward_many([&block.gate, &block.up], &h, modes);
-                swiglu(&mut gate, &up);
-                let d = block.down.forward(&gate, modes);
+                match c.arch {
+                    Arch::Gemma3 => geglu(&mut gate, &up),
+                    Arch::Qwen2 | Arch::Qwen3 | Arch::Llama => swiglu(&mut gate, &up),
+                }
+                let mut d = block.down.forward(&gate, modes);
+                if let Some(norm) = &block.post_ffn_norm {
+                    d = rms_norm(&d, norm, eps);
+                }
                 xs.iter_mut().zip(&d).for_each(|(x, d)| *x += d);
             }
         }
         // `xs` now holds the wanted rows only, as does llama.cpp's output projection.
         let normed = rms_norm(&xs, &self.output_norm, eps);
-        let logits = self.output.as_ref().unwrap_or(&self.tok_embeddings).matmul_rows(&normed, &wanted_modes);
+        let mut logits = self.output.as_ref().unwrap_or(&self.tok_embeddings).matmul_rows(&normed, &wanted_modes);
+        if let Some(cap) = c.final_logit_softcap {
+            // ggml_scale by 1/cap, ggml_tanh (tanhf), ggml_scale by cap.
+            let inv = 1.0 / cap;
+            logits.iter_mut().for_each(|l| *l = (*l * inv).tanh() * cap);
+        }
         let mut first = 0;
         Ok(steps
             .iter()
@@ -329,7 +556,8 @@ impl Llm {
     }
 
     /// Causal attention of every row's query heads over its own sequence's cache, which already
-    /// holds this call's keys and values. Rows are independent; they run in parallel.
+    /// holds this call's keys and values (on a sliding-window layer, over the window's positions
+    /// only). Rows are independent; they run in parallel.
     fn attention(&self, q: &[f32], rows: &[(usize, usize)], gemm: &[bool], caches: &[&KvCache], layer: usize) -> Vec<f32> {
         let c = &self.config;
         let hd = c.head_dim;
@@ -340,43 +568,59 @@ impl Llm {
             let (row, head) = (i / c.n_head, i % c.n_head);
             let (s, pos) = rows[row];
             let (keys, values) = caches[s].layer(layer);
-            attend_head(c, q, head, keys, values, pos + 1, gemm[row], out);
+            attend_head(c, q, head, keys, values, c.visible(layer, pos), gemm[row], out);
         });
         out
     }
 }
 
 simd_dispatch! {
-    /// Attention of one query head over the first `len` cached positions, with llama.cpp's
+    /// Attention of one query head over the cached positions `visible`, with llama.cpp's
     /// numerics: the query rounded to f16 like the f16 keys it is multiplied with, scores
     /// scaled, softmax with ggml's vectorized exp and its grouping of the sum, probabilities
     /// rounded to f16 for the product with the f16 values.
+    ///
+    /// llama.cpp computes every cached position and masks the others to -inf, whose
+    /// probabilities are zeros: they add nothing to the sums, but the visible positions keep
+    /// the lanes of their index in the cache (for one sequence from an empty cache, its
+    /// position). Positions outside `visible` are skipped with the lanes of the others kept.
     #[allow(clippy::too_many_arguments)]
-    fn attend_head(c: &LlmConfig, q: &[f32], head: usize, keys: &[f32], values: &[f32], len: usize, gemm: bool, out: &mut [f32]) = attend_head_impl;
+    fn attend_head(c: &LlmConfig, q: &[f32], head: usize, keys: &[f32], values: &[f32], visible: std::ops::Range<usize>, gemm: bool, out: &mut [f32]) = attend_head_impl;
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn attend_head_impl(c: &LlmConfig, q: &[f32], head: usize, keys: &[f32], values: &[f32], len: usize, gemm: bool, out: &mut [f32]) {
+fn attend_head_impl(
+    c: &LlmConfig,
+    q: &[f32],
+    head: usize,
+    keys: &[f32],
+    values: &[f32],
+    visible: std::ops::Range<usize>,
+    gemm: bool,
+    out: &mut [f32],
+) {
     let hd = c.head_dim;
     let kv_width = c.n_kv_head * hd;
     let group = c.n_head / c.n_kv_head;
-    let scale = 1.0 / (hd as f32).sqrt();
+    let scale = c.kq_scale;
     let qh = &super::cpu::round_to_f16(q)[..];
-    // Scores padded to whole groups of eight with zero probabilities.
-    let padded = len.div_ceil(8) * 8;
+    // Scores from the first visible position's group of eight to the end of the last one,
+    // the positions outside `visible` with zero probabilities.
+    let base = visible.start / 8 * 8;
+    let padded = visible.end.div_ceil(8) * 8 - base;
     let mut scores = vec![0f32; padded];
     let kv = head / group;
-    for (j, score) in scores[..len].iter_mut().enumerate() {
+    for j in visible.clone() {
         let k = &keys[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
-        *score = if gemm { dot_f32(qh, k) } else { dot_f16_style(qh, k) } * scale;
+        scores[j - base] = if gemm { dot_f32(qh, k) } else { dot_f16_style(qh, k) } * scale;
     }
-    let max = scores[..len].iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+    let max = scores[visible.start - base..visible.end - base].iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
     let mut sum = 0f64;
     for (chunk, group_scores) in scores.chunks_exact_mut(8).enumerate() {
         let mut lanes = [0f32; 8];
         for (l, s) in group_scores.iter_mut().enumerate() {
-            let e = if chunk * 8 + l < len { ggml_expf(*s - max) } else { 0.0 };
+            let e = if visible.contains(&(base + chunk * 8 + l)) { ggml_expf(*s - max) } else { 0.0 };
             *s = e;
             lanes[l] = e;
         }
@@ -390,8 +634,8 @@ fn attend_head_impl(c: &LlmConfig, q: &[f32], head: usize, keys: &[f32], values:
     // over steps of 32 positions.
     let slots = if gemm { 8 } else { 32 };
     let mut acc = vec![0f32; slots * hd];
-    for j in 0..len {
-        let p = probs[j];
+    for j in visible.clone() {
+        let p = probs[j - base];
         let v = &values[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
         let slot = if gemm { j % 8 } else { ((j / 8) % 4) * 8 + j % 8 };
         axpy(&mut acc[slot * hd..(slot + 1) * hd], p, v);
@@ -567,6 +811,48 @@ fn swiglu_values(gate: &mut [f32], up: &[f32]) {
     }
 }
 
+/// `gate = gelu(gate) * up` as ggml's CPU backend computes GEGLU (`ggml_vec_geglu_f32` with
+/// `GGML_GELU_FP16`): 0 at or below -10, `gate * up` at or above 10, else the GELU of `gate`
+/// rounded to f16 looked up in a table of f16 values, times `up`. In parallel like [`swiglu`].
+fn geglu(gate: &mut [f32], up: &[f32]) {
+    const CHUNK: usize = 16 * 1024;
+    let table = gelu_table();
+    let tasks: Vec<_> = gate.chunks_mut(CHUNK).zip(up.chunks(CHUNK)).collect();
+    super::pool::for_each(tasks, |(gate, up)| {
+        for (g, &u) in gate.iter_mut().zip(up) {
+            let x = *g;
+            *g = if x <= -10.0 {
+                0.0
+            } else if x >= 10.0 {
+                x * u
+            } else {
+                table[f16::from_f32(x).to_bits() as usize] * u
+            };
+        }
+    });
+}
+
+/// ggml's `ggml_table_gelu_f16`, as f32: for every f16 value x, the f16 rounding of
+/// `0.5·x·(1 + tanh(√(2/π)·x·(1 + 0.044715·x²)))` computed in f32 as ggml-cpu computes it
+/// (`ggml_gelu_f32`, with the C library's `tanhf`; `1 + 0.044715·x·x` is one fused multiply-add,
+/// as GCC contracts it when it compiles ggml-cpu for FMA).
+fn gelu_table() -> &'static [f32] {
+    static TABLE: OnceLock<Vec<f32>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        const GELU_COEF_A: f32 = 0.044715;
+        // ggml's 0.79788456080286535587989211986876f, √(2/π) rounded to f32.
+        const SQRT_2_OVER_PI: f32 = f32::from_bits(0x3f4c_422a);
+        (0..=u16::MAX)
+            .map(|bits| {
+                let x = f16::from_bits(bits).to_f32();
+                let inner = (GELU_COEF_A * x).mul_add(x, 1.0);
+                let gelu = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * inner).tanh());
+                f16::from_f32(gelu).to_f32()
+            })
+            .collect()
+    })
+}
+
 /// ggml's AVX2 `ggml_v_expf`, lane by lane: a range reduction by powers of two and a degree-5
 /// polynomial, accurate to about 1.5 ulp. Used wherever llama.cpp uses it, so that results
 /// match it to the bit.
@@ -601,22 +887,24 @@ pub fn ggml_expf(x: f32) -> f32 {
 }
 
 /// Rotary embedding angles for a batch's positions, computed as ggml does: `theta` starts at
-/// the position and is multiplied by `base^(-2/head_dim)` from one pair of dimensions to the next.
+/// the position and is multiplied by `base^(-2/head_dim)` from one pair of dimensions to the
+/// next; the angle is `freq_scale · theta` (linear scaling; the product is exact when 1).
 struct Rope {
     /// Per row: (cos, sin) of each dimension pair.
     tables: Vec<Vec<(f32, f32)>>,
 }
 
 impl Rope {
-    fn new(c: &LlmConfig, positions: impl Iterator<Item = usize>) -> Self {
-        let half = c.head_dim / 2;
-        let theta_scale = c.rope_freq_base.powf(-2.0 / c.head_dim as f32);
+    fn new(freq_base: f32, freq_scale: f32, head_dim: usize, positions: impl Iterator<Item = usize>) -> Self {
+        let half = head_dim / 2;
+        let theta_scale = freq_base.powf(-2.0 / head_dim as f32);
         let tables = positions
             .map(|pos| {
                 let mut theta = pos as f32;
                 (0..half)
                     .map(|_| {
-                        let cs = (theta.cos(), theta.sin());
+                        let angle = freq_scale * theta;
+                        let cs = (angle.cos(), angle.sin());
                         theta *= theta_scale;
                         cs
                     })
@@ -626,32 +914,28 @@ impl Rope {
         Self { tables }
     }
 
-    /// Rotates every head of every row of `xs` (`rows × n_head × head_dim`). The products are
-    /// fused the way GCC contracts ggml's `x0*cos - x1*sin` (the first product fused).
-    fn apply(&self, xs: &mut [f32], n_head: usize, head_dim: usize, arch: Arch) {
-        rotate(&self.tables, xs, n_head, head_dim, arch)
+    /// Rotates every head of every row of `xs` (`rows × n_head × head_dim`), pairing dimension
+    /// i with i + head_dim/2 (`neox`) or 2i with 2i + 1. The products are fused the way GCC
+    /// contracts ggml's `x0*cos - x1*sin` (the first product fused).
+    fn apply(&self, xs: &mut [f32], n_head: usize, head_dim: usize, neox: bool) {
+        rotate(&self.tables, xs, n_head, head_dim, neox)
     }
 }
 
 simd_dispatch! {
-    fn rotate(tables: &[Vec<(f32, f32)>], xs: &mut [f32], n_head: usize, head_dim: usize, arch: Arch) = rotate_rows;
+    fn rotate(tables: &[Vec<(f32, f32)>], xs: &mut [f32], n_head: usize, head_dim: usize, neox: bool) = rotate_rows;
 }
 
 #[inline(always)]
-fn rotate_rows(tables: &[Vec<(f32, f32)>], xs: &mut [f32], n_head: usize, head_dim: usize, arch: Arch) {
-    {
-        let half = head_dim / 2;
-        for (row, table) in xs.chunks_exact_mut(n_head * head_dim).zip(tables) {
-            for head in row.chunks_exact_mut(head_dim) {
-                for (i, &(cos, sin)) in table.iter().enumerate() {
-                    let (a, b) = match arch {
-                        Arch::Qwen2 => (i, i + half),
-                        Arch::Llama => (2 * i, 2 * i + 1),
-                    };
-                    let (x0, x1) = (head[a], head[b]);
-                    head[a] = x0.mul_add(cos, -(x1 * sin));
-                    head[b] = x0.mul_add(sin, x1 * cos);
-                }
+fn rotate_rows(tables: &[Vec<(f32, f32)>], xs: &mut [f32], n_head: usize, head_dim: usize, neox: bool) {
+    let half = head_dim / 2;
+    for (row, table) in xs.chunks_exact_mut(n_head * head_dim).zip(tables) {
+        for head in row.chunks_exact_mut(head_dim) {
+            for (i, &(cos, sin)) in table.iter().enumerate() {
+                let (a, b) = if neox { (i, i + half) } else { (2 * i, 2 * i + 1) };
+                let (x0, x1) = (head[a], head[b]);
+                head[a] = x0.mul_add(cos, -(x1 * sin));
+                head[b] = x0.mul_add(sin, x1 * cos);
             }
         }
     }
