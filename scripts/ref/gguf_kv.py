@@ -1,8 +1,10 @@
-"""Minimal reader for the key/value metadata of a GGUF file (v2/v3, little endian).
+"""Minimal reader for the key/value metadata of a GGUF file (v2/v3, little endian), and a
+writer of metadata-only GGUF files.
 
 llama-cpp-python's `Llama.metadata` only exposes values as strings, which is not enough to
 compare whole tokenizer arrays (tokens, merges, token types) between two model files. This reads
-the header directly; tensors are not touched. No third-party dependency.
+the header directly; tensors are not touched. The writer makes vocabulary-only files that
+llama.cpp loads with `vocab_only=True`. No third-party dependency.
 """
 
 from __future__ import annotations
@@ -83,6 +85,40 @@ def read_metadata(path: str) -> dict[str, Any]:
             vtype = cur.unpack("<I")
             meta[key] = cur.value(vtype)
         return meta
+
+
+def _pack_string(text: str) -> bytes:
+    data = text.encode("utf-8")
+    return struct.pack("<Q", len(data)) + data
+
+
+_ARRAY_TYPES = {"str": _STRING, "f32": 6, "i32": 5}
+
+
+def _pack_value(value: Any) -> bytes:
+    """bool, int (uint32), float (float32), str, or ("str" | "f32" | "i32", list) for arrays."""
+    if isinstance(value, bool):
+        return struct.pack("<I?", 7, value)
+    if isinstance(value, int):
+        return struct.pack("<II", 4, value)
+    if isinstance(value, float):
+        return struct.pack("<If", 6, value)
+    if isinstance(value, str):
+        return struct.pack("<I", _STRING) + _pack_string(value)
+    kind, items = value
+    head = struct.pack("<IIQ", _ARRAY, _ARRAY_TYPES[kind], len(items))
+    if kind == "str":
+        return head + b"".join(_pack_string(item) for item in items)
+    return head + struct.pack("<" + _SCALARS[_ARRAY_TYPES[kind]][1:] * len(items), *items)
+
+
+def write_metadata(path, metadata: dict[str, Any]) -> None:
+    """Write a GGUF v3 file holding `metadata` and no tensors (values as `_pack_value` takes them)."""
+    out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, 0, len(metadata)))
+    for key, value in metadata.items():
+        out += _pack_string(key) + _pack_value(value)
+    with open(path, "wb") as f:
+        f.write(out)
 
 
 def value_sha256(value: Any) -> str:

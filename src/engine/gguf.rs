@@ -102,6 +102,15 @@ impl GgufFile {
             .collect()
     }
 
+    /// An array of numbers as f32 (integer arrays too: llama.cpp accepts int32 token scores).
+    pub fn f32s(&self, key: &str) -> Result<Vec<f32>> {
+        let values = self.value(key)?.to_vec().map_err(|e| self.bad_type(key, "an array", e))?;
+        values
+            .iter()
+            .map(|v| v.to_f32().or_else(|_| v.to_i32().map(|x| x as f32)).map_err(|e| self.bad_type(key, "an array of numbers", e)))
+            .collect()
+    }
+
     pub fn has_tensor(&self, name: &str) -> bool {
         self.content.tensor_infos.contains_key(name)
     }

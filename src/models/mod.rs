@@ -9,7 +9,7 @@ pub mod packaged;
 use std::path::{Path, PathBuf};
 
 pub use fingerprint::file_sha256;
-pub use packaged::{PackagedModel, DEFAULT_DRAFT, DEFAULT_MODEL};
+pub use packaged::{PackagedModel, DEFAULT_DRAFT, DEFAULT_MODEL, GEMMA3_270M, LAB_MODELS};
 
 use crate::{Error, Result};
 

@@ -6,6 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 
 pub const MODEL_1_5B: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 pub const MODEL_0_5B: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+/// Gemma 3 270M: the SentencePiece (`tokenizer.ggml.model = llama`) test model.
+pub const MODEL_GEMMA3: &str = "gemma-3-270m-q4_k_m.gguf";
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
