@@ -96,7 +96,7 @@ fn single_article(config: &Config, out: &mut dyn Write) -> Result<()> {
             let text = std::fs::read_to_string(prompt_file).map_err(|e| Error::io(prompt_file, e))?;
             let model = pipeline.llm()?;
             let prompt = if *as_translate {
-                model.prompt(&crate::translate::translation_messages(&text))?
+                model.prompt(&crate::translate::model_messages(model, crate::translate::Kind::Body, &text, &[], false))?
             } else {
                 model.tokenizer.encode(&text, true)?
             };

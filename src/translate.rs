@@ -186,7 +186,7 @@ pub struct Prefixes {
 
 impl Prefixes {
     pub fn new(model: &ChatModel, settings: &TranslateSettings) -> Result<Self> {
-        let body = model.shared_prefix(|text| messages(Kind::Body, text, &[], examples(Kind::Body, settings.faithful)))?;
+        let body = model.shared_prefix(|text| model_messages(model, Kind::Body, text, &[], examples(Kind::Body, settings.faithful)))?;
         Ok(Self { body, retry: std::cell::OnceCell::new(), faithful: settings.faithful })
     }
 
@@ -197,8 +197,9 @@ impl Prefixes {
         if let Some(prefix) = self.retry.get() {
             return Ok(prefix);
         }
-        let prefix =
-            model.shared_prefix_after(Some(&self.body), |text| messages(Kind::Retry, text, &[], examples(Kind::Retry, self.faithful)))?;
+        let prefix = model.shared_prefix_after(Some(&self.body), |text| {
+            model_messages(model, Kind::Retry, text, &[], examples(Kind::Retry, self.faithful))
+        })?;
         Ok(self.retry.get_or_init(|| prefix))
     }
 }
@@ -240,6 +241,23 @@ pub fn messages(kind: Kind, text: &str, terms: &[&Term], examples: bool) -> Vec<
     }
     messages.push(ChatMessage::user(user));
     messages
+}
+
+/// Source and target language of a request to a model whose chat template takes language codes
+/// (TranslateGemma); keys of that template's table of language names, which has no `en-US`.
+pub const LANGUAGE_CODES: (&str, &str) = ("fr", "en");
+
+/// The chat messages that ask `model` for the translation of `text`: [`messages`], or for a model
+/// whose template takes language codes ([`crate::engine::ChatTemplate::takes_language_codes`],
+/// TranslateGemma) one user message with the text alone. That template writes the instruction
+/// itself and refuses a system message; example turns and glossary terms are left out too (a
+/// second translation still gets the text with the terms its first missed already in English).
+pub fn model_messages(model: &ChatModel, kind: Kind, text: &str, terms: &[&Term], examples: bool) -> Vec<ChatMessage> {
+    if model.template.takes_language_codes() {
+        vec![ChatMessage::translation(LANGUAGE_CODES.0, LANGUAGE_CODES.1, text)]
+    } else {
+        messages(kind, text, terms, examples)
+    }
 }
 
 /// One segment to translate: its text, prompt kind and glossary terms (whose French acronyms
@@ -288,7 +306,8 @@ impl<'m> Translator<'m> {
     fn job(&self, request: &Request) -> Result<Job<'static>> {
         let text = request.given.as_deref().unwrap_or(&request.text).trim();
         let source_tokens = self.model.tokenizer.encode(text, false)?.len();
-        let prompt = self.model.prompt(&messages(request.kind, text, &request.prompted, examples(request.kind, self.settings.faithful)))?;
+        let messages = model_messages(self.model, request.kind, text, &request.prompted, examples(request.kind, self.settings.faithful));
+        let prompt = self.model.prompt(&messages)?;
         let limit = self.settings.max_new_base + self.settings.max_new_per_token * source_tokens;
         let limit = limit.min(self.model.room_after(prompt.len()));
         let prefix = self.prefixes.of(request.kind, self.model)?;
@@ -298,7 +317,7 @@ impl<'m> Translator<'m> {
     /// The cleaned translation of `request` from its generation.
     fn finish(&self, request: &Request, generation: &Generation) -> SegmentTranslation {
         let french = request.text.trim();
-        let raw = self.model.tokenizer.decode(&generation.tokens, true);
+        let raw = self.model.reply_text(&generation.tokens);
         let mut text = english_conventions(&raw);
         if self.settings.faithful {
             text = english_acronyms(&request.terms, &restore_quotes(french, &strip_commentary(french, &text)));

@@ -62,7 +62,7 @@ fn chat_prompts_equal_transformers_rendering_and_llama_cpp_ids() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|m| ChatMessage { role: m["role"].as_str().unwrap().into(), content: m["content"].as_str().unwrap().into() })
+                .map(|m| ChatMessage::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
                 .collect();
             let name = case["name"].as_str().unwrap();
             assert_eq!(template.render(&messages).unwrap(), case["prompt"].as_str().unwrap(), "{file} {name}");

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::chat::{ChatMessage, ChatTemplate};
+use super::chat::{strip_thinking, ChatMessage, ChatTemplate};
 use super::gguf::GgufFile;
 use super::kv_cache::{common_prefix, PrefixCache};
 use super::llm::{Llm, LlmConfig, StepKind};
@@ -33,6 +33,12 @@ impl ChatModel {
     /// Prompt ids for `messages`, ending with the assistant turn's opening.
     pub fn prompt(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
         self.template.encode(messages, &self.tokenizer)
+    }
+
+    /// The text of generated ids: special tokens dropped, reasoning (`<think>...</think>`, which
+    /// Qwen3 may write even when asked not to think) removed.
+    pub fn reply_text(&self, ids: &[u32]) -> String {
+        strip_thinking(&self.tokenizer.decode(ids, true))
     }
 
     /// Greedy completion of a prompt, from an empty cache.

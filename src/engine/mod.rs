@@ -14,7 +14,7 @@ pub mod quant;
 pub mod search;
 pub mod tokenizer;
 
-pub use chat::{ChatMessage, ChatTemplate};
+pub use chat::{strip_thinking, ChatMessage, ChatTemplate, Languages};
 pub use chat_model::ChatModel;
 pub use gguf::GgufFile;
 pub use kv_cache::KvCache;

@@ -107,6 +107,14 @@ impl<'m> Summarizer<'m> {
     /// Summarizes an English article (`title`, if it has one, and `body` paragraphs), checking
     /// the candidates against `sources`; `facts` are the article's key facts.
     pub fn summarize(&self, title: Option<&str>, body: &[String], sources: &Sources, facts: &[KeyFact]) -> Result<Summary> {
+        if self.model.template.takes_language_codes() {
+            let path = self.model.template.path().unwrap_or(std::path::Path::new("(chat model)"));
+            return Err(crate::Error::model(
+                path,
+                "is a translation model: its chat template (TranslateGemma's) takes only language codes and a text to \
+                 translate; summaries need a general instruction-tuned model",
+            ));
+        }
         let paragraphs: Vec<String> = title.map(str::to_string).into_iter().chain(body.iter().cloned()).collect();
         let grounder = Grounder::new(sources);
         let article = paragraphs.join("\n\n");
@@ -133,7 +141,7 @@ impl<'m> Summarizer<'m> {
                 .iter()
                 .zip(&generations)
                 .map(|((name, _), generation)| {
-                    let raw = self.model.tokenizer.decode(&generation.tokens, true);
+                    let raw = self.model.reply_text(&generation.tokens);
                     tracing::debug!("summary {name:?}: {} tokens ({:?}): {raw:?}", generation.tokens.len(), generation.stop);
                     let text = shape_summary(&raw, self.settings.max_sentences, self.settings.max_words);
                     candidate(name, text, &grounder, facts)
@@ -199,7 +207,7 @@ impl Summarizer<'_> {
     /// reached and another sentence begun, or the word limit reached (models that copy the
     /// article out would go on to the token limit).
     fn is_complete(&self, tokens: &[u32]) -> bool {
-        let text = self.model.tokenizer.decode(tokens, true);
+        let text = self.model.reply_text(tokens);
         text.split_whitespace().count() > self.settings.max_words || split_sentences(&text).len() > self.settings.max_sentences
     }
 }

@@ -103,13 +103,44 @@ impl GgufTokenizer {
     /// with `add_special`, BOS first and EOS last where the model asks for them
     /// (`tokenizer.ggml.add_bos_token`, `add_eos_token`; SentencePiece adds BOS by default).
     pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>> {
+        self.tokenize_fragments(self.vocab.partition(text, parse_special), add_special)
+    }
+
+    /// Tokenizes the concatenation of `parts` (`(text, parse_special)`) as one text, control
+    /// tokens recognised only where they lie wholly inside flagged text (`true`); user-defined
+    /// tokens are recognised anywhere, as always. The ids are those of `tokenize(whole,
+    /// add_special, true)` wherever the unflagged parts write no control token: text on both sides
+    /// of a part boundary is split and segmented together, as in the whole text. A chat prompt is
+    /// its template's text (flagged) around the messages (not flagged), so that a message that
+    /// writes `<|im_end|>` cannot close its turn.
+    pub fn tokenize_parts(&self, parts: &[(&str, bool)], add_special: bool) -> Result<Vec<u32>> {
+        let whole: String = parts.iter().map(|(text, _)| *text).collect();
+        let mut flagged: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut at = 0;
+        for (text, parse_special) in parts {
+            if *parse_special {
+                // Adjacent flagged parts are one stretch of flagged text.
+                match flagged.last_mut() {
+                    Some(last) if last.end == at => last.end += text.len(),
+                    _ => flagged.push(at..at + text.len()),
+                }
+            }
+            at += text.len();
+        }
+        let inside = |range: std::ops::Range<usize>| flagged.iter().any(|f| f.start <= range.start && range.end <= f.end);
+        let fragments =
+            self.vocab.partition_where(&whole, !flagged.is_empty(), |id, range| !self.vocab.attr(id).any(Attr::SPECIAL) || inside(range));
+        self.tokenize_fragments(fragments, add_special)
+    }
+
+    fn tokenize_fragments(&self, fragments: Vec<Fragment>, add_special: bool) -> Result<Vec<u32>> {
         let mut ids = Vec::new();
         if add_special && self.vocab.add_bos {
             ids.extend(self.vocab.bos);
         }
         // SentencePiece prefixes a space to the text at the start and after a special token.
         let mut after_special = true;
-        for fragment in self.vocab.partition(text, parse_special) {
+        for fragment in fragments {
             match fragment {
                 Fragment::Special(id) => {
                     ids.push(id);

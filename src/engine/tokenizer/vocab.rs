@@ -3,6 +3,7 @@
 //! tokens are split out of text before the model's own segmentation, which end generation.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use super::super::gguf::GgufFile;
 use crate::{Error, Result};
@@ -249,6 +250,13 @@ impl Vocab {
     /// `tokenizer_st_partition` does: user-defined tokens always, control and unknown tokens
     /// only when `parse_special` is true. No fragment is empty.
     pub fn partition<'a>(&self, text: &'a str, parse_special: bool) -> Vec<Fragment<'a>> {
+        self.partition_where(text, parse_special, |_, _| true)
+    }
+
+    /// [`Vocab::partition`] where an occurrence of a special token, `id` at the byte range
+    /// `range` of `text`, is split out only if `accept(id, range)` says so (control and unknown
+    /// tokens are considered at all only with `parse_special`); a refused occurrence stays text.
+    pub fn partition_where<'a>(&self, text: &'a str, parse_special: bool, accept: impl Fn(u32, Range<usize>) -> bool) -> Vec<Fragment<'a>> {
         let mut fragments = if text.is_empty() { Vec::new() } else { vec![Fragment::Text(text)] };
         for &id in &self.specials {
             if !parse_special && self.attrs[id as usize].any(Attr::SPECIAL) {
@@ -260,19 +268,28 @@ impl Vocab {
             }
             let mut next = Vec::with_capacity(fragments.len() + 2);
             for fragment in fragments {
-                let Fragment::Text(mut rest) = fragment else {
+                let Fragment::Text(rest) = fragment else {
                     next.push(fragment);
                     continue;
                 };
-                while let Some(at) = rest.find(special) {
-                    if at > 0 {
-                        next.push(Fragment::Text(&rest[..at]));
+                // Fragments are slices of `text`.
+                let base = rest.as_ptr() as usize - text.as_ptr() as usize;
+                let (mut start, mut search) = (0, 0);
+                while let Some(found) = rest[search..].find(special) {
+                    let at = search + found;
+                    let end = at + special.len();
+                    if !accept(id, base + at..base + end) {
+                        search = at + special.chars().next().map_or(1, char::len_utf8);
+                        continue;
+                    }
+                    if at > start {
+                        next.push(Fragment::Text(&rest[start..at]));
                     }
                     next.push(Fragment::Special(id));
-                    rest = &rest[at + special.len()..];
+                    (start, search) = (end, end);
                 }
-                if !rest.is_empty() {
-                    next.push(Fragment::Text(rest));
+                if start < rest.len() {
+                    next.push(Fragment::Text(&rest[start..]));
                 }
             }
             fragments = next;
