@@ -24,15 +24,16 @@ pub struct GgufFile {
     /// The last tensor's bytes, read into the same buffer every time (fresh buffers cost a page
     /// fault per 4 KB: the weights' gigabyte once more).
     scratch: Vec<u8>,
+    /// Whether [`GgufFile::expansion_warning`] was logged (once, at the first expanded matrix).
+    warned: bool,
 }
 
 impl GgufFile {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file_size = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let content =
-            Content::read(&mut BufReader::new(&file)).map_err(|e| Error::model(path, format!("not a readable GGUF file: {e}")))?;
-        Ok(Self { path: path.to_path_buf(), content, file, file_size, scratch: Vec::new() })
+        let content = Content::read(&mut BufReader::new(&file)).map_err(|e| Error::model(path, unreadable(&e.to_string())))?;
+        Ok(Self { path: path.to_path_buf(), content, file, file_size, scratch: Vec::new(), warned: false })
     }
 
     pub fn path(&self) -> &Path {
@@ -142,9 +143,16 @@ impl GgufFile {
 }
 
 impl GgufFile {
-    /// A 2-D weight tensor as a [`QMatrix`] of `(rows, cols)`: Q4_K, Q6_K and Q8_0 stay
-    /// quantized in the file's block layout (Q5_0 becomes the equivalent Q8_0, see
-    /// [`GgufFile::tensor`]); any other type is dequantized to f32.
+    /// A 2-D weight tensor as a [`QMatrix`] of `(rows, cols)`: the types of [`NATIVE_TYPES`]
+    /// stay quantized in the file's block layout (Q5_0 becomes the equivalent Q8_0, see
+    /// [`GgufFile::tensor`]); any other type is dequantized to f32, with a warning (once per
+    /// file, see [`GgufFile::expansion_warning`]).
+    ///
+    /// Expanding rather than refusing: llama.cpp's own recipes put such types into files that
+    /// are otherwise of native types (its quantizer falls back from Q5_K to Q5_1 for matrices
+    /// whose width is not a multiple of 256, e.g. most of Qwen2.5-0.5B's in Q5_K_M; from Q4_0 to
+    /// Q4_1 for some feed-forward matrices with an importance matrix), and refusing would reject
+    /// the whole file for those. The warning says what it costs before the memory is taken.
     pub fn matrix(&mut self, name: &str) -> Result<QMatrix> {
         // The kept types straight from the file's bytes (candle would copy them three times
         // more on the way: a load of 1.1 GB took 1.7 s).
@@ -164,7 +172,13 @@ impl GgufFile {
         let kind = match kept_kind(tensor.dtype()) {
             Some(kind) => kind,
             None => {
-                tracing::debug!("tensor {name}: {:?} dequantized to f32", tensor.dtype());
+                if !self.warned {
+                    self.warned = true;
+                    if let Some(warning) = self.expansion_warning() {
+                        tracing::warn!("{}: {warning}", self.path.display());
+                    }
+                }
+                tracing::debug!("tensor {name}: {} dequantized to f32", type_name(tensor.dtype()));
                 let values =
                     tensor.dequantize(&Device::Cpu).and_then(|t| t.flatten_all()?.to_vec1::<f32>()).map_err(|e| fail(e.to_string()))?;
                 return Ok(QMatrix::from_f32(rows, cols, values));
@@ -172,6 +186,47 @@ impl GgufFile {
         };
         let bytes = tensor.data().map_err(|e| fail(e.to_string()))?;
         QMatrix::from_blocks(kind, rows, cols, &bytes).map_err(fail)
+    }
+
+    /// What loading the file's weight matrices of types that are not run natively costs (they
+    /// are dequantized to f32), or `None` when there are none: per type the number of matrices
+    /// and their size in the file and in memory.
+    pub fn expansion_warning(&self) -> Option<String> {
+        let mut by_type: Vec<(GgmlDType, usize, usize, usize)> = Vec::new();
+        for info in self.content.tensor_infos.values() {
+            let dtype = info.ggml_dtype;
+            if info.shape.rank() != 2 || kept_kind(dtype).is_some() || dtype == GgmlDType::Q5_0 {
+                continue;
+            }
+            let elems = info.shape.elem_count();
+            let file_bytes = elems / dtype.block_size() * dtype.type_size();
+            match by_type.iter_mut().find(|(t, ..)| *t == dtype) {
+                Some((_, count, file, memory)) => {
+                    *count += 1;
+                    *file += file_bytes;
+                    *memory += 4 * elems;
+                }
+                None => by_type.push((dtype, 1, file_bytes, 4 * elems)),
+            }
+        }
+        if by_type.is_empty() {
+            return None;
+        }
+        by_type.sort_by_key(|(dtype, ..)| type_name(*dtype));
+        let mb = |bytes: usize| bytes as f64 / 1e6;
+        let parts: Vec<String> = by_type
+            .iter()
+            .map(|&(dtype, count, file, memory)| {
+                let noun = if count == 1 { "matrix" } else { "matrices" };
+                format!("{count} {} {noun} ({:.1} MB in the file, {:.1} MB as f32)", type_name(dtype), mb(file), mb(memory))
+            })
+            .collect();
+        Some(format!(
+            "weights of types this engine does not run natively are expanded to f32: {}; their products are computed in f32, \
+             not bit-identical to llama.cpp's (native types: {})",
+            parts.join(", "),
+            NATIVE_TYPES.join(", ")
+        ))
     }
 
     /// A tensor's bytes as stored in the file, after checking that the file holds them all.
@@ -229,14 +284,82 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     }
 }
 
+/// The weight types a matrix is kept in as it is in the file (Q5_0 as the equivalent Q8_0), the
+/// quantized ones multiplied as llama.cpp multiplies them on AVX2 (see [`super::quant`]).
+pub const NATIVE_TYPES: [&str; 7] = ["Q4_0", "Q4_K", "Q5_0", "Q5_K", "Q6_K", "Q8_0", "F32"];
+
 /// The kind of [`QMatrix`] that keeps a ggml type as it is in the file, if one does.
 fn kept_kind(dtype: GgmlDType) -> Option<Kind> {
     match dtype {
+        GgmlDType::Q4_0 => Some(Kind::Q4_0),
         GgmlDType::Q4K => Some(Kind::Q4K),
+        GgmlDType::Q5K => Some(Kind::Q5K),
         GgmlDType::Q6K => Some(Kind::Q6K),
         GgmlDType::Q8_0 => Some(Kind::Q8_0),
         GgmlDType::F32 => Some(Kind::F32),
         _ => None,
+    }
+}
+
+/// ggml's name of a type (`ggml_type_name`).
+fn type_name(dtype: GgmlDType) -> &'static str {
+    match dtype {
+        GgmlDType::F32 => "F32",
+        GgmlDType::F16 => "F16",
+        GgmlDType::BF16 => "BF16",
+        GgmlDType::Q4_0 => "Q4_0",
+        GgmlDType::Q4_1 => "Q4_1",
+        GgmlDType::Q5_0 => "Q5_0",
+        GgmlDType::Q5_1 => "Q5_1",
+        GgmlDType::Q8_0 => "Q8_0",
+        GgmlDType::Q8_1 => "Q8_1",
+        GgmlDType::Q2K => "Q2_K",
+        GgmlDType::Q3K => "Q3_K",
+        GgmlDType::Q4K => "Q4_K",
+        GgmlDType::Q5K => "Q5_K",
+        GgmlDType::Q6K => "Q6_K",
+        GgmlDType::Q8K => "Q8_K",
+    }
+}
+
+/// The error for a header the GGUF reader rejects. Its reader knows none of the ggml types
+/// after Q8_K but BF16 (the i-quants, the ternary and FP4 types, ...) and says only "unknown
+/// dtype for tensor N" with N the type's number: that one is named.
+fn unreadable(reason: &str) -> String {
+    const NAMES: [(u32, &str); 17] = [
+        (16, "IQ2_XXS"),
+        (17, "IQ2_XS"),
+        (18, "IQ3_XXS"),
+        (19, "IQ1_S"),
+        (20, "IQ4_NL"),
+        (21, "IQ3_S"),
+        (22, "IQ2_S"),
+        (23, "IQ4_XS"),
+        (24, "I8"),
+        (25, "I16"),
+        (26, "I32"),
+        (27, "I64"),
+        (28, "F64"),
+        (29, "IQ1_M"),
+        (34, "TQ1_0"),
+        (35, "TQ2_0"),
+        (39, "MXFP4"),
+    ];
+    // (The reader's errors may carry a backtrace after the message.)
+    let unknown = reason
+        .strip_prefix("unknown dtype for tensor ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<u32>().ok());
+    match unknown {
+        Some(id) => {
+            let name = NAMES.iter().find(|(n, _)| *n == id).map_or("an unknown type", |(_, name)| name);
+            format!(
+                "holds tensors of ggml type {id} ({name}), which this engine cannot read; weight types it runs: {} \
+                 (and F16, BF16, Q4_1, Q5_1, Q8_1, Q2_K, Q3_K, Q8_K expanded to f32)",
+                NATIVE_TYPES.join(", ")
+            )
+        }
+        None => format!("not a readable GGUF file: {reason}"),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::blocks::{q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ6K, BlockQ8K, BlockQ8_0, QK_K};
+use super::blocks::{q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ6K, BlockQ8K, BlockQ8_0, QK_K};
 use super::kernels::{scatter_group, scatter_row};
 use crate::engine::cpu::hsum8;
 
@@ -291,5 +291,143 @@ pub unsafe fn q8_0<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], out: 
     }
     for i in 0..r {
         out[i] = hsum_f32(acc[i]);
+    }
+}
+
+/// Σ_s min_s · (bsums[2s] + bsums[2s+1]) of a K-quant block with Q4_K-packed mins (`sm[8..16]`
+/// unpacked), exact in i32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn min_sum(sm: &[u8; 16], y: &BlockQ8K) -> i32 {
+    let mins = _mm_cvtepu8_epi16(_mm_loadl_epi64(sm.as_ptr().add(8) as *const __m128i));
+    let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+    let pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256::<1>(bsums));
+    let prod = _mm_madd_epi16(mins, pairs);
+    let s = _mm_add_epi32(prod, _mm_unpackhi_epi64(prod, prod));
+    _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s)))
+}
+
+/// One Q5_K weight row against R activation rows: the lane sums of
+/// `ggml_vec_dot_q5_K_q8_K`, folded as it folds them or as the tiled matmul does (`tiled`).
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C; `acts` holds R rows of at least `w.len()` blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q5k<const R: usize>(w: &[BlockQ5K], acts: &[&[BlockQ8K]], tiled: [bool; 8], out: &mut [f32]) {
+    let acts: &[&[BlockQ8K]; R] = acts.try_into().expect("R activation rows");
+    assert!(acts.iter().all(|a| a.len() >= w.len()), "activation rows shorter than the weight row");
+    let m4 = _mm256_set1_epi8(0xF);
+    let bit0 = _mm256_set1_epi8(1);
+    let bit1 = _mm256_set1_epi8(2);
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut summs = [0f32; R];
+    let mut acc_tiled = [0f32; R];
+    for (b, x) in w.iter().enumerate() {
+        let sm = q4k_scales_mins(&x.scales);
+        let hbits = _mm256_loadu_si256(x.qh.as_ptr() as *const __m256i);
+        let mut sums = [_mm256_setzero_si256(); R];
+        for j in 0..QK_K / 64 {
+            let scale_l = _mm256_set1_epi16(sm[2 * j] as i16);
+            let scale_h = _mm256_set1_epi16(sm[2 * j + 1] as i16);
+            let bits = _mm256_loadu_si256(x.qs.as_ptr().add(32 * j) as *const __m256i);
+            // The fifth bits of sub-blocks 2j and 2j+1 (bits 2j and 2j+1 of each qh byte), moved
+            // to bit 4; masked per byte after the 16-bit shift.
+            let h = _mm256_srl_epi16(hbits, _mm_cvtsi32_si128(2 * j as i32));
+            let high_l = _mm256_slli_epi16::<4>(_mm256_and_si256(h, bit0));
+            let high_h = _mm256_slli_epi16::<3>(_mm256_and_si256(h, bit1));
+            let q5l = _mm256_or_si256(_mm256_and_si256(bits, m4), high_l);
+            let q5h = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(bits), m4), high_h);
+            for i in 0..R {
+                let q8 = acts[i].get_unchecked(b).qs.as_ptr().add(64 * j);
+                let q8l = _mm256_loadu_si256(q8 as *const __m256i);
+                let q8h = _mm256_loadu_si256(q8.add(32) as *const __m256i);
+                // At most 2 × 31 × 127 per 16-bit pair: no saturation.
+                let pl = _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q5l, q8l));
+                let ph = _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q5h, q8h));
+                sums[i] = _mm256_add_epi32(sums[i], _mm256_add_epi32(pl, ph));
+            }
+        }
+        let (xd, xmin) = (x.d.to_f32(), x.dmin.to_f32());
+        for i in 0..R {
+            let y = acts[i].get_unchecked(b);
+            let mins = min_sum(&sm, y) as f32;
+            if tiled[i] {
+                let total = hsum_i32(sums[i]) as f32;
+                acc_tiled[i] = (-xmin).mul_add(mins, xd * total).mul_add(y.d, acc_tiled[i]);
+            } else {
+                acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(y.d * xd), _mm256_cvtepi32_ps(sums[i]), acc[i]);
+                summs[i] = (-y.d * xmin).mul_add(mins, summs[i]);
+            }
+        }
+    }
+    for i in 0..R {
+        out[i] = if tiled[i] { acc_tiled[i] } else { hsum_f32(acc[i]) + summs[i] };
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C; `acts` holds R rows of `kb` blocks, `w` whole rows of
+/// `kb` blocks, and `out` has room for row `R - 1`'s output of the last weight row.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q5k_rows<const R: usize>(w: &[BlockQ5K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
+    for (i, row) in w.chunks_exact(kb).enumerate() {
+        let mut values = [0f32; R];
+        q5k::<R>(row, acts, tiled, &mut values);
+        scatter_row(&values, i, stride, out);
+    }
+}
+
+/// A group of eight interleaved Q4_0 weight rows against R activation rows: per block the eight
+/// rows' exact integer dot products in the lanes of one vector (as in llama.cpp's repacked
+/// kernels), then one fused multiply-add by the scales.
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C; `acts` holds R rows of at least `w.len()` blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q4_0x8<const R: usize>(w: &[BlockQ4_0x8], acts: &[&[BlockQ8_0]], out: &mut [[f32; 8]]) {
+    let acts: &[&[BlockQ8_0]; R] = acts.try_into().expect("R activation rows");
+    assert!(acts.iter().all(|a| a.len() >= w.len()), "activation rows shorter than the weight rows");
+    let m4 = _mm256_set1_epi8(0xF);
+    let ones8 = _mm256_set1_epi8(1);
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_ps(); R];
+    for (b, x) in w.iter().enumerate() {
+        // Group t of each row: four bytes, their low nibbles values 4t..4t+4, their high
+        // nibbles values 16+4t..16+4t+4 (unsigned, 0..15).
+        let packed: [__m256i; 4] = std::array::from_fn(|t| _mm256_loadu_si256(x.qs.as_ptr().add(32 * t) as *const __m256i));
+        let low: [__m256i; 4] = std::array::from_fn(|t| _mm256_and_si256(packed[t], m4));
+        let high: [__m256i; 4] = std::array::from_fn(|t| _mm256_and_si256(_mm256_srli_epi16::<4>(packed[t]), m4));
+        let d = _mm256_cvtph_ps(_mm_loadu_si128(x.d.as_ptr() as *const __m128i));
+        for i in 0..R {
+            let y = acts[i].get_unchecked(b);
+            let at = |j: usize| _mm256_set1_epi32((y.qs.as_ptr().add(j) as *const i32).read_unaligned());
+            // Σ q·y in 16-bit lanes: at most 8 × 2 × 15 × 127 = 30480.
+            let mut dots = _mm256_setzero_si256();
+            for t in 0..4 {
+                dots = _mm256_add_epi16(dots, _mm256_maddubs_epi16(low[t], at(4 * t)));
+                dots = _mm256_add_epi16(dots, _mm256_maddubs_epi16(high[t], at(16 + 4 * t)));
+            }
+            // Σ (q - 8)·y = Σ q·y - 8·Σ y (exact integers either way).
+            let qs_y = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+            let sum_y = hsum_i32(_mm256_madd_epi16(ones, _mm256_maddubs_epi16(ones8, qs_y)));
+            let sums = _mm256_sub_epi32(_mm256_madd_epi16(dots, ones), _mm256_set1_epi32(8 * sum_y));
+            let scale = _mm256_mul_ps(d, _mm256_set1_ps(y.d.to_f32()));
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc[i]);
+        }
+    }
+    for i in 0..R {
+        _mm256_storeu_ps(out[i].as_mut_ptr(), acc[i]);
+    }
+}
+
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C; `w` holds whole groups of `kb` interleaved blocks,
+/// `acts` R rows of `kb` blocks, and `out` has room for row `R - 1`'s output of the last group.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q4_0x8_rows<const R: usize>(w: &[BlockQ4_0x8], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+    for (g, group) in w.chunks_exact(kb).enumerate() {
+        let mut result = [[0f32; 8]; R];
+        q4_0x8::<R>(group, acts, &mut result);
+        scatter_group(&result, g, stride, out);
     }
 }

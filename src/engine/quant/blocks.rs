@@ -9,6 +9,7 @@ use crate::simd_dispatch;
 
 pub const QK_K: usize = 256;
 pub const QK8_0: usize = 32;
+pub const QK4_0: usize = 32;
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -86,6 +87,58 @@ pub struct BlockQ6K {
     pub(super) d: f16,
 }
 
+/// 256 weights `d * scale_s * q - dmin * min_s` with a 5-bit `q` (low four bits in `qs` as in
+/// Q4_K, the fifth in `qh`: bit `2j` of byte `l` for value `l` of sub-block `2j`, bit `2j + 1`
+/// for value `l` of sub-block `2j + 1`) and the six-bit scales and mins packed as in Q4_K.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct BlockQ5K {
+    pub(super) d: f16,
+    pub(super) dmin: f16,
+    pub(super) scales: [u8; 12],
+    pub(super) qh: [u8; QK_K / 8],
+    pub(super) qs: [u8; QK_K / 2],
+}
+
+/// 32 weights `d * (q - 8)`: byte `j` holds value `j` in its low nibble and value `j + 16` in
+/// its high one.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct BlockQ4_0 {
+    pub(super) d: f16,
+    pub(super) qs: [u8; QK4_0 / 2],
+}
+
+/// One Q4_0 block (32 columns) of eight consecutive rows, interleaved so that a 256-bit vector
+/// holds four bytes of each of the eight rows (SIMD lanes are output rows, as in llama.cpp's
+/// `block_q4_0x8`). The same 144 bytes as the eight blocks it comes from.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct BlockQ4_0x8 {
+    pub(super) d: [f16; 8],
+    /// `[group t (0..4)][row][4]`: bytes `4t..4t + 4` of each row's block (low nibbles values
+    /// `4t + u`, high nibbles values `16 + 4t + u`).
+    pub(super) qs: [u8; 128],
+}
+
+impl BlockQ4_0x8 {
+    pub(super) fn new(rows: [&BlockQ4_0; 8]) -> Self {
+        let mut x = Self { d: [f16::ZERO; 8], qs: [0; 128] };
+        for (r, block) in rows.iter().enumerate() {
+            x.d[r] = block.d;
+            for t in 0..4 {
+                x.qs[32 * t + 4 * r..32 * t + 4 * r + 4].copy_from_slice(&block.qs[4 * t..4 * t + 4]);
+            }
+        }
+        x
+    }
+
+    /// Row `r`'s block, as in the file.
+    pub(super) fn row(&self, r: usize) -> BlockQ4_0 {
+        BlockQ4_0 { d: self.d[r], qs: std::array::from_fn(|j| self.qs[32 * (j / 4) + 4 * r + j % 4]) }
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct BlockQ8_0 {
@@ -107,6 +160,9 @@ const _: () = assert!(
         && std::mem::size_of::<BlockQ8_0>() == 34
         && std::mem::size_of::<BlockQ8K>() == 292
         && std::mem::size_of::<BlockQ4Kx8>() == 1184
+        && std::mem::size_of::<BlockQ5K>() == 176
+        && std::mem::size_of::<BlockQ4_0>() == 18
+        && std::mem::size_of::<BlockQ4_0x8>() == 144
 );
 
 /// Block `i` of `bytes` (a copy; the bytes need not be aligned). Only for the plain-old-data
@@ -255,6 +311,49 @@ pub(super) fn dequantize_q4k(b: &BlockQ4K, out: &mut [f32]) {
             out[64 * j + 32 + l] = d2 * (q[l] >> 4) as f32 - m2;
         }
     }
+}
+
+/// The 5-bit value of element `i` (0..256) of a Q5_K block (the weight is
+/// `d * scale * value - dmin * min`).
+#[inline]
+pub(super) fn q5k_value(b: &BlockQ5K, i: usize) -> u8 {
+    let (sub, l) = (i / 32, i % 32);
+    let low = b.qs[32 * (sub / 2) + l];
+    let low = if sub % 2 == 0 { low & 0xF } else { low >> 4 };
+    low | (((b.qh[l] >> sub) & 1) << 4)
+}
+
+/// ggml's `dequantize_row_q5_K` for one block: `(d * scale) * q - dmin * min`, each product
+/// rounded (no fused multiply-add: ggml-base is built without FMA).
+pub(super) fn dequantize_q5k(b: &BlockQ5K, out: &mut [f32]) {
+    let (d, min) = (b.d.to_f32(), b.dmin.to_f32());
+    let sm = q4k_scales_mins(&b.scales);
+    for (sub, out) in out.chunks_exact_mut(32).enumerate() {
+        let (d, m) = (d * sm[sub] as f32, min * sm[8 + sub] as f32);
+        for (l, o) in out.iter_mut().enumerate() {
+            *o = d * q5k_value(b, 32 * sub + l) as f32 - m;
+        }
+    }
+}
+
+/// The signed 4-bit value of element `i` (0..32) of a Q4_0 block, `q - 8`.
+#[inline]
+pub(super) fn q4_0_value(b: &BlockQ4_0, i: usize) -> i8 {
+    let q = b.qs[i % 16];
+    (if i < 16 { q & 0xF } else { q >> 4 }) as i8 - 8
+}
+
+/// ggml's `dequantize_row_q4_0` for one block.
+pub(super) fn dequantize_q4_0(b: &BlockQ4_0, out: &mut [f32]) {
+    let d = b.d.to_f32();
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = q4_0_value(b, i) as f32 * d;
+    }
+}
+
+/// Q4_0 blocks as Q8_0 blocks with the same values (the same f16 scale, `q - 8` as a byte).
+pub(super) fn q4_0_as_q8_0(b: &BlockQ4_0) -> BlockQ8_0 {
+    BlockQ8_0 { d: b.d, qs: std::array::from_fn(|i| q4_0_value(b, i)) }
 }
 
 /// The 6-bit value of element `i` (0..256) of a Q6_K block, unsigned (0..63; the weight is

@@ -1,10 +1,13 @@
-//! The dot-product kernels: weight row blocks against up to four (Q6_K: eight) activation rows at
-//! once, each dispatched to its AVX2 version ([`super::avx2`]) where the CPU has it, else to
-//! the portable one, which computes the same bits.
+//! The dot-product kernels: weight row blocks against up to four (Q5_K, Q6_K: eight) activation
+//! rows at once, each dispatched to its AVX2 version ([`super::avx2`]) where the CPU has it,
+//! else to the portable one, which computes the same bits.
 
 #[cfg(target_arch = "x86_64")]
 use super::avx2;
-use super::blocks::{q4k_scales_mins, q6k_value, BlockQ4K, BlockQ4Kx8, BlockQ6K, BlockQ8K, BlockQ8_0, QK_K};
+use super::blocks::{
+    q4_0_value, q4k_scales_mins, q5k_value, q6k_value, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ6K, BlockQ8K, BlockQ8_0, QK4_0,
+    QK_K,
+};
 use crate::engine::cpu::hsum8;
 
 /// Calls the AVX2 kernel specialised for the number of activation rows (1 to 4, or 1 to 8
@@ -77,6 +80,20 @@ pub fn q8_0_rows(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usiz
     by_rows!(q8_0_rows, w, acts, kb, stride; out)
 }
 
+/// `tiled[i]`: activation row i as llama.cpp's tiled K-quant matmul computes it, else as
+/// `ggml_vec_dot_q5_K_q8_K`.
+pub fn q5k_rows(w: &[BlockQ5K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
+    by_rows!(8: q5k_rows, w, acts, kb, stride, tiled; out)
+}
+
+/// Groups of eight interleaved rows, each row computed as llama.cpp's repacked Q4_0 kernels
+/// compute it (`gemv/gemm_q4_0_8x8_q8_0`, which round alike): per block of 32 values the exact
+/// integer dot product, folded into one f32 accumulator with one fused multiply-add by the
+/// product of the two scales.
+pub fn q4_0x8_rows(w: &[BlockQ4_0x8], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+    by_rows!(q4_0x8_rows, w, acts, kb, stride; out)
+}
+
 /// The Q4_K block's integer dot product and min correction for one activation block.
 #[inline]
 pub(super) fn q4k_min_sum(scales: &[u8; 12], a: &BlockQ8K) -> i32 {
@@ -86,6 +103,66 @@ pub(super) fn q4k_min_sum(scales: &[u8; 12], a: &BlockQ8K) -> i32 {
 
 pub mod portable {
     use super::*;
+
+    pub fn q5k(w: &[BlockQ5K], acts: &[&[BlockQ8K]], tiled: [bool; 8], out: &mut [f32]) {
+        for ((a, out), tiled) in acts.iter().zip(out.iter_mut()).zip(tiled) {
+            let (mut acc, mut summs, mut acc_tiled) = ([0f32; 8], 0f32, 0f32);
+            for (x, y) in w.iter().zip(a.iter()) {
+                let sm = q4k_scales_mins(&x.scales);
+                let mut lanes = [0i32; 8];
+                for (i, &q8) in y.qs.iter().enumerate() {
+                    // Lane of element i in the AVX2 kernel: four bytes per 32-bit lane.
+                    lanes[(i % 32) / 4] += sm[i / 32] as i32 * q5k_value(x, i) as i32 * q8 as i32;
+                }
+                let mins = q4k_min_sum(&x.scales, y) as f32;
+                let (xd, xmin) = (x.d.to_f32(), x.dmin.to_f32());
+                // ggml_vec_dot_q5_K_q8_K: the lanes scaled into eight accumulators, the min
+                // correction into a scalar one.
+                let d = y.d * xd;
+                for (acc, &lane) in acc.iter_mut().zip(&lanes) {
+                    *acc = d.mul_add(lane as f32, *acc);
+                }
+                // ggml's `summs += dmin * m` is compiled (C's default contraction, FMA enabled)
+                // into a fused multiply-add: the unfused sum fails the parity fixtures.
+                summs = (-y.d * xmin).mul_add(mins, summs);
+                // The tiled matmul: the block's exact sum, its min correction, then the
+                // activation scale.
+                let total: i32 = lanes.iter().sum();
+                acc_tiled = (-xmin).mul_add(mins, xd * total as f32).mul_add(y.d, acc_tiled);
+            }
+            *out = if tiled { acc_tiled } else { hsum8(&acc) + summs };
+        }
+    }
+
+    pub fn q4_0x8(w: &[BlockQ4_0x8], acts: &[&[BlockQ8_0]], out: &mut [[f32; 8]]) {
+        for (a, out) in acts.iter().zip(out.iter_mut()) {
+            for (r, out) in out.iter_mut().enumerate() {
+                let mut acc = 0f32;
+                for (x, y) in w.iter().zip(a.iter()) {
+                    let x = x.row(r);
+                    let sum: i32 = (0..QK4_0).map(|i| q4_0_value(&x, i) as i32 * y.qs[i] as i32).sum();
+                    acc = (sum as f32).mul_add(x.d.to_f32() * y.d.to_f32(), acc);
+                }
+                *out = acc;
+            }
+        }
+    }
+
+    pub fn q5k_rows(w: &[BlockQ5K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
+        for (i, row) in w.chunks_exact(kb).enumerate() {
+            let mut values = [0f32; 8];
+            q5k(row, acts, tiled, &mut values[..acts.len()]);
+            scatter_row(&values[..acts.len()], i, stride, out);
+        }
+    }
+
+    pub fn q4_0x8_rows(w: &[BlockQ4_0x8], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+        for (g, group) in w.chunks_exact(kb).enumerate() {
+            let mut result = [[0f32; 8]; 4];
+            q4_0x8(group, acts, &mut result[..acts.len()]);
+            scatter_group(&result[..acts.len()], g, stride, out);
+        }
+    }
 
     pub fn q4k(w: &[BlockQ4K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
         for (a, out) in acts.iter().zip(out.iter_mut()) {

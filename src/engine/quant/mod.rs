@@ -8,19 +8,32 @@
 //! The arithmetic is llama.cpp's on x86 CPUs (ggml-cpu, as shipped in llama-cpp-python 0.3.36),
 //! so that greedy outputs can match it token for token:
 //! - activations are quantized as ggml does: Q8_K (round half to even, `d = -max/127`) for the
-//!   k-quants, Q8_0 (AVX2 variant: `d = amax/127` kept as f16, scale `127/amax`) for Q8_0;
+//!   k-quants, Q8_0 (AVX2 variant: `d = amax/127` kept as f16, scale `127/amax`) for Q8_0 and
+//!   Q4_0;
 //! - Q4_K follows the repacked AVX2 kernels (`gemv/gemm_q4_K_8x8_q8_K`, which llama.cpp uses for
 //!   every Q4_K matrix on AVX2): per 256-value block an exact integer dot product and an exact
 //!   integer min correction, each folded into its own f32 accumulator with one fused multiply-add;
-//! - Q6_K and Q8_0 follow `ggml_vec_dot_q6_K_q8_K` / `ggml_vec_dot_q8_0_q8_0`: eight 32-bit lanes
-//!   of integer partial sums per block, accumulated lane-wise with fused multiply-adds, then summed
-//!   in ggml's `hsum_float_8` order.
+//! - Q5_K, Q6_K and Q8_0 follow `ggml_vec_dot_q5_K_q8_K` / `ggml_vec_dot_q6_K_q8_K` /
+//!   `ggml_vec_dot_q8_0_q8_0`: eight 32-bit lanes of integer partial sums per block, accumulated
+//!   lane-wise with fused multiply-adds, then summed in ggml's `hsum_float_8` order (Q5_K adds
+//!   its min correction, accumulated apart in one scalar with fused multiply-adds, at the end);
+//!   llama.cpp does not repack Q5_K or Q6_K on AVX2, and for a batch of 8 rows or more it
+//!   multiplies them with its tiled K-quant matmul instead (see [`RowMode`]);
+//! - Q4_0 follows the repacked AVX2 kernels (`gemv/gemm_q4_0_8x8_q8_0`, which llama.cpp uses for
+//!   every Q4_0 matrix of a multiple of 8 rows; the GEMM and the GEMV round alike): per 32-value
+//!   block the exact integer dot product, folded into one f32 accumulator with one fused
+//!   multiply-add by the product of the two f16 scales. A Q4_0 matrix of other heights is not
+//!   repacked; llama.cpp then multiplies it like Q8_0 (`ggml_vec_dot_q4_0_q8_0` and llamafile's
+//!   tinyBLAS sum the same lanes as for Q8_0), and it is held as the Q8_0 blocks of its values.
 //!
 //! The integer parts are exact, so only their grouping into lanes matters; the portable code
 //! computes the same lane sums and the same fused multiply-adds as the AVX2 code and gives the
 //! same bits.
 //!
-//! Weights stay in the file's layout: the matrix is the only copy (no repacked second one).
+//! Weights are held once, in the file's block layout, except that Q4_K and Q4_0 matrices of a
+//! multiple of 8 rows are interleaved by groups of 8 rows instead (the same bytes, lanes of a
+//! vector being output rows) and Q4_0 matrices of other heights are held as Q8_0: no second,
+//! repacked copy.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -28,8 +41,8 @@ pub mod blocks;
 mod kernels;
 
 use blocks::{
-    block_at, blocks_from_bytes, dequantize_q4k, dequantize_q6k, quantize_q8_0, quantize_q8k, weight_vec, BlockQ4K, BlockQ4Kx8, BlockQ6K,
-    BlockQ8K, BlockQ8_0, QK8_0, QK_K,
+    block_at, blocks_from_bytes, dequantize_q4_0, dequantize_q4k, dequantize_q5k, dequantize_q6k, q4_0_as_q8_0, quantize_q8_0,
+    quantize_q8k, weight_vec, BlockQ4K, BlockQ4Kx8, BlockQ4_0, BlockQ4_0x8, BlockQ5K, BlockQ6K, BlockQ8K, BlockQ8_0, QK4_0, QK8_0, QK_K,
 };
 use half::f16;
 
@@ -63,9 +76,14 @@ pub enum Weights {
     Q4K(Vec<BlockQ4K>),
     /// Q4_K with a multiple of 8 rows, interleaved by 8 (`[row group][block]`).
     Q4Kx8(Vec<BlockQ4Kx8>),
+    Q5K(Vec<BlockQ5K>),
     Q6K(Vec<BlockQ6K>),
+    /// Q4_0 with a multiple of 8 rows, interleaved by 8 (`[row group][block]`), computed as
+    /// llama.cpp's repacked `q4_0_8x8` kernels compute it (llama.cpp repacks no other Q4_0
+    /// matrix and multiplies those like Q8_0: they are held as [`Weights::Q8_0`]).
+    Q4_0x8(Vec<BlockQ4_0x8>),
     Q8_0(Vec<BlockQ8_0>),
-    /// Any other type, dequantized at load time.
+    /// F32 weights, or F16 and BF16 ones expanded at load time.
     F32(Vec<f32>),
 }
 
@@ -88,8 +106,9 @@ pub struct QMatrix {
 /// - `gemm`: the row is in the first `n - n % 4` rows of a batch of `n`, which go through the
 ///   4-row Q4_K GEMM (integer sums folded into the f32 accumulators every 64 values rather than
 ///   every 256; activation quantizer breaking ±max ties towards +);
-/// - `tiled`: the batch has 8 rows or more, so Q6_K goes through the tiled K-quant matmul (one
-///   exact integer per 256 values, scaled by the weight scale, then a fused multiply-add by the
+/// - `tiled`: the batch has 8 rows or more, so Q5_K and Q6_K go through the tiled K-quant matmul
+///   (one exact integer per 256 values, scaled by the weight scale, with Q5_K's exact min
+///   correction then subtracted in one fused multiply-add, then a fused multiply-add by the
 ///   activation scale, rather than eight lanes summed at the end).
 ///
 /// The default is a lone row (llama.cpp's GEMV and row dot products).
@@ -99,10 +118,12 @@ pub struct RowMode {
     pub tiled: bool,
 }
 
-/// The ggml types kept quantized; any other is dequantized to f32 at load time.
+/// The ggml types a matrix is kept in (see `GgufFile::matrix` for the others).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    Q4_0,
     Q4K,
+    Q5K,
     Q6K,
     Q8_0,
     F32,
@@ -112,7 +133,8 @@ impl QMatrix {
     /// A matrix from raw GGUF block bytes of a kept type.
     pub fn from_blocks(kind: Kind, rows: usize, cols: usize, bytes: &[u8]) -> Result<Self, String> {
         let block = match kind {
-            Kind::Q4K | Kind::Q6K => QK_K,
+            Kind::Q4K | Kind::Q5K | Kind::Q6K => QK_K,
+            Kind::Q4_0 => QK4_0,
             Kind::Q8_0 => QK8_0,
             Kind::F32 => 1,
         };
@@ -142,7 +164,35 @@ impl QMatrix {
                 Weights::Q4Kx8(x8)
             }
             Kind::Q4K => Weights::Q4K(blocks_from_bytes(bytes)),
+            Kind::Q5K => Weights::Q5K(blocks_from_bytes(bytes)),
             Kind::Q6K => Weights::Q6K(blocks_from_bytes(bytes)),
+            Kind::Q4_0 if rows.is_multiple_of(8) && bytes.len() == rows * cols / QK4_0 * 18 => {
+                let (kb, groups) = (cols / QK4_0, rows / 8);
+                let group_bytes = 8 * kb * std::mem::size_of::<BlockQ4_0>();
+                let per_task = load_task_len(groups, group_bytes);
+                let mut x8 = weight_vec(groups * kb);
+                let tasks: Vec<_> =
+                    x8.spare_capacity_mut()[..groups * kb].chunks_mut(per_task * kb).zip(bytes.chunks(per_task * group_bytes)).collect();
+                super::pool::for_each(tasks, |(dst, src)| {
+                    for (dst, group) in dst.chunks_mut(kb).zip(src.chunks_exact(group_bytes)) {
+                        for (b, slot) in dst.iter_mut().enumerate() {
+                            let blocks: [BlockQ4_0; 8] = std::array::from_fn(|r| block_at(group, r * kb + b));
+                            slot.write(BlockQ4_0x8::new(std::array::from_fn(|r| &blocks[r])));
+                        }
+                    }
+                });
+                // SAFETY: the tasks wrote every block of every group.
+                unsafe { x8.set_len(groups * kb) };
+                Weights::Q4_0x8(x8)
+            }
+            Kind::Q4_0 => {
+                // llama.cpp repacks only whole groups of eight rows; otherwise its Q4_0 dot
+                // products are Q8_0's (`ggml_vec_dot_q4_0_q8_0` and llamafile's tinyBLAS sum
+                // the same eight lanes of exact integers with the same fused multiply-adds),
+                // and Q8_0 holds every Q4_0 weight exactly.
+                let blocks: Vec<BlockQ4_0> = blocks_from_bytes(bytes);
+                Weights::Q8_0(blocks.iter().map(q4_0_as_q8_0).collect())
+            }
             Kind::Q8_0 => Weights::Q8_0(blocks_from_bytes(bytes)),
             Kind::F32 => Weights::F32(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
         };
@@ -162,7 +212,9 @@ impl QMatrix {
         match &self.weights {
             Weights::Q4K(b) => b.len(),
             Weights::Q4Kx8(b) => 8 * b.len(),
+            Weights::Q5K(b) => b.len(),
             Weights::Q6K(b) => b.len(),
+            Weights::Q4_0x8(b) => 8 * b.len(),
             Weights::Q8_0(b) => b.len(),
             Weights::F32(v) => v.len(),
         }
@@ -197,10 +249,23 @@ impl QMatrix {
                     }
                 }
             }
+            Weights::Q5K(blocks) => {
+                let per_row = self.cols / QK_K;
+                for (block, out) in blocks[row * per_row..(row + 1) * per_row].iter().zip(out.chunks_exact_mut(QK_K)) {
+                    dequantize_q5k(block, out);
+                }
+            }
             Weights::Q6K(blocks) => {
                 let per_row = self.cols / QK_K;
                 for (block, out) in blocks[row * per_row..(row + 1) * per_row].iter().zip(out.chunks_exact_mut(QK_K)) {
                     dequantize_q6k(block, out);
+                }
+            }
+            Weights::Q4_0x8(blocks) => {
+                let per_row = self.cols / QK4_0;
+                let (group, r) = (row / 8, row % 8);
+                for (x, out) in blocks[group * per_row..(group + 1) * per_row].iter().zip(out.chunks_exact_mut(QK4_0)) {
+                    dequantize_q4_0(&x.row(r), out);
                 }
             }
             Weights::Q8_0(blocks) => {
@@ -221,7 +286,7 @@ impl QMatrix {
     pub fn quantize<'a>(&self, xs: &'a [f32], modes: &[RowMode]) -> Activations<'a> {
         assert_eq!(xs.len() % self.cols, 0);
         match self.weights {
-            Weights::Q4K(_) | Weights::Q4Kx8(_) | Weights::Q6K(_) => {
+            Weights::Q4K(_) | Weights::Q4Kx8(_) | Weights::Q5K(_) | Weights::Q6K(_) => {
                 let n = xs.len() / QK_K;
                 let mut blocks = Vec::with_capacity(n);
                 // The GEMM's quantizer differs from the reference one only in breaking a tie
@@ -246,7 +311,9 @@ impl QMatrix {
                 unsafe { blocks.set_len(n) };
                 Activations::Q8K(blocks)
             }
-            Weights::Q8_0(_) => {
+            Weights::Q4_0x8(_) | Weights::Q8_0(_) => {
+                // ggml_quantize_mat_q8_0_4x8 (the Q4_0 GEMM's quantizer) computes the same
+                // scales and values as quantize_row_q8_0, only interleaved.
                 let mut blocks = vec![BlockQ8_0 { d: f16::ZERO, qs: [0; QK8_0] }; xs.len() / QK8_0];
                 blocks.iter_mut().zip(xs.chunks_exact(QK8_0)).for_each(|(b, x)| quantize_q8_0(x, b));
                 Activations::Q8_0(blocks)
@@ -288,7 +355,7 @@ impl QMatrix {
         } else {
             self.rows.div_ceil(threads * 8).clamp(1, MAX_CHUNK_ROWS)
         };
-        if let Weights::Q4Kx8(_) = self.weights {
+        if let Weights::Q4Kx8(_) | Weights::Q4_0x8(_) = self.weights {
             rows.div_ceil(8) * 8
         } else {
             rows
@@ -325,7 +392,8 @@ impl QMatrix {
                     tiled[i] = mode.tiled;
                 }
                 let n = tile.len();
-                // Q4_K rows take llama.cpp's GEMM flag, Q6_K rows its tiled flag.
+                // Q4_K rows take llama.cpp's GEMM flag, Q5_K and Q6_K rows its tiled flag (Q4_0's
+                // GEMM and GEMV round alike: it takes neither).
                 let row_flags = if let Weights::Q4Kx8(_) = self.weights { &flags[..n] } else { &tiled[..n] };
                 self.dot_rows(first..first + count, acts, tile.clone(), row_flags, &mut tile_out, count);
                 for (r, values) in tile.zip(tile_out.chunks_exact(count)) {
@@ -342,14 +410,15 @@ impl QMatrix {
     fn activation_key(&self) -> u8 {
         match self.weights {
             Weights::Q4Kx8(_) => 0,
-            Weights::Q4K(_) | Weights::Q6K(_) => 1,
-            Weights::Q8_0(_) => 2,
+            Weights::Q4K(_) | Weights::Q5K(_) | Weights::Q6K(_) => 1,
+            Weights::Q4_0x8(_) | Weights::Q8_0(_) => 2,
             Weights::F32(_) => 3,
         }
     }
 
-    /// Weight rows `rows` (whole groups of eight for interleaved weights) against the activation
-    /// rows `acts_rows` (`flags`: their [`RowMode`]s' `gemm` flag for Q4_K, `tiled` for Q6_K):
+    /// Weight rows `rows` (whole groups of eight for interleaved weights) against the
+    /// activation rows `acts_rows` (`flags`: their [`RowMode`]s' `gemm` flag for Q4_K, `tiled`
+    /// for Q5_K and Q6_K):
     /// weight row i (counted from `rows.start`) and activation row j (from `acts_rows.start`)
     /// into `out[j * stride + i]`.
     fn dot_rows(
@@ -376,6 +445,16 @@ impl QMatrix {
                 let kb = self.cols / QK_K;
                 let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
                 in_groups(a, kb, stride, flags, out, |a, tiled, out| kernels::q6k_rows(w, a, kb, stride, tiled, out));
+            }
+            (Weights::Q5K(w), Activations::Q8K(a)) => {
+                let kb = self.cols / QK_K;
+                let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
+                in_groups(a, kb, stride, flags, out, |a, tiled, out| kernels::q5k_rows(w, a, kb, stride, tiled, out));
+            }
+            (Weights::Q4_0x8(w), Activations::Q8_0(a)) => {
+                let kb = self.cols / QK4_0;
+                let (w, a) = (&w[rows.start / 8 * kb..rows.end / 8 * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
+                in_groups(a, kb, stride, flags, out, |a, _: [bool; 4], out| kernels::q4_0x8_rows(w, a, kb, stride, out));
             }
             (Weights::Q8_0(w), Activations::Q8_0(a)) => {
                 let kb = self.cols / QK8_0;
@@ -546,6 +625,23 @@ mod tests {
                         kernels::portable::q8_0(&w[row * kb..(row + 1) * kb], rows, out)
                     }
                 }
+                (Weights::Q5K(w), Activations::Q8K(a)) => {
+                    let kb = matrix.cols / QK_K;
+                    let rows: Vec<_> = a.chunks_exact(kb).collect();
+                    for (r, (rows, out)) in rows.chunks(8).zip(out.chunks_mut(8)).enumerate() {
+                        let tiled = std::array::from_fn(|i| modes.get(8 * r + i).is_some_and(|m| m.tiled));
+                        kernels::portable::q5k(&w[row * kb..(row + 1) * kb], rows, tiled, out)
+                    }
+                }
+                (Weights::Q4_0x8(w), Activations::Q8_0(a)) => {
+                    let kb = matrix.cols / QK4_0;
+                    let rows: Vec<_> = a.chunks_exact(kb).collect();
+                    let mut eight = vec![[0f32; 8]; m];
+                    for (rows, eight) in rows.chunks(4).zip(eight.chunks_mut(4)) {
+                        kernels::portable::q4_0x8(&w[(row / 8) * kb..(row / 8 + 1) * kb], rows, eight);
+                    }
+                    out.iter_mut().zip(&eight).for_each(|(o, e)| *o = e[row % 8]);
+                }
                 _ => unreachable!(),
             }
             all.push(out.clone());
@@ -555,12 +651,32 @@ mod tests {
     }
 
     #[test]
+    fn q4_0_with_rows_not_in_groups_of_eight_is_held_as_the_same_q8_0_values() {
+        // llama.cpp repacks Q4_0 by groups of eight rows only; 13 rows are multiplied like Q8_0.
+        let cols = 256;
+        let (matrix, qtensor) = quantized(GgmlDType::Q4_0, Kind::Q4_0, 13, cols);
+        assert!(matches!(matrix.weights, Weights::Q8_0(_)));
+        let wd = qtensor.dequantize(&Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        let mut row = vec![0f32; cols];
+        for (j, expected) in wd.iter().enumerate() {
+            matrix.dequantize_row(j, &mut row);
+            assert_eq!(&row, expected, "row {j}");
+        }
+    }
+
+    #[test]
     fn rows_are_independent_of_the_batch_and_the_kernels_agree_bit_for_bit() {
-        let kinds = [(GgmlDType::Q4K, Kind::Q4K), (GgmlDType::Q6K, Kind::Q6K), (GgmlDType::Q8_0, Kind::Q8_0)];
+        let kinds = [
+            (GgmlDType::Q4K, Kind::Q4K),
+            (GgmlDType::Q5K, Kind::Q5K),
+            (GgmlDType::Q6K, Kind::Q6K),
+            (GgmlDType::Q4_0, Kind::Q4_0),
+            (GgmlDType::Q8_0, Kind::Q8_0),
+        ];
         // 296 rows: a lone row's product takes runs of more than 64 weight rows per task.
         for ((dtype, kind), (rows, cols)) in kinds.into_iter().flat_map(|k| [(k, (40, 512)), (k, (296, 256))]) {
             let (matrix, qtensor) = quantized(dtype, kind, rows, cols);
-            // Eleven rows: a full group of eight (Q6_K) or two of four, and a partial one.
+            // Eleven rows: a full group of eight (Q5_K, Q6_K) or two of four, and a partial one.
             let xs = values(11 * cols, 11);
             let batch = matrix.matmul(&xs);
             // One row at a time gives the same bits as eleven at once.
