@@ -106,6 +106,14 @@ fn the_test_models_hold_the_types_they_stand_for() {
     }
     let output = matrix_types("tiny-qwen2-q4_0.gguf").into_iter().find(|(name, ..)| name == "output.weight").unwrap();
     assert_eq!((output.1, output.2 % 8 != 0), (GgmlDType::Q4_0, true), "{output:?}");
+    // Q4_1: every layer matrix.
+    let types = matrix_types("tiny-llama-q4_1.gguf");
+    assert!(types.iter().filter(|(name, ..)| name.starts_with("blk.")).all(|(_, t, _)| *t == GgmlDType::Q4_1), "{types:?}");
+    // Q5_K_M of widths that are not multiples of 256: llama.cpp's fallbacks, Q5_1 for Q5_K and
+    // Q8_0 for Q6_K (the embedding and the output included).
+    let types = matrix_types("tiny-qwen2-narrow-q5_k_m.gguf");
+    let kinds: std::collections::BTreeSet<_> = types.iter().map(|(_, t, _)| format!("{t:?}")).collect();
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["Q5_1", "Q8_0"], "{types:?}");
 }
 
 fn temp_path(name: &str) -> PathBuf {
@@ -114,26 +122,25 @@ fn temp_path(name: &str) -> PathBuf {
 
 #[test]
 fn matrices_of_types_without_native_kernels_are_expanded_with_a_warning() {
-    // Q2_K and Q5_1 (llama.cpp's fallback for Q5_K matrices whose width is not a multiple of
-    // 256) matrices, written with candle's quantizers.
+    // Q2_K and Q3_K matrices, written with candle's quantizers.
     let device = Device::Cpu;
     let values: Vec<f32> = (0..16 * 256).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 3.0).collect();
     let weights = Tensor::from_vec(values, (16, 256), &device).unwrap();
     let q2k = QTensor::quantize(&weights, GgmlDType::Q2K).unwrap();
-    let q5_1 = QTensor::quantize(&weights, GgmlDType::Q5_1).unwrap();
+    let q3k = QTensor::quantize(&weights, GgmlDType::Q3K).unwrap();
     let q4k = QTensor::quantize(&weights, GgmlDType::Q4K).unwrap();
     let path = temp_path("expanded.gguf");
     {
         let mut file = std::fs::File::create(&path).unwrap();
         let arch = Value::String("qwen2".into());
-        let tensors = [("a.weight", &q2k), ("b.weight", &q5_1), ("c.weight", &q5_1), ("d.weight", &q4k)];
+        let tensors = [("a.weight", &q2k), ("b.weight", &q3k), ("c.weight", &q3k), ("d.weight", &q4k)];
         gguf_file::write(&mut file, &[("general.architecture", &arch)], &tensors).unwrap();
     }
     let mut gguf = GgufFile::open(&path).unwrap();
     let warning = gguf.expansion_warning().unwrap();
-    // 16 × 256 weights: 4 × 4096 bytes as f32; Q2_K 84 bytes per 256, Q5_1 24 per 32.
+    // 16 × 256 weights: 4 × 4096 bytes as f32; Q2_K 84 bytes per 256.
     assert!(warning.contains("1 Q2_K matrix (0.0 MB in the file, 0.0 MB as f32)"), "{warning}");
-    assert!(warning.contains("2 Q5_1 matrices"), "{warning}");
+    assert!(warning.contains("2 Q3_K matrices"), "{warning}");
     assert!(!warning.contains("Q4_K matrix"), "{warning}");
     assert!(warning.contains("not bit-identical to llama.cpp") && warning.contains("Q5_K"), "{warning}");
     // The expanded matrix holds the dequantized values.
@@ -169,6 +176,6 @@ fn types_the_gguf_reader_does_not_know_are_refused_by_name() {
         std::fs::File::create(&path).unwrap().write_all(&bytes).unwrap();
     }
     let err = GgufFile::open(&path).err().expect("an IQ4_XS file is refused").to_string();
-    assert!(err.contains("ggml type 23 (IQ4_XS)") && err.contains("Q4_0, Q4_K, Q5_0, Q5_K, Q6_K, Q8_0"), "{err}");
+    assert!(err.contains("ggml type 23 (IQ4_XS)") && err.contains("Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q5_K, Q6_K, Q8_0"), "{err}");
     std::fs::remove_file(&path).unwrap();
 }

@@ -148,10 +148,9 @@ impl GgufFile {
     /// [`GgufFile::tensor`]); any other type is dequantized to f32, with a warning (once per
     /// file, see [`GgufFile::expansion_warning`]).
     ///
-    /// Expanding rather than refusing: llama.cpp's own recipes put such types into files that
-    /// are otherwise of native types (its quantizer falls back from Q5_K to Q5_1 for matrices
-    /// whose width is not a multiple of 256, e.g. most of Qwen2.5-0.5B's in Q5_K_M; from Q4_0 to
-    /// Q4_1 for some feed-forward matrices with an importance matrix), and refusing would reject
+    /// Expanding rather than refusing: a file of native types may hold a few matrices of
+    /// others (llama.cpp's quantizer falls back to F16 where a width is not a multiple of the
+    /// block size, and some recipes keep a matrix in F16 or BF16), and refusing would reject
     /// the whole file for those. The warning says what it costs before the memory is taken.
     pub fn matrix(&mut self, name: &str) -> Result<QMatrix> {
         // The kept types straight from the file's bytes (candle would copy them three times
@@ -286,12 +285,14 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
 
 /// The weight types a matrix is kept in as it is in the file (Q5_0 as the equivalent Q8_0), the
 /// quantized ones multiplied as llama.cpp multiplies them on AVX2 (see [`super::quant`]).
-pub const NATIVE_TYPES: [&str; 7] = ["Q4_0", "Q4_K", "Q5_0", "Q5_K", "Q6_K", "Q8_0", "F32"];
+pub const NATIVE_TYPES: [&str; 9] = ["Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K", "Q8_0", "F32"];
 
 /// The kind of [`QMatrix`] that keeps a ggml type as it is in the file, if one does.
 fn kept_kind(dtype: GgmlDType) -> Option<Kind> {
     match dtype {
         GgmlDType::Q4_0 => Some(Kind::Q4_0),
+        GgmlDType::Q4_1 => Some(Kind::Q4_1),
+        GgmlDType::Q5_1 => Some(Kind::Q5_1),
         GgmlDType::Q4K => Some(Kind::Q4K),
         GgmlDType::Q5K => Some(Kind::Q5K),
         GgmlDType::Q6K => Some(Kind::Q6K),
@@ -355,7 +356,7 @@ fn unreadable(reason: &str) -> String {
             let name = NAMES.iter().find(|(n, _)| *n == id).map_or("an unknown type", |(_, name)| name);
             format!(
                 "holds tensors of ggml type {id} ({name}), which this engine cannot read; weight types it runs: {} \
-                 (and F16, BF16, Q4_1, Q5_1, Q8_1, Q2_K, Q3_K, Q8_K expanded to f32)",
+                 (and F16, BF16, Q8_1, Q2_K, Q3_K, Q8_K expanded to f32)",
                 NATIVE_TYPES.join(", ")
             )
         }

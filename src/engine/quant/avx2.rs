@@ -4,7 +4,9 @@
 
 use std::arch::x86_64::*;
 
-use super::blocks::{q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ6K, BlockQ8K, BlockQ8_0, QK_K};
+use super::blocks::{
+    q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, QK_K,
+};
 use super::kernels::{scatter_group, scatter_row};
 use crate::engine::cpu::hsum8;
 
@@ -291,6 +293,49 @@ pub unsafe fn q8_0<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], out: 
     }
     for i in 0..r {
         out[i] = hsum_f32(acc[i]);
+    }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q5_1_rows<const R: usize>(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], kb: usize, stride: usize, out: &mut [f32]) {
+    for (i, row) in w.chunks_exact(kb).enumerate() {
+        let mut values = [0f32; R];
+        q5_1::<R>(row, acts, &mut values);
+        scatter_row(&values, i, stride, out);
+    }
+}
+
+/// One Q5_1 weight row against R activation rows, as `ggml_vec_dot_q5_1_q8_1` computes each.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q5_1<const R: usize>(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], out: &mut [f32]) {
+    let acts: &[&[BlockQ8_1]; R] = acts.try_into().expect("R activation rows");
+    let ones = _mm256_set1_epi16(1);
+    let m4 = _mm256_set1_epi8(0xF);
+    let bit5 = _mm256_set1_epi8(0x10);
+    // Byte i of the 32 takes byte i / 8 of qh; `or` with all bits but bit i % 8 set, so that it
+    // is all ones exactly when that bit is set.
+    let spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    let others = _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe);
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut summs = [0f32; R];
+    for (b, x) in w.iter().enumerate() {
+        let low = _mm_loadu_si128(x.qs.as_ptr() as *const __m128i);
+        let nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(low), low), m4);
+        let qh = _mm256_shuffle_epi8(_mm256_set1_epi32(i32::from_le_bytes(x.qh)), spread);
+        let high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_or_si256(qh, others), _mm256_set1_epi8(-1)), bit5);
+        let qx = _mm256_or_si256(nibbles, high);
+        let (xd, xm) = (x.d.to_f32(), x.m.to_f32());
+        for i in 0..R {
+            let y = &acts[i][b];
+            summs[i] = xm.mul_add(y.s.to_f32(), summs[i]);
+            let qy = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
+            let lanes = _mm256_madd_epi16(ones, _mm256_maddubs_epi16(qx, qy));
+            let d = _mm256_set1_ps(xd * y.d.to_f32());
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), d, acc[i]);
+        }
+    }
+    for i in 0..R {
+        out[i] = hsum_f32(acc[i]) + summs[i];
     }
 }
 

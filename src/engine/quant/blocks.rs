@@ -10,6 +10,7 @@ use crate::simd_dispatch;
 pub const QK_K: usize = 256;
 pub const QK8_0: usize = 32;
 pub const QK4_0: usize = 32;
+pub const QK5_1: usize = 32;
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -139,6 +140,37 @@ impl BlockQ4_0x8 {
     }
 }
 
+/// 32 weights `d * q + m` with a 5-bit `q`: byte `j` of `qs` holds the low four bits of value `j`
+/// in its low nibble and of value `j + 16` in its high one; bit `i` of `qh` (little-endian) is
+/// value `i`'s fifth bit. Q4_1 blocks (the same without `qh`) are held as Q5_1 blocks whose `qh`
+/// is zero.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct BlockQ5_1 {
+    pub(super) d: f16,
+    pub(super) m: f16,
+    pub(super) qh: [u8; 4],
+    pub(super) qs: [u8; QK5_1 / 2],
+}
+
+/// 32 weights `d * q + m` with a 4-bit `q`, nibbles as in [`BlockQ5_1`].
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct BlockQ4_1 {
+    pub(super) d: f16,
+    pub(super) m: f16,
+    pub(super) qs: [u8; QK5_1 / 2],
+}
+
+/// Activations for Q5_1 (and Q4_1) weights: 32 values `d * q`, and `s = d * Σq` (both f16).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct BlockQ8_1 {
+    pub(super) d: f16,
+    pub(super) s: f16,
+    pub(super) qs: [i8; QK5_1],
+}
+
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct BlockQ8_0 {
@@ -163,6 +195,9 @@ const _: () = assert!(
         && std::mem::size_of::<BlockQ5K>() == 176
         && std::mem::size_of::<BlockQ4_0>() == 18
         && std::mem::size_of::<BlockQ4_0x8>() == 144
+        && std::mem::size_of::<BlockQ5_1>() == 24
+        && std::mem::size_of::<BlockQ4_1>() == 20
+        && std::mem::size_of::<BlockQ8_1>() == 36
 );
 
 /// Block `i` of `bytes` (a copy; the bytes need not be aligned). Only for the plain-old-data
@@ -275,6 +310,27 @@ fn quantize_q8_0_block(x: &[f32], y: &mut BlockQ8_0) {
     }
 }
 
+simd_dispatch! {
+    /// ggml's AVX2 `quantize_row_q8_1`: Q8_0's scale and rounding, and the sum of the values
+    /// times the unrounded scale, as f16.
+    pub(super) fn quantize_q8_1(x: &[f32], y: &mut BlockQ8_1) = quantize_q8_1_block;
+}
+
+#[inline(always)]
+fn quantize_q8_1_block(x: &[f32], y: &mut BlockQ8_1) {
+    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let d = amax / 127.0;
+    y.d = f16::from_f32(d);
+    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+    let mut sum = 0i32;
+    for (q, &v) in y.qs.iter_mut().zip(x) {
+        let v = ((v * id).round_ties_even() as i32).clamp(-128, 127);
+        sum += v;
+        *q = v as i8;
+    }
+    y.s = f16::from_f32(d * sum as f32);
+}
+
 /// The eight 6-bit scales and eight 6-bit mins of a Q4_K block, unpacked with ggml's
 /// word-wise shuffle: `[scales..., mins...]`.
 #[inline(always)]
@@ -356,6 +412,28 @@ pub(super) fn q4_0_as_q8_0(b: &BlockQ4_0) -> BlockQ8_0 {
     BlockQ8_0 { d: b.d, qs: std::array::from_fn(|i| q4_0_value(b, i)) }
 }
 
+/// The 5-bit value of element `i` (0..32) of a Q5_1 block (the weight is `d * value + m`).
+#[inline]
+pub(super) fn q5_1_value(b: &BlockQ5_1, i: usize) -> u8 {
+    let q = b.qs[i % 16];
+    let low = if i < 16 { q & 0xF } else { q >> 4 };
+    low | (((u32::from_le_bytes(b.qh) >> i) as u8 & 1) << 4)
+}
+
+/// ggml's `dequantize_row_q5_1` (and `_q4_1`) for one block: `value * d + m`, the product
+/// rounded (no fused multiply-add: ggml-base is built without FMA).
+pub(super) fn dequantize_q5_1(b: &BlockQ5_1, out: &mut [f32]) {
+    let (d, m) = (b.d.to_f32(), b.m.to_f32());
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = q5_1_value(b, i) as f32 * d + m;
+    }
+}
+
+/// A Q4_1 block as the Q5_1 block of the same values (no fifth bits).
+pub(super) fn q4_1_as_q5_1(b: &BlockQ4_1) -> BlockQ5_1 {
+    BlockQ5_1 { d: b.d, m: b.m, qh: [0; 4], qs: b.qs }
+}
+
 /// The 6-bit value of element `i` (0..256) of a Q6_K block, unsigned (0..63; the weight is
 /// `value - 32`).
 #[inline]
@@ -406,5 +484,18 @@ mod tests {
         quantize_q8_0(&x, &mut y);
         assert_eq!(y.d, f16::from_f32(1.27 / 127.0));
         assert_eq!(&y.qs[..3], &[127, 0, 2]);
+        // Q8_1: Q8_0's values, and s = d * Σq with the unrounded d.
+        let mut y1 = BlockQ8_1 { d: f16::ZERO, s: f16::ZERO, qs: [0; QK5_1] };
+        quantize_q8_1(&x, &mut y1);
+        assert_eq!((y1.d, y1.qs), (y.d, y.qs));
+        assert_eq!(y1.s, f16::from_f32(1.27 / 127.0 * 129.0));
+    }
+
+    #[test]
+    fn q5_1_values_take_their_fifth_bit_from_qh() {
+        let mut b = BlockQ5_1 { d: f16::ONE, m: f16::ZERO, qh: [0; 4], qs: [0; 16] };
+        b.qs[3] = 0xA5; // value 3: 5, value 19: 10
+        b.qh = (1u32 << 19).to_le_bytes();
+        assert_eq!((q5_1_value(&b, 3), q5_1_value(&b, 19), q5_1_value(&b, 4)), (5, 26, 0));
     }
 }

@@ -5,8 +5,8 @@
 #[cfg(target_arch = "x86_64")]
 use super::avx2;
 use super::blocks::{
-    q4_0_value, q4k_scales_mins, q5k_value, q6k_value, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ6K, BlockQ8K, BlockQ8_0, QK4_0,
-    QK_K,
+    q4_0_value, q4k_scales_mins, q5_1_value, q5k_value, q6k_value, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ5_1, BlockQ6K,
+    BlockQ8K, BlockQ8_0, BlockQ8_1, QK4_0, QK_K,
 };
 use crate::engine::cpu::hsum8;
 
@@ -84,6 +84,15 @@ pub fn q8_0_rows(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usiz
 /// `ggml_vec_dot_q5_K_q8_K`.
 pub fn q5k_rows(w: &[BlockQ5K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
     by_rows!(8: q5k_rows, w, acts, kb, stride, tiled; out)
+}
+
+/// Each row computed as `ggml_vec_dot_q5_1_q8_1` (and `_q4_1_`, the same arithmetic) computes
+/// it: per block, eight lanes of four exact products, each folded into its f32 lane with one
+/// fused multiply-add by the product of the two scales; the mins times the activation sums
+/// accumulated apart in one scalar with fused multiply-adds; the lanes summed in ggml's order,
+/// then that scalar added.
+pub fn q5_1_rows(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], kb: usize, stride: usize, out: &mut [f32]) {
+    by_rows!(q5_1_rows, w, acts, kb, stride; out)
 }
 
 /// Groups of eight interleaved rows, each row computed as llama.cpp's repacked Q4_0 kernels
@@ -251,6 +260,29 @@ pub mod portable {
                 }
             }
             *out = hsum8(&acc);
+        }
+    }
+
+    pub fn q5_1(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], out: &mut [f32]) {
+        for (a, out) in acts.iter().zip(out.iter_mut()) {
+            let (mut acc, mut summs) = ([0f32; 8], 0f32);
+            for (x, y) in w.iter().zip(a.iter()) {
+                summs = x.m.to_f32().mul_add(y.s.to_f32(), summs);
+                let d = x.d.to_f32() * y.d.to_f32();
+                for (l, acc) in acc.iter_mut().enumerate() {
+                    let lane: i32 = (4 * l..4 * l + 4).map(|i| q5_1_value(x, i) as i32 * y.qs[i] as i32).sum();
+                    *acc = (lane as f32).mul_add(d, *acc);
+                }
+            }
+            *out = hsum8(&acc) + summs;
+        }
+    }
+
+    pub fn q5_1_rows(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], kb: usize, stride: usize, out: &mut [f32]) {
+        for (i, row) in w.chunks_exact(kb).enumerate() {
+            let mut values = [0f32; 8];
+            q5_1(row, acts, &mut values[..acts.len()]);
+            scatter_row(&values[..acts.len()], i, stride, out);
         }
     }
 

@@ -41,8 +41,9 @@ pub mod blocks;
 mod kernels;
 
 use blocks::{
-    block_at, blocks_from_bytes, dequantize_q4_0, dequantize_q4k, dequantize_q5k, dequantize_q6k, q4_0_as_q8_0, quantize_q8_0,
-    quantize_q8k, weight_vec, BlockQ4K, BlockQ4Kx8, BlockQ4_0, BlockQ4_0x8, BlockQ5K, BlockQ6K, BlockQ8K, BlockQ8_0, QK4_0, QK8_0, QK_K,
+    block_at, blocks_from_bytes, dequantize_q4_0, dequantize_q4k, dequantize_q5_1, dequantize_q5k, dequantize_q6k, q4_0_as_q8_0,
+    q4_1_as_q5_1, quantize_q8_0, quantize_q8_1, quantize_q8k, weight_vec, BlockQ4K, BlockQ4Kx8, BlockQ4_0, BlockQ4_0x8, BlockQ4_1,
+    BlockQ5K, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, QK4_0, QK5_1, QK8_0, QK_K,
 };
 use half::f16;
 
@@ -83,6 +84,9 @@ pub enum Weights {
     /// matrix and multiplies those like Q8_0: they are held as [`Weights::Q8_0`]).
     Q4_0x8(Vec<BlockQ4_0x8>),
     Q8_0(Vec<BlockQ8_0>),
+    /// Q5_1, or Q4_1 held as the Q5_1 blocks of its values (llama.cpp's dot products of the
+    /// two are the same arithmetic).
+    Q5_1(Vec<BlockQ5_1>),
     /// F32 weights, or F16 and BF16 ones expanded at load time.
     F32(Vec<f32>),
 }
@@ -91,6 +95,7 @@ pub enum Weights {
 pub enum Activations<'a> {
     Q8K(Vec<BlockQ8K>),
     Q8_0(Vec<BlockQ8_0>),
+    Q8_1(Vec<BlockQ8_1>),
     F32(&'a [f32]),
 }
 
@@ -122,6 +127,8 @@ pub struct RowMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Q4_0,
+    Q4_1,
+    Q5_1,
     Q4K,
     Q5K,
     Q6K,
@@ -135,6 +142,7 @@ impl QMatrix {
         let block = match kind {
             Kind::Q4K | Kind::Q5K | Kind::Q6K => QK_K,
             Kind::Q4_0 => QK4_0,
+            Kind::Q4_1 | Kind::Q5_1 => QK5_1,
             Kind::Q8_0 => QK8_0,
             Kind::F32 => 1,
         };
@@ -194,6 +202,11 @@ impl QMatrix {
                 Weights::Q8_0(blocks.iter().map(q4_0_as_q8_0).collect())
             }
             Kind::Q8_0 => Weights::Q8_0(blocks_from_bytes(bytes)),
+            Kind::Q5_1 => Weights::Q5_1(blocks_from_bytes(bytes)),
+            Kind::Q4_1 => {
+                let blocks: Vec<BlockQ4_1> = blocks_from_bytes(bytes);
+                Weights::Q5_1(blocks.iter().map(q4_1_as_q5_1).collect())
+            }
             Kind::F32 => Weights::F32(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
         };
         let matrix = Self { rows, cols, weights };
@@ -216,6 +229,7 @@ impl QMatrix {
             Weights::Q6K(b) => b.len(),
             Weights::Q4_0x8(b) => 8 * b.len(),
             Weights::Q8_0(b) => b.len(),
+            Weights::Q5_1(b) => b.len(),
             Weights::F32(v) => v.len(),
         }
     }
@@ -277,6 +291,12 @@ impl QMatrix {
                     }
                 }
             }
+            Weights::Q5_1(blocks) => {
+                let per_row = self.cols / QK5_1;
+                for (block, out) in blocks[row * per_row..(row + 1) * per_row].iter().zip(out.chunks_exact_mut(QK5_1)) {
+                    dequantize_q5_1(block, out);
+                }
+            }
             Weights::F32(values) => out.copy_from_slice(&values[row * self.cols..(row + 1) * self.cols]),
         }
     }
@@ -317,6 +337,11 @@ impl QMatrix {
                 let mut blocks = vec![BlockQ8_0 { d: f16::ZERO, qs: [0; QK8_0] }; xs.len() / QK8_0];
                 blocks.iter_mut().zip(xs.chunks_exact(QK8_0)).for_each(|(b, x)| quantize_q8_0(x, b));
                 Activations::Q8_0(blocks)
+            }
+            Weights::Q5_1(_) => {
+                let mut blocks = vec![BlockQ8_1 { d: f16::ZERO, s: f16::ZERO, qs: [0; QK5_1] }; xs.len() / QK5_1];
+                blocks.iter_mut().zip(xs.chunks_exact(QK5_1)).for_each(|(b, x)| quantize_q8_1(x, b));
+                Activations::Q8_1(blocks)
             }
             Weights::F32(_) => Activations::F32(xs),
         }
@@ -413,6 +438,7 @@ impl QMatrix {
             Weights::Q4K(_) | Weights::Q5K(_) | Weights::Q6K(_) => 1,
             Weights::Q4_0x8(_) | Weights::Q8_0(_) => 2,
             Weights::F32(_) => 3,
+            Weights::Q5_1(_) => 4,
         }
     }
 
@@ -460,6 +486,11 @@ impl QMatrix {
                 let kb = self.cols / QK8_0;
                 let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
                 in_groups(a, kb, stride, flags, out, |a, _: [bool; 4], out| kernels::q8_0_rows(w, a, kb, stride, out));
+            }
+            (Weights::Q5_1(w), Activations::Q8_1(a)) => {
+                let kb = self.cols / QK5_1;
+                let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
+                in_groups(a, kb, stride, flags, out, |a, _: [bool; 4], out| kernels::q5_1_rows(w, a, kb, stride, out));
             }
             (Weights::F32(w), Activations::F32(a)) => {
                 let a = &a[acts_rows.start * self.cols..acts_rows.end * self.cols];
@@ -642,6 +673,13 @@ mod tests {
                     }
                     out.iter_mut().zip(&eight).for_each(|(o, e)| *o = e[row % 8]);
                 }
+                (Weights::Q5_1(w), Activations::Q8_1(a)) => {
+                    let kb = matrix.cols / QK5_1;
+                    let rows: Vec<_> = a.chunks_exact(kb).collect();
+                    for (rows, out) in rows.chunks(4).zip(out.chunks_mut(4)) {
+                        kernels::portable::q5_1(&w[row * kb..(row + 1) * kb], rows, out)
+                    }
+                }
                 _ => unreachable!(),
             }
             all.push(out.clone());
@@ -672,6 +710,8 @@ mod tests {
             (GgmlDType::Q6K, Kind::Q6K),
             (GgmlDType::Q4_0, Kind::Q4_0),
             (GgmlDType::Q8_0, Kind::Q8_0),
+            (GgmlDType::Q5_1, Kind::Q5_1),
+            (GgmlDType::Q4_1, Kind::Q4_1),
         ];
         // 296 rows: a lone row's product takes runs of more than 64 weight rows per task.
         for ((dtype, kind), (rows, cols)) in kinds.into_iter().flat_map(|k| [(k, (40, 512)), (k, (296, 256))]) {
