@@ -51,7 +51,7 @@ fn main() {
     let xs: Vec<f32> = (0..m * cols).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
     // Prompt rows take llama.cpp's GEMM and tiled paths; `gemv` gives the decoding rows' path.
     let gemv = args.iter().any(|a| a == "gemv");
-    let modes = vec![RowMode { gemm: !gemv, tiled: !gemv }; m];
+    let modes = vec![RowMode { gemm: !gemv, tiled: !gemv, sgemm: !gemv }; m];
     let acts = w.quantize(&xs, &modes);
     std::hint::black_box(w.matmul_quantized(&acts, m, &modes));
     let iters = (2e11 / (rows * cols * m) as f64).max(3.0) as usize;

@@ -50,6 +50,8 @@ MODELS = [
     ("tiny-llama-q4_0.gguf", "llama", "wide", "LLAMA_FTYPE_MOSTLY_Q4_0", True, None),
     ("tiny-llama-q4_1.gguf", "llama", "wide", "LLAMA_FTYPE_MOSTLY_Q4_1", True, None),
     ("tiny-qwen2-narrow-q5_k_m.gguf", "qwen2", "narrow", "LLAMA_FTYPE_MOSTLY_Q5_K_M", False, None),
+    ("tiny-qwen2-narrow-f16.gguf", "qwen2", "narrow", "LLAMA_FTYPE_MOSTLY_F16", False, None),
+    ("tiny-llama-narrow-bf16.gguf", "llama", "narrow", "LLAMA_FTYPE_MOSTLY_BF16", True, None),
 ]
 
 

@@ -285,7 +285,7 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
 
 /// The weight types a matrix is kept in as it is in the file (Q5_0 as the equivalent Q8_0), the
 /// quantized ones multiplied as llama.cpp multiplies them on AVX2 (see [`super::quant`]).
-pub const NATIVE_TYPES: [&str; 9] = ["Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K", "Q8_0", "F32"];
+pub const NATIVE_TYPES: [&str; 11] = ["Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K", "Q8_0", "F32", "F16", "BF16"];
 
 /// The kind of [`QMatrix`] that keeps a ggml type as it is in the file, if one does.
 fn kept_kind(dtype: GgmlDType) -> Option<Kind> {
@@ -298,6 +298,8 @@ fn kept_kind(dtype: GgmlDType) -> Option<Kind> {
         GgmlDType::Q6K => Some(Kind::Q6K),
         GgmlDType::Q8_0 => Some(Kind::Q8_0),
         GgmlDType::F32 => Some(Kind::F32),
+        GgmlDType::F16 => Some(Kind::F16),
+        GgmlDType::BF16 => Some(Kind::BF16),
         _ => None,
     }
 }
@@ -356,7 +358,7 @@ fn unreadable(reason: &str) -> String {
             let name = NAMES.iter().find(|(n, _)| *n == id).map_or("an unknown type", |(_, name)| name);
             format!(
                 "holds tensors of ggml type {id} ({name}), which this engine cannot read; weight types it runs: {} \
-                 (and F16, BF16, Q8_1, Q2_K, Q3_K, Q8_K expanded to f32)",
+                 (and Q8_1, Q2_K, Q3_K, Q8_K expanded to f32)",
                 NATIVE_TYPES.join(", ")
             )
         }

@@ -330,7 +330,7 @@ fn row_style(kind: StepKind, pos: usize) -> (RowMode, bool) {
         StepKind::Prompt { len } => {
             let start = pos / LLAMA_UBATCH * LLAMA_UBATCH;
             let batch = LLAMA_UBATCH.min(len.saturating_sub(start)).max(1);
-            (RowMode { gemm: pos - start < batch - batch % 4, tiled: batch >= 8 }, batch >= 2)
+            (RowMode { gemm: pos - start < batch - batch % 4, tiled: batch >= 8, sgemm: batch >= 2 }, batch >= 2)
         }
     }
 }

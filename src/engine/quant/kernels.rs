@@ -9,6 +9,7 @@ use super::blocks::{
     BlockQ8K, BlockQ8_0, BlockQ8_1, QK4_0, QK_K,
 };
 use crate::engine::cpu::hsum8;
+use crate::simd_dispatch;
 
 /// Calls the AVX2 kernel specialised for the number of activation rows (1 to 4, or 1 to 8
 /// when the call starts with `8:`), or the portable one, with `kernel(w, acts, extra..., out)`.
@@ -101,6 +102,81 @@ pub fn q5_1_rows(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], kb: usize, stride: usiz
 /// product of the two scales.
 pub fn q4_0x8_rows(w: &[BlockQ4_0x8], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
     by_rows!(q4_0x8_rows, w, acts, kb, stride; out)
+}
+
+// ggml's dot products of float rows (`ggml_vec_dot_f32/_f16/_bf16`, AVX2 build), which llama.cpp
+// uses for a lone row (a batch of two or more goes through llamafile's tinyBLAS instead, whose
+// order is `cpu::dot_f32`'s). The 16-bit types' values are given as f32 (exact).
+
+simd_dispatch! {
+    /// `ggml_vec_dot_f32`: four 8-lane accumulators over steps of 32, added (0+2)+(1+3), the
+    /// eight lanes summed pairwise with `hadd`, then the elements past the last step in f32.
+    pub fn vec_dot_f32(a: &[f32], b: &[f32]) -> f32 = vec_dot_f32_lanes;
+}
+
+simd_dispatch! {
+    /// `ggml_vec_dot_f16`: [`vec_dot_f32`]'s order, with the elements past the last step
+    /// added in f64.
+    pub fn vec_dot_f16(a: &[f32], b: &[f32]) -> f32 = vec_dot_f16_lanes;
+}
+
+simd_dispatch! {
+    /// `ggml_vec_dot_bf16`: four 8-lane accumulators added (0+2)+(1+3), the lanes summed in
+    /// `hsum_float_8`'s order, then the rest in f64.
+    pub fn vec_dot_bf16(a: &[f32], b: &[f32]) -> f32 = vec_dot_bf16_lanes;
+}
+
+/// The four accumulators of ggml's float dot products over the whole steps of 32, added
+/// (0+2)+(1+3); and the length they cover.
+#[inline(always)]
+fn four_accumulators(a: &[f32], b: &[f32]) -> ([f32; 8], usize) {
+    let n = a.len().min(b.len()) / 32 * 32;
+    let mut sum = [[0f32; 8]; 4];
+    for (x, y) in a[..n].chunks_exact(32).zip(b[..n].chunks_exact(32)) {
+        for (j, sum) in sum.iter_mut().enumerate() {
+            for (l, s) in sum.iter_mut().enumerate() {
+                *s = x[8 * j + l].mul_add(y[8 * j + l], *s);
+            }
+        }
+    }
+    (std::array::from_fn(|l| (sum[0][l] + sum[2][l]) + (sum[1][l] + sum[3][l])), n)
+}
+
+/// Eight lanes summed as `hadd(hadd(lo + hi))` does: ((0+4)+(1+5)) + ((2+6)+(3+7)).
+#[inline(always)]
+fn hadd8(l: &[f32; 8]) -> f32 {
+    let t: [f32; 4] = std::array::from_fn(|k| l[k] + l[k + 4]);
+    (t[0] + t[1]) + (t[2] + t[3])
+}
+
+#[inline(always)]
+fn vec_dot_f32_lanes(a: &[f32], b: &[f32]) -> f32 {
+    let (lanes, n) = four_accumulators(a, b);
+    let mut sum = hadd8(&lanes);
+    for (x, y) in a[n..].iter().zip(&b[n..]) {
+        sum += x * y;
+    }
+    sum
+}
+
+#[inline(always)]
+fn vec_dot_f16_lanes(a: &[f32], b: &[f32]) -> f32 {
+    let (lanes, n) = four_accumulators(a, b);
+    let mut sum = hadd8(&lanes) as f64;
+    for (x, y) in a[n..].iter().zip(&b[n..]) {
+        sum += (x * y) as f64;
+    }
+    sum as f32
+}
+
+#[inline(always)]
+fn vec_dot_bf16_lanes(a: &[f32], b: &[f32]) -> f32 {
+    let (lanes, n) = four_accumulators(a, b);
+    let mut sum = hsum8(&lanes) as f64;
+    for (x, y) in a[n..].iter().zip(&b[n..]) {
+        sum += (x * y) as f64;
+    }
+    sum as f32
 }
 
 /// The Q4_K block's integer dot product and min correction for one activation block.

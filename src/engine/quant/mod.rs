@@ -45,9 +45,10 @@ use blocks::{
     q4_1_as_q5_1, quantize_q8_0, quantize_q8_1, quantize_q8k, weight_vec, BlockQ4K, BlockQ4Kx8, BlockQ4_0, BlockQ4_0x8, BlockQ4_1,
     BlockQ5K, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, QK4_0, QK5_1, QK8_0, QK_K,
 };
-use half::f16;
+use half::slice::HalfFloatSliceExt;
+use half::{bf16, f16};
 
-use super::cpu::dot_f32;
+use super::cpu::{dot_f32, round_to_f16};
 use super::pool::SharedOut;
 
 /// Most weight rows in one parallel task of a product of many activation rows, and in one run
@@ -87,8 +88,13 @@ pub enum Weights {
     /// Q5_1, or Q4_1 held as the Q5_1 blocks of its values (llama.cpp's dot products of the
     /// two are the same arithmetic).
     Q5_1(Vec<BlockQ5_1>),
-    /// F32 weights, or F16 and BF16 ones expanded at load time.
+    /// F32 weights, or weights of other types expanded at load time.
     F32(Vec<f32>),
+    /// F16 weights, multiplied as llama.cpp multiplies them (llamafile's tinyBLAS): activations
+    /// rounded to f16, then the f32 products of [`dot_f32`].
+    F16(Vec<f16>),
+    /// BF16 weights, likewise with activations rounded to bf16.
+    BF16(Vec<bf16>),
 }
 
 /// Activations quantized for one kind of weights: `m` rows.
@@ -97,6 +103,8 @@ pub enum Activations<'a> {
     Q8_0(Vec<BlockQ8_0>),
     Q8_1(Vec<BlockQ8_1>),
     F32(&'a [f32]),
+    /// The activations rounded to the weights' 16-bit float type, as f32.
+    Rounded(Vec<f32>),
 }
 
 /// A `(rows, cols)` weight matrix; `matmul` computes `x · Wᵀ`.
@@ -116,11 +124,16 @@ pub struct QMatrix {
 ///   correction then subtracted in one fused multiply-add, then a fused multiply-add by the
 ///   activation scale, rather than eight lanes summed at the end).
 ///
+/// - `sgemm`: the batch has 2 rows or more, so F32, F16 and BF16 matrices go through
+///   llamafile's tinyBLAS (one 8-lane accumulator over the whole row; a lone row instead takes
+///   ggml's `ggml_vec_dot_*` with four accumulators).
+///
 /// The default is a lone row (llama.cpp's GEMV and row dot products).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RowMode {
     pub gemm: bool,
     pub tiled: bool,
+    pub sgemm: bool,
 }
 
 /// The ggml types a matrix is kept in (see `GgufFile::matrix` for the others).
@@ -134,6 +147,8 @@ pub enum Kind {
     Q6K,
     Q8_0,
     F32,
+    F16,
+    BF16,
 }
 
 impl QMatrix {
@@ -144,7 +159,7 @@ impl QMatrix {
             Kind::Q4_0 => QK4_0,
             Kind::Q4_1 | Kind::Q5_1 => QK5_1,
             Kind::Q8_0 => QK8_0,
-            Kind::F32 => 1,
+            Kind::F32 | Kind::F16 | Kind::BF16 => 1,
         };
         if !cols.is_multiple_of(block) {
             return Err(format!("{cols} columns is not a multiple of the {kind:?} block size {block}"));
@@ -208,6 +223,8 @@ impl QMatrix {
                 Weights::Q5_1(blocks.iter().map(q4_1_as_q5_1).collect())
             }
             Kind::F32 => Weights::F32(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
+            Kind::F16 => Weights::F16(bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]])).collect()),
+            Kind::BF16 => Weights::BF16(bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]])).collect()),
         };
         let matrix = Self { rows, cols, weights };
         if matrix.len() != rows * cols / block {
@@ -231,6 +248,8 @@ impl QMatrix {
             Weights::Q8_0(b) => b.len(),
             Weights::Q5_1(b) => b.len(),
             Weights::F32(v) => v.len(),
+            Weights::F16(v) => v.len(),
+            Weights::BF16(v) => v.len(),
         }
     }
 
@@ -298,6 +317,8 @@ impl QMatrix {
                 }
             }
             Weights::F32(values) => out.copy_from_slice(&values[row * self.cols..(row + 1) * self.cols]),
+            Weights::F16(values) => values[row * self.cols..(row + 1) * self.cols].convert_to_f32_slice(out),
+            Weights::BF16(values) => out.iter_mut().zip(&values[row * self.cols..(row + 1) * self.cols]).for_each(|(o, v)| *o = v.to_f32()),
         }
     }
 
@@ -344,6 +365,10 @@ impl QMatrix {
                 Activations::Q8_1(blocks)
             }
             Weights::F32(_) => Activations::F32(xs),
+            // ggml converts the activations to the weights' type (vec_dot_type), rounding to
+            // nearest even, before tinyBLAS multiplies them.
+            Weights::F16(_) => Activations::Rounded(round_to_f16(xs)),
+            Weights::BF16(_) => Activations::Rounded(xs.iter().map(|&x| bf16::from_f32(x).to_f32()).collect()),
         }
     }
 
@@ -410,16 +435,18 @@ impl QMatrix {
             for tile in act_rows.clone().step_by(TILE) {
                 let tile = tile..(tile + TILE).min(act_rows.end);
                 let mut flags = [false; TILE];
-                let mut tiled = [false; TILE];
                 for (i, r) in tile.clone().enumerate() {
                     let mode = modes.get(r).copied().unwrap_or_default();
-                    flags[i] = mode.gemm;
-                    tiled[i] = mode.tiled;
+                    // Q4_K rows take llama.cpp's GEMM flag, Q5_K and Q6_K rows its tiled flag,
+                    // float matrices its tinyBLAS flag (Q4_0's GEMM and GEMV round alike, and
+                    // Q8_0 and Q5_1 take one path: they take none).
+                    flags[i] = match self.weights {
+                        Weights::Q4Kx8(_) => mode.gemm,
+                        Weights::F32(_) | Weights::F16(_) | Weights::BF16(_) => mode.sgemm,
+                        _ => mode.tiled,
+                    };
                 }
-                let n = tile.len();
-                // Q4_K rows take llama.cpp's GEMM flag, Q5_K and Q6_K rows its tiled flag (Q4_0's
-                // GEMM and GEMV round alike: it takes neither).
-                let row_flags = if let Weights::Q4Kx8(_) = self.weights { &flags[..n] } else { &tiled[..n] };
+                let row_flags = &flags[..tile.len()];
                 self.dot_rows(first..first + count, acts, tile.clone(), row_flags, &mut tile_out, count);
                 for (r, values) in tile.zip(tile_out.chunks_exact(count)) {
                     // SAFETY: row r < m, columns first..first + count ≤ self.rows of the
@@ -428,6 +455,13 @@ impl QMatrix {
                 }
             }
         }
+    }
+
+    /// Whether llama.cpp multiplies batches of rows by this float matrix with llamafile's
+    /// tinyBLAS, which needs a width that is a multiple of 8 and a height that is a multiple of 4
+    /// (else every row takes `ggml_vec_dot_*`).
+    fn tinyblas(&self) -> bool {
+        self.cols.is_multiple_of(8) && self.rows.is_multiple_of(4)
     }
 
     /// Which activation quantization this matrix needs (matrices with the same key can share
@@ -439,6 +473,8 @@ impl QMatrix {
             Weights::Q4_0x8(_) | Weights::Q8_0(_) => 2,
             Weights::F32(_) => 3,
             Weights::Q5_1(_) => 4,
+            Weights::F16(_) => 5,
+            Weights::BF16(_) => 6,
         }
     }
 
@@ -494,10 +530,34 @@ impl QMatrix {
             }
             (Weights::F32(w), Activations::F32(a)) => {
                 let a = &a[acts_rows.start * self.cols..acts_rows.end * self.cols];
+                let tinyblas = self.tinyblas();
                 for (i, row) in rows.enumerate() {
                     let w = &w[row * self.cols..(row + 1) * self.cols];
                     for (j, x) in a.chunks_exact(self.cols).enumerate() {
-                        out[j * stride + i] = dot_f32(w, x);
+                        out[j * stride + i] = if tinyblas && flags[j] { dot_f32(w, x) } else { kernels::vec_dot_f32(w, x) };
+                    }
+                }
+            }
+            (Weights::F16(w), Activations::Rounded(a)) => {
+                // A weight row at a time in f32 (exact), then the products of F32.
+                let a = &a[acts_rows.start * self.cols..acts_rows.end * self.cols];
+                let tinyblas = self.tinyblas();
+                let mut row_f32 = vec![0f32; self.cols];
+                for (i, row) in rows.enumerate() {
+                    w[row * self.cols..(row + 1) * self.cols].convert_to_f32_slice(&mut row_f32);
+                    for (j, x) in a.chunks_exact(self.cols).enumerate() {
+                        out[j * stride + i] = if tinyblas && flags[j] { dot_f32(&row_f32, x) } else { kernels::vec_dot_f16(&row_f32, x) };
+                    }
+                }
+            }
+            (Weights::BF16(w), Activations::Rounded(a)) => {
+                let a = &a[acts_rows.start * self.cols..acts_rows.end * self.cols];
+                let tinyblas = self.tinyblas();
+                let mut row_f32 = vec![0f32; self.cols];
+                for (i, row) in rows.enumerate() {
+                    row_f32.iter_mut().zip(&w[row * self.cols..(row + 1) * self.cols]).for_each(|(o, v)| *o = v.to_f32());
+                    for (j, x) in a.chunks_exact(self.cols).enumerate() {
+                        out[j * stride + i] = if tinyblas && flags[j] { dot_f32(&row_f32, x) } else { kernels::vec_dot_bf16(&row_f32, x) };
                     }
                 }
             }
@@ -726,7 +786,7 @@ mod tests {
             // The portable code computes the same lanes as the SIMD code, for lone rows and for
             // rows of llama.cpp's GEMM and tiled matmul (a mix, since each row has its own).
             assert_eq!(portable(&matrix, &xs, &[]), batch, "{kind:?} portable");
-            let modes: Vec<RowMode> = (0..11).map(|r| RowMode { gemm: r % 3 != 1, tiled: r % 2 == 0 }).collect();
+            let modes: Vec<RowMode> = (0..11).map(|r| RowMode { gemm: r % 3 != 1, tiled: r % 2 == 0, sgemm: r % 4 != 0 }).collect();
             let batched = matrix.matmul_rows(&xs, &modes);
             assert_eq!(portable(&matrix, &xs, &modes), batched, "{kind:?} portable, GEMM and tiled rows");
             for (r, x) in xs.chunks_exact(cols).enumerate() {
