@@ -66,6 +66,14 @@ pub struct Finding {
     pub detail: String,
 }
 
+impl Finding {
+    /// A numbers finding that only reports qualifiers lost ("about ten" as "ten"): the values
+    /// are there, which makes it a lesser failure than a number lost or changed ("a dozen").
+    pub fn is_minor(&self) -> bool {
+        self.check == Check::Numbers && self.detail.starts_with("qualifier lost") && !self.detail.contains("; ")
+    }
+}
+
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.check.name(), self.detail)
@@ -472,6 +480,14 @@ mod tests {
         passes("Un train sur trois circulera mardi.", "One train in three will run on Tuesday.");
         let finding = &check_translation("Aucune négociation avant mardi.", "No negotiation before Monday.", &[])[0];
         assert_eq!((finding.check, finding.detail.as_str()), (Check::Numbers, "missing Tuesday; not in the French: Monday"));
+        // "une dizaine" is about ten: "ten" loses the qualifier only (a lesser failure), "a
+        // dozen" changes the number.
+        let french = "Une dizaine d'autres cas sont analysés.";
+        let ten = &check_translation(french, "Ten other cases are being analysed.", &[])[0];
+        assert_eq!((ten.detail.as_str(), ten.is_minor()), ("qualifier lost: Une dizaine", true));
+        let dozen = &check_translation(french, "A dozen other cases are being analysed.", &[])[0];
+        assert!(dozen.detail.starts_with("missing Une dizaine") && !dozen.is_minor(), "{}", dozen.detail);
+        passes(french, "About ten other cases are being analysed.");
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::conventions::{english_conventions, restore_source_numbers};
 use crate::engine::kv_cache::PrefixCache;
 use crate::engine::search::{Generation, Job, LoopGuard};
 use crate::engine::{ChatMessage, ChatModel, StopReason};
+use crate::facts::numbers::{plain_approximations, plain_times};
 use crate::glossary::{english_acronyms, Glossary, Term};
 use crate::segment::{split_long, split_sentences};
 use crate::Result;
@@ -156,10 +157,12 @@ impl ParagraphTranslation {
         Self { text, segments, findings: Vec::new(), method, first_findings: Vec::new() }
     }
 
-    /// Sort key among versions of one paragraph: fewer failed checks, then more confidence.
+    /// Sort key among versions of one paragraph: fewer failed checks (a lost qualifier counting
+    /// half, see [`Finding::is_minor`]), then more confidence.
     fn rank(&self) -> (usize, i64) {
         let confidence = self.confidence().unwrap_or(0.0);
-        (self.findings.len(), -(confidence as f64 * 1e6) as i64)
+        let failed = self.findings.iter().map(|f| if f.is_minor() { 1 } else { 2 }).sum();
+        (failed, -(confidence as f64 * 1e6) as i64)
     }
 }
 
@@ -489,7 +492,9 @@ impl<'m> Translator<'m> {
     /// glossary terms; those `first` missed (other than acronyms, which are put in English
     /// after) are already in English in the text the model is given: "Douze cas de rougeole"
     /// became "Twelve cases of red eye" with "rougeole = measles" in the prompt, and "Twelve
-    /// measles cases" from "Douze cas de measles".
+    /// measles cases" from "Douze cas de measles". Approximate counts and times of day are given
+    /// plainly too ("une dizaine de cas" as "environ dix cas", "mercredi 20 h" as "mercredi
+    /// 20:00": see [`plain_approximations`] and [`plain_times`]).
     fn second_requests(&self, french: &str, first: &str) -> Result<Vec<Request<'m>>> {
         let sentences = split_sentences(french);
         let pieces = if sentences.len() > 1 { sentences.into_iter().map(str::to_string).collect() } else { self.segments(french)? };
@@ -498,7 +503,13 @@ impl<'m> Translator<'m> {
             .map(|text| {
                 let terms = self.terms(&text);
                 let (missed, prompted): (Vec<&Term>, Vec<&Term>) = terms.iter().partition(|t| !t.is_acronym() && !t.found_in(first));
-                let given = (!missed.is_empty()).then(|| self.glossary.with_english_terms(&text, &missed));
+                let mut given = (!missed.is_empty()).then(|| self.glossary.with_english_terms(&text, &missed));
+                if let Some(plain) = plain_approximations(given.as_deref().unwrap_or(&text)) {
+                    given = Some(plain);
+                }
+                if let Some(plain) = plain_times(given.as_deref().unwrap_or(&text)) {
+                    given = Some(plain);
+                }
                 Request { terms, text, kind: Kind::Retry, prompted, given }
             })
             .collect())

@@ -382,6 +382,84 @@ fn ordinal_word(word: &str, language: Language) -> Option<(u64, bool)> {
     }
 }
 
+/// `french` with each singular approximate count before its noun written as `environ` and the
+/// number (`une dizaine d'élèves` -> `environ dix élèves`, the same meaning), or `None` when it has
+/// none. Given to the model in a second translation after the first lost such a number: "une
+/// dizaine de cas suspects" came out as "a dozen suspects" and as "ten suspected cases".
+/// (`une douzaine` stays: English has "a dozen".)
+pub fn plain_approximations(french: &str) -> Option<String> {
+    const PLAIN: [(&str, &str); 8] = [
+        ("dizaine", "dix"),
+        ("quinzaine", "quinze"),
+        ("vingtaine", "vingt"),
+        ("trentaine", "trente"),
+        ("quarantaine", "quarante"),
+        ("cinquantaine", "cinquante"),
+        ("soixantaine", "soixante"),
+        ("centaine", "cent"),
+    ];
+    let mut out = String::with_capacity(french.len());
+    let mut last = 0;
+    for (start, _) in french.match_indices(['u', 'U']) {
+        let word_start = french[..start].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+        let une = french.get(start..).and_then(|s| s.get(..4)).is_some_and(|une| une.eq_ignore_ascii_case("une "));
+        if !une || !word_start || start < last {
+            continue;
+        }
+        let tail = &french[start + 4..];
+        let found = PLAIN.iter().find_map(|(noun, number)| {
+            let rest = tail.strip_prefix(noun)?;
+            let rest = [" de ", " d'", " d’"].iter().find_map(|de| rest.strip_prefix(de))?;
+            Some((number, french.len() - rest.len()))
+        });
+        if let Some((number, end)) = found {
+            out.push_str(&french[last..start]);
+            out.push_str(if french[start..].starts_with('U') { "Environ " } else { "environ " });
+            out.push_str(number);
+            out.push(' ');
+            last = end;
+        }
+    }
+    if last == 0 {
+        return None;
+    }
+    out.push_str(&french[last..]);
+    Some(out)
+}
+
+/// `french` with its times of day written as `20:00` and `16:30` (`à 20 h`, `mercredi 20 h`,
+/// `de 16 h 30 à 19 h 30`), or `None` when it has none. An hour without minutes counts only after
+/// a word that makes it a time of day (`à`, `dès`, `vers`, `avant`, `après`, a day of the week):
+/// `pendant 48 h` and `12 h de retard` are durations. Given to the model in a second translation
+/// after the first changed a time: "mercredi 20 h" came out as "Wednesday at 6 PM", then as "2
+/// p.m.".
+pub fn plain_times(french: &str) -> Option<String> {
+    use std::sync::OnceLock;
+    static TIME: OnceLock<regex::Regex> = OnceLock::new();
+    let time = TIME.get_or_init(|| {
+        regex::Regex::new(r"(?i)(?:\b(à|dès|des|vers|avant|après|apres|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)\s+)?\b([01]?\d|2[0-4])\s?h(?:\s?([0-5]\d))?\b")
+            .expect("a valid pattern")
+    });
+    let mut out = String::with_capacity(french.len());
+    let mut last = 0;
+    for caps in time.captures_iter(french) {
+        let (Some(all), Some(hours)) = (caps.get(0), caps.get(2)) else { continue };
+        let minutes = caps.get(3).map(|m| m.as_str());
+        if minutes.is_none() && caps.get(1).is_none() {
+            continue;
+        }
+        let start = hours.start();
+        out.push_str(&french[last..start]);
+        out.push_str(&format!("{}:{}", hours.as_str(), minutes.unwrap_or("00")));
+        last = all.end();
+    }
+    if last == 0 {
+        return None;
+    }
+    out.push_str(&french[last..]);
+    Some(out)
+}
+
 /// French approximate counts: `une dizaine` is about ten.
 fn approximate_noun(word: &str) -> Option<u64> {
     match word {
@@ -876,10 +954,29 @@ mod tests {
             [Some(Above), Some(Above), Some(About), Some(Below), None]
         );
         assert_eq!(q("une dizaine de cas", French), [Some(About)]);
+        // The plain form the retry gives the model reads the same.
+        let plain = plain_approximations("Une dizaine de cas suspects, une vingtaine d'élèves et une douzaine d'œufs.").unwrap();
+        assert_eq!(plain, "Environ dix cas suspects, environ vingt élèves et une douzaine d'œufs.");
+        assert_eq!(q(&plain, French)[..2], [Some(About), Some(About)]);
+        assert_eq!(values(&plain, French)[..2], [v(&["10"]), v(&["20"])]);
+        // Only before a noun ("la quarantaine" is also a quarantine); nothing else changes.
+        assert_eq!(plain_approximations("Il est en quarantaine, une quarantaine stricte."), None);
+        assert_eq!(plain_approximations("Aucune dizaine de cas."), None);
         assert_eq!(
             q("more than 1,200 residents, over 8,000, nearly 300, up to 310 mm, 14 towns", English),
             [Some(Above), Some(Above), Some(About), Some(Below), None]
         );
+    }
+
+    #[test]
+    fn times_written_plainly_read_the_same() {
+        let french = "grève de 48 h à partir de mercredi 20 h, trains de 6 h 30 à 9 h 30 puis de 16h30 à 19 h, 12 h de retard";
+        let plain = plain_times(french).unwrap();
+        assert_eq!(plain, "grève de 48 h à partir de mercredi 20:00, trains de 6:30 à 9:30 puis de 16:30 à 19:00, 12 h de retard");
+        // A translation that copies the plain form keeps the French times.
+        assert_eq!(values("mercredi 20 h, 16 h 30", French), [v(&["20", "t20:00"]), v(&["t16:30"])]);
+        assert_eq!(values("Wednesday 20:00, 16:30", English), [v(&["t20:00"]), v(&["t16:30"])]);
+        assert_eq!(plain_times("pendant 12 h, 3 h de route"), None);
     }
 
     #[test]
