@@ -12,7 +12,9 @@
 #      has finished an article but not all of them;
 #   2. resubmits shard 1 alone (sbatch --array=1), which briefs only what it had left;
 #   3. resubmits the whole array, which skips every article without loading the model;
-#   4. submits a task whose id is not a shard number, which must fail with exit 2.
+#   4. submits a task whose id is not a shard number, which must fail with exit 2;
+#   5. runs precis without --shard in a non-contiguous array (--array=1,3), where it must
+#      refuse to take its shard from Slurm's variables (exit 2).
 # Checks: every article briefed exactly once across shards and runs, one report per shard, and
 # the state and exit code Slurm recorded for every task (jobcomp file and scontrol) match the
 # exit code in that task's report. Every daemon it started is stopped by pid on exit, whatever
@@ -232,11 +234,16 @@ say "4. a task id that is not a shard number"
 fourth=$(submit --array=2)
 wait_for "$timeout_s" "job $fourth to end" job_done "$fourth"
 
+say "5. precis taking its shard from Slurm's variables, in an array that is not contiguous"
+fifth=$(sbatch --parsable --array=1,3 --cpus-per-task=1 --mem=1G --output="$work/log/precis-%A_%a.log" \
+    --wrap="exec precis run '$articles' --out '$work/out' --quiet --model '$model'")
+wait_for "$timeout_s" "job $fifth to end" job_done "$fifth"
+
 scontrol show job -o >"$work/log/scontrol.txt"
-python3 - "$work" "$articles" "$first" "$second" "$third" "$fourth" <<'EOF'
+python3 - "$work" "$articles" "$first" "$second" "$third" "$fourth" "$fifth" <<'EOF'
 import json, os, re, sys
 
-work, articles, first, second, third, fourth = sys.argv[1:]
+work, articles, first, second, third, fourth, fifth = sys.argv[1:]
 out = os.path.join(work, "out")
 ids = sorted(os.path.splitext(name)[0] for name in os.listdir(articles))
 errors = []
@@ -319,6 +326,12 @@ task(fourth, 2, "FAILED", "2:0")
 log = open(os.path.join(work, "log", f"precis-{fourth}_2.log")).read()
 check("--shard \"2/2\"" in log, f"run 4: the log does not name the bad shard: {log!r}")
 
+# 5. --array=1,3 without --shard: both tasks refused (task 1 would have been shard 0 of 2).
+for index in (1, 3):
+    task(fifth, index, "FAILED", "2:0")
+    log = open(os.path.join(work, "log", f"precis-{fifth}_{index}.log")).read()
+    check("is not contiguous" in log, f"run 5 task {index}: the log does not say why: {log!r}")
+
 # The outputs: one record and one Markdown file per article, no temporary files left.
 names = set(os.listdir(out))
 for i in ids:
@@ -331,5 +344,5 @@ for e in errors:
     print("test-slurm: FAIL:", e, file=sys.stderr)
 if errors:
     sys.exit(1)
-print(f"test-slurm: ok: {len(ids)} articles in 2 shards; cancel, resubmission, rerun and refusal as recorded by Slurm", file=sys.stderr)
+print(f"test-slurm: ok: {len(ids)} articles in 2 shards; cancel, resubmission, rerun and refusals as recorded by Slurm", file=sys.stderr)
 EOF
