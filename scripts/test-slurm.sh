@@ -25,6 +25,7 @@
 # fetched with `precis fetch-models --all` if absent), SLURM_TEST_TIMEOUT (seconds allowed for
 # each wait, default 600). Takes about three minutes on 2 cores.
 set -euo pipefail
+umask 022 # munged refuses group- or world-writable directories
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 timeout_s="${SLURM_TEST_TIMEOUT:-600}"
@@ -90,6 +91,11 @@ cleanup() {
             [ -z "$(squeue -h -o %i 2>/dev/null)" ] && break
             sleep 1
         done
+        # A job's slurmstepd outlives it for a moment; its socket in the spool says it is there.
+        for _ in $(seq 30); do
+            [ -z "$(find "$work/spool" -type s -name '*_*' 2>/dev/null)" ] && break
+            sleep 1
+        done
     fi
     # A precis that a job started and that still runs (it writes into $work/out), then the
     # daemons, newest first: SIGTERM, then SIGKILL after 10 seconds.
@@ -136,7 +142,7 @@ pids+=($!)
 # finished jobs' states and exit codes go to a jobcomp file and stay in scontrol for an hour).
 host="$(hostname -s)"
 memory_mb=$(($(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024 - 256))
-cpus=2
+cpus=$(($(nproc) >= 2 ? 2 : 1))
 export SLURM_CONF="$work/slurm.conf"
 cat >"$SLURM_CONF" <<EOF
 ClusterName=precistest
