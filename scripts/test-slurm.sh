@@ -49,6 +49,7 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
     policy=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         policy=/usr/sbin/policy-rc.d
+        trap 'rm -f "$policy"' EXIT
         printf '#!/bin/sh\nexit 101\n' >"$policy"
         chmod 755 "$policy"
     fi
@@ -57,6 +58,7 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
         timeout "$timeout_s" apt-get install -y -q --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null &&
         installed=1
     [ -z "$policy" ] || rm -f "$policy"
+    trap - EXIT
     [ "$installed" = 1 ] || { echo "test-slurm: apt-get could not install Slurm and munge" >&2; exit 2; }
 fi
 command -v python3 >/dev/null || { echo "test-slurm: python3 is required (report checks)" >&2; exit 2; }
@@ -183,7 +185,7 @@ wait_for() { # seconds, description, command...
     local start=$SECONDS
     until "$@"; do
         ((SECONDS - start < limit)) || fail "timed out after ${limit}s waiting for $what"
-        sleep 1
+        sleep 0.5
     done
 }
 wait_for 30 "munged" test -S "$work/munge-run/socket"
