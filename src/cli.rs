@@ -211,7 +211,9 @@ pub enum CliCommand {
         force: bool,
         /// Process only shard I of N (0 <= I < N): the articles whose id hashes to I. Default:
         /// from JOB_COMPLETION_INDEX and JOB_COMPLETIONS (Kubernetes Indexed Job) or
-        /// SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT (Slurm array).
+        /// SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT (a whole,
+        /// contiguous Slurm array; others are refused). Shards of another N cannot run in DIR
+        /// at the same time.
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
         #[command(flatten)]

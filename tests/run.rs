@@ -326,6 +326,54 @@ fn shards_partition_the_articles_and_keep_their_own_reports() {
     assert!(!out.join("report.json").exists());
 }
 
+/// Slurm array variables as Slurm 22.05 sets them (scripts/test-slurm.sh runs the real thing):
+/// a whole contiguous array gives shards; a resubmitted subset (`--array=1,3`: MIN 1, MAX 3,
+/// COUNT 2) is refused, since task 1 would be taken for shard 0 of 2. And a split into another
+/// number of shards cannot start in a directory where shards run.
+#[test]
+fn slurm_subsets_and_mixed_shard_counts_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..6 {
+        std::fs::write(dir.join(format!("empty-{i}.txt")), b"").unwrap();
+    }
+    let out = root.path().join("out");
+    let slurm = |task: &str, min: &str, max: &str, count: &str| {
+        let mut cmd = precis(&out, &[&dir]);
+        cmd.env("SLURM_ARRAY_TASK_ID", task).env("SLURM_ARRAY_TASK_MIN", min).env("SLURM_ARRAY_TASK_MAX", max);
+        cmd.env("SLURM_ARRAY_TASK_STEP", "1").env("SLURM_ARRAY_TASK_COUNT", count);
+        run(&mut cmd)
+    };
+    // `--array=1-3`, task 2: shard 1 of 3 (empty articles: exit 1, no model needed).
+    let output = slurm("2", "1", "3", "3");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let shard = &report(&out, "report.shard-1-of-3.json")["shard"];
+    assert_eq!((shard["index"].as_u64(), shard["count"].as_u64(), shard["from"].as_str()), (Some(1), Some(3), Some("SLURM_ARRAY_TASK_ID")));
+    // `--array=1,3`, task 1.
+    let output = slurm("1", "1", "3", "2");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not contiguous") && stderr.contains("--shard I/N"), "{stderr}");
+    assert!(!out.join("report.shard-0-of-2.json").exists());
+
+    // Shard 0 of 3 reading JSONL from stdin holds its locks until stdin closes.
+    let mut running =
+        precis(&out, &[Path::new("-")]).arg("--shard").arg("0/3").stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let lock = out.join(".precis.shard-0-of-3.lock");
+    wait_until("shard 0/3 to hold its lock", || {
+        std::fs::read_to_string(&lock).is_ok_and(|owner| owner.contains(&format!("pid {}", running.id())))
+    });
+    let output = run(precis(&out, &[&dir]).arg("--shard").arg("1/2"));
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(".precis.shards-of-3.lock") && stderr.contains("split into 3"), "{stderr}");
+    assert_eq!(run(precis(&out, &[&dir]).arg("--shard").arg("2/3")).status.code(), Some(1), "another shard of 3 runs beside it");
+    drop(running.stdin.take());
+    assert_eq!(wait_exit(&mut running).code(), Some(0));
+    assert_eq!(run(precis(&out, &[&dir]).arg("--shard").arg("1/2")).status.code(), Some(1), "once the split into 3 is over");
+}
+
 /// A run that cannot start exits 2 and says why; a missing input is a failed article.
 #[test]
 fn runs_that_cannot_start_exit_2() {

@@ -294,6 +294,21 @@ impl Shard {
             let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
             let count = number("SLURM_ARRAY_TASK_COUNT")?
                 .ok_or_else(|| Error::Config("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not".into()))?;
+            // Only a whole contiguous array numbers its shards from MIN: `--array=1,3` (MIN 1,
+            // MAX 3, COUNT 2) or `--array=0-6:2` (STEP 2) would brief some shards twice and
+            // others never. Slurm sets MAX and STEP for every array.
+            let (max, step) = (number("SLURM_ARRAY_TASK_MAX")?, number("SLURM_ARRAY_TASK_STEP")?);
+            let contiguous = step.is_none_or(|step| step == 1) && max.is_none_or(|max| Some(max) == (min + count).checked_sub(1));
+            if !contiguous {
+                return Err(Error::Config(format!(
+                    "SLURM_ARRAY_TASK_ID={task}: the array (SLURM_ARRAY_TASK_MIN={min}, SLURM_ARRAY_TASK_MAX={}, \
+                     SLURM_ARRAY_TASK_STEP={}, SLURM_ARRAY_TASK_COUNT={count}) is not contiguous, so its task ids are not \
+                     shard numbers: submit --array=0-{} or give --shard I/N (deploy/slurm/precis-array.sbatch does)",
+                    max.map_or("unset".into(), |m| m.to_string()),
+                    step.map_or("unset".into(), |s| s.to_string()),
+                    count.saturating_sub(1)
+                )));
+            }
             let shard = task.checked_sub(min).and_then(|index| Self::new(index, count)).ok_or_else(|| {
                 Error::Config(format!(
                     "SLURM_ARRAY_TASK_ID={task} minus SLURM_ARRAY_TASK_MIN={min} is not below SLURM_ARRAY_TASK_COUNT={count} \
@@ -411,6 +426,20 @@ mod tests {
         let slurm =
             Shard::from_env(env(&[("SLURM_ARRAY_TASK_ID", "5"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_COUNT", "8")])).unwrap();
         assert_eq!(slurm, Some((Shard { index: 4, count: 8 }, "SLURM_ARRAY_TASK_ID")));
+        // The variables Slurm 22.05 set for `sbatch --array=0-3` (task 1), `--array=1,3` (tasks 1
+        // and 3) and `--array=0-6:2` (task 2), as printed by jobs on scripts/test-slurm.sh's cluster.
+        let slurm = |task: &str, min: &str, max: &str, step: &str, count: &str| {
+            let names =
+                ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX", "SLURM_ARRAY_TASK_STEP", "SLURM_ARRAY_TASK_COUNT"];
+            let vars: Vec<(&str, String)> = names.into_iter().zip([task, min, max, step, count].map(String::from)).collect();
+            Shard::from_env(move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
+        };
+        assert_eq!(slurm("1", "0", "3", "1", "4").unwrap(), Some((Shard { index: 1, count: 4 }, "SLURM_ARRAY_TASK_ID")));
+        let error = slurm("3", "1", "3", "1", "2").unwrap_err().to_string();
+        assert!(error.contains("not contiguous") && error.contains("SLURM_ARRAY_TASK_MAX=3"), "{error}");
+        // Task 1 of that array would otherwise be taken for shard 0 of 2.
+        assert!(slurm("1", "1", "3", "1", "2").is_err());
+        assert!(slurm("2", "0", "6", "2", "4").unwrap_err().to_string().contains("SLURM_ARRAY_TASK_STEP=2"));
         assert!(Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "0")])).is_err());
         assert!(Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "4"), ("JOB_COMPLETIONS", "4")])).is_err());
         assert_eq!(Shard::from_env(env(&[])).unwrap(), None);

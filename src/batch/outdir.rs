@@ -7,22 +7,38 @@
 //! over by the next run without any guessing about process ids. The file records the owner's
 //! pid and start time for the message that a second run prints. Sharded runs (`--shard I/N`)
 //! share the directory lock and each hold `DIR/.precis.shard-I-of-N.lock` exclusively, so
-//! shards of one job run side by side while a second copy of any shard is refused.
+//! shards of one job run side by side while a second copy of any shard is refused. They also
+//! share `DIR/.precis.shards-of-N.lock`, and a shard refuses to start while shards of another N
+//! hold theirs (2/3 and 1/2 would brief some articles twice and race on their outputs); a short
+//! exclusive lock on `DIR/.precis.open.lock` makes that check and the locking one step.
+//!
+//! Temporary files are named after the run's part of the directory (`all`, or the shard), not
+//! only its pid: shards on other hosts or in other containers share the directory, and their
+//! pids mean nothing here. A run removes the temporary files of its own part only, which no
+//! live run can be writing since it holds that part's lock; an unsharded run removes them all.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::batch::discover::Shard;
 use crate::{Error, Result};
 
 const LOCK_FILE: &str = ".precis.lock";
+/// Held for a moment while a shard checks for shards of another count and takes its locks.
+const OPEN_LOCK_FILE: &str = ".precis.open.lock";
+/// How long a shard waits for another to finish taking its locks.
+const OPEN_LOCK_WAIT: Duration = Duration::from_secs(10);
 /// Marks a file being written; never a final name (ids cannot start with `.`).
 const TEMP_MARK: &str = ".precis-tmp-";
 
 pub struct OutDir {
     path: PathBuf,
+    /// `all`, or `sI-of-N` for a shard: the part of the directory this run owns, in the names
+    /// of its temporary files.
+    part: String,
     /// Held for the life of the run; dropping them releases the locks.
     _locks: Vec<File>,
 }
@@ -34,15 +50,23 @@ impl OutDir {
         std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
         let dir_lock = path.join(LOCK_FILE);
         let mut locks = Vec::new();
-        match shard {
-            None => locks.push(lock(&dir_lock, true)?),
+        let part = match shard {
+            None => {
+                locks.push(lock(&dir_lock, true)?);
+                "all".to_string()
+            }
             Some(shard) => {
                 locks.push(lock(&dir_lock, false)?);
+                let opening = lock_waiting(&path.join(OPEN_LOCK_FILE), OPEN_LOCK_WAIT)?;
+                locks.push(lock(&path.join(shards_of(shard.count)), false)?);
+                refuse_other_shard_counts(path, shard.count)?;
                 let name = format!(".precis.shard-{}-of-{}.lock", shard.index, shard.count);
                 locks.push(lock(&path.join(name), true)?);
+                drop(opening);
+                format!("s{}-of-{}", shard.index, shard.count)
             }
-        }
-        let out = Self { path: path.to_path_buf(), _locks: locks };
+        };
+        let out = Self { path: path.to_path_buf(), part, _locks: locks };
         out.remove_stale_temp_files();
         Ok(out)
     }
@@ -60,7 +84,8 @@ impl OutDir {
     pub async fn write_atomic(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let target = self.file(name);
-        let temp = self.file(&format!("{TEMP_MARK}{}-{}-{name}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let temp =
+            self.file(&format!("{TEMP_MARK}{}-{}-{}-{name}", self.part, std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
         let result = async {
             let mut file = tokio::fs::File::create(&temp).await?;
             tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
@@ -90,18 +115,68 @@ impl OutDir {
         serde_json::from_slice::<Recorded>(&text).ok()?.fingerprint
     }
 
-    /// Removes temporary files left by runs that died while writing (their pid is gone).
+    /// Removes temporary files left by runs that died while writing: those of this run's part
+    /// (its lock shows that no live run owns it), or all of them for an unsharded run.
     fn remove_stale_temp_files(&self) {
         let Ok(entries) = std::fs::read_dir(&self.path) else { return };
+        let own = format!("{TEMP_MARK}{}-", self.part);
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix(TEMP_MARK) else { continue };
-            let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-            let alive = pid.is_some_and(|pid| pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists());
-            if !alive {
+            if name.starts_with(TEMP_MARK) && (self.part == "all" || name.starts_with(&own)) {
                 tracing::debug!("removing {}, left by a run that died", entry.path().display());
                 let _ = std::fs::remove_file(entry.path());
             }
+        }
+    }
+}
+
+/// The lock that the running shards of an N-shard split share.
+fn shards_of(count: usize) -> String {
+    format!(".precis.shards-of-{count}.lock")
+}
+
+/// Fails when shards of a split into another number of shards are running in `dir`.
+fn refuse_other_shard_counts(dir: &Path, count: usize) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let other =
+            name.strip_prefix(".precis.shards-of-").and_then(|rest| rest.strip_suffix(".lock")).and_then(|n| n.parse::<usize>().ok());
+        let Some(other) = other.filter(|&other| other != count) else { continue };
+        let file = File::open(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: entry.path(),
+                    message: format!(
+                        "shards of a split into {other} are running in this output directory; a split into {count} \
+                         would brief some of their articles again: wait for them, or use --shard I/{other}"
+                    ),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(entry.path(), e)),
+        }
+    }
+    Ok(())
+}
+
+/// Locks `path` exclusively, waiting up to `limit` for its owner (a run that holds it only
+/// while it takes its own locks).
+fn lock_waiting(path: &Path, limit: Duration) -> Result<File> {
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(|e| Error::io(path, e))?;
+    let start = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(20)),
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: path.to_path_buf(),
+                    message: format!("another precis run has held this lock for over {} s while starting", limit.as_secs()),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(path, e)),
         }
     }
 }
@@ -164,6 +239,24 @@ mod tests {
     }
 
     #[test]
+    fn shards_of_another_count_are_refused_while_shards_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = OutDir::open(dir.path(), Shard::new(2, 3)).unwrap();
+        let message = OutDir::open(dir.path(), Shard::new(1, 2)).err().unwrap().to_string();
+        assert!(message.contains(".precis.shards-of-3.lock") && message.contains("--shard I/3"), "{message}");
+        let b = OutDir::open(dir.path(), Shard::new(0, 3)).unwrap();
+        drop(a);
+        assert!(OutDir::open(dir.path(), Shard::new(1, 2)).is_err(), "0/3 still runs");
+        drop(b);
+        // Once the 3-way split is over, another split may start, and the old lock files stay
+        // behind without blocking anything.
+        let c = OutDir::open(dir.path(), Shard::new(1, 2)).unwrap();
+        assert!(OutDir::open(dir.path(), Shard::new(0, 3)).is_err(), "1/2 runs now");
+        drop(c);
+        OutDir::open(dir.path(), Shard::new(0, 3)).unwrap();
+    }
+
+    #[test]
     fn atomic_writes_and_recorded_fingerprints() {
         let dir = tempfile::tempdir().unwrap();
         let out = OutDir::open(dir.path(), None).unwrap();
@@ -181,10 +274,33 @@ mod tests {
     #[test]
     fn temp_files_of_dead_runs_are_removed() {
         let dir = tempfile::tempdir().unwrap();
-        // pid 0 is never a live run's.
-        let stale = dir.path().join(format!("{TEMP_MARK}0-0-a.json"));
+        let stale = dir.path().join(format!("{TEMP_MARK}all-0-0-a.json"));
         std::fs::write(&stale, "partial").unwrap();
         let _out = OutDir::open(dir.path(), None).unwrap();
         assert!(!stale.exists());
+    }
+
+    /// A shard leaves other shards' temporary files alone whatever their pid: a shard on
+    /// another host or in another container may be writing them, with a pid that does not
+    /// exist here (or that is this process's own).
+    #[test]
+    fn a_shard_removes_only_its_own_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = |part: &str, pid: u32| dir.path().join(format!("{TEMP_MARK}{part}-{pid}-0-x.json"));
+        let files = [name("s0-of-2", 0), name("s1-of-2", 0), name("s1-of-2", std::process::id()), name("s1-of-3", 0)];
+        for file in &files {
+            std::fs::write(file, "partial").unwrap();
+        }
+        let exists = || files.iter().map(|f| f.exists()).collect::<Vec<_>>();
+        let zero = OutDir::open(dir.path(), Shard::new(0, 2)).unwrap();
+        assert_eq!(exists(), [false, true, true, true]);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(zero.write_atomic("y.json", b"{}".to_vec())).unwrap();
+        drop(zero);
+        OutDir::open(dir.path(), Shard::new(1, 2)).unwrap();
+        assert_eq!(exists(), [false, false, false, true]);
+        OutDir::open(dir.path(), None).unwrap();
+        assert_eq!(exists(), [false, false, false, false]);
+        assert!(dir.path().join("y.json").is_file());
     }
 }
