@@ -178,6 +178,11 @@ impl LlmConfig {
         if value_dim != head_dim {
             return unsupported(format!("a value head size ({value_dim}) other than the key head size ({head_dim})"));
         }
+        if let Some(n_rot) = opt_u32("rope.dimension_count")? {
+            if n_rot as usize != head_dim {
+                return unsupported(format!("a rotary embedding over {n_rot} of the {head_dim} head dimensions"));
+            }
+        }
         if head_dim == 0 || !head_dim.is_multiple_of(2) {
             return Err(bad("attention.key_length", format!("gives a head size of {head_dim}, expected an even size > 0")));
         }

@@ -67,6 +67,11 @@ pub fn check(gguf: &GgufFile, config: &LlmConfig) -> Result<usize> {
             add("post_ffw_norm.weight", vec![c.n_embd], false);
         }
     }
+    let known: HashSet<&str> = expected.iter().map(|e| e.name.as_str()).collect();
+    if let Some(extra) = gguf.tensor_names().find(|name| !known.contains(name)) {
+        let hint = if extra == "rope_freqs.weight" { " (rope frequency factors are not supported yet)" } else { "" };
+        return Err(fail(format!("unexpected tensor `{extra}` for architecture {}{hint}", c.arch.name())));
+    }
     for e in &expected {
         match gguf.tensor_shape(&e.name) {
             None if e.optional => {}
@@ -81,11 +86,6 @@ pub fn check(gguf: &GgufFile, config: &LlmConfig) -> Result<usize> {
             }
             Some(_) => {}
         }
-    }
-    let known: HashSet<&str> = expected.iter().map(|e| e.name.as_str()).collect();
-    if let Some(extra) = gguf.tensor_names().find(|name| !known.contains(name)) {
-        let hint = if extra == "rope_freqs.weight" { " (rope frequency factors are not supported yet)" } else { "" };
-        return Err(fail(format!("unexpected tensor `{extra}` for architecture {}{hint}", c.arch.name())));
     }
     Ok(n_vocab)
 }
