@@ -15,6 +15,9 @@ use common::gguf::{Gguf, TensorInfo, Val};
 const TEMPLATE: &str = "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n\
                         {% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 
+/// A template that would run 10^12 loop iterations.
+const ENDLESS_TEMPLATE: &str = "{% for i in range(1000000) %}{% for j in range(1000000) %}x{% endfor %}{% endfor %}";
+
 /// A bound on the address space of each run (the tiny models need a few hundred MB).
 const MEMORY_KB: u64 = 4 << 20;
 const TIME_LIMIT: Duration = Duration::from_secs(120);
@@ -282,6 +285,7 @@ fn bad_metadata_is_refused_naming_the_key() {
         ("value_type_max", |g| g.kvs.insert(0, (b"general.x".to_vec(), Val::Raw(u32::MAX, vec![]))), Expect::Refused("")),
         ("template_missing", |g| _ = g.remove("tokenizer.chat_template"), Expect::Refused("chat template")),
         ("template_invalid", |g| _ = g.set("tokenizer.chat_template", Val::str("{% for %}")), Expect::Refused("")),
+        ("template_endless", |g| _ = g.set("tokenizer.chat_template", Val::str(ENDLESS_TEMPLATE)), Expect::Refused("")),
     ];
     run_cases("metadata", edited(&qwen2(), cases));
 }
