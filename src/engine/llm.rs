@@ -811,6 +811,10 @@ mod x86 {
 fn rms_norm(xs: &[f32], weight: &[f32], eps: f32) -> Vec<f32> {
     const TASK_ROWS: usize = 32;
     let n = weight.len();
+    // Whole rows only: otherwise a last partial row would be left unwritten below, and the
+    // `set_len` at the end would expose uninitialised values (the model's validation at load
+    // guarantees it; this keeps the function sound on its own).
+    assert!(n > 0 && xs.len().is_multiple_of(n), "rms_norm: {} values are not whole rows of {n}", xs.len());
     let mut out = Vec::with_capacity(xs.len());
     let tasks: Vec<_> = out.spare_capacity_mut()[..xs.len()].chunks_mut(TASK_ROWS * n).zip(xs.chunks(TASK_ROWS * n)).collect();
     super::pool::for_each(tasks, |(out, xs)| {
