@@ -148,17 +148,16 @@ pub struct ChatTemplate {
     language_codes: bool,
 }
 
+/// The most template instructions one rendering may run (minijinja's fuel).
+const TEMPLATE_FUEL: u64 = 20_000_000;
+
 impl ChatTemplate {
     pub fn from_gguf(gguf: &GgufFile, tokenizer: &GgufTokenizer) -> Result<Self> {
         let source = gguf.string("tokenizer.chat_template").map_err(|_| {
             Error::model(gguf.path(), "has no chat template (tokenizer.chat_template); precis needs an instruction-tuned model")
         })?;
-        let token_text = |key: &str| -> Result<String> {
-            if !gguf.has(key) {
-                return Ok(String::new());
-            }
-            Ok(tokenizer.decode(&[gguf.u32(key)?], false))
-        };
+        let token_text =
+            |key: &str| -> Result<String> { Ok(gguf.token_id(key)?.map_or_else(String::new, |id| tokenizer.decode(&[id], false))) };
         let bos_token = token_text("tokenizer.ggml.bos_token_id")?;
         let eos_token = token_text("tokenizer.ggml.eos_token_id")?;
         let mut template = Self::new(source, bos_token, eos_token)
@@ -169,6 +168,9 @@ impl ChatTemplate {
 
     pub fn new(source: &str, bos_token: String, eos_token: String) -> Result<Self, minijinja::Error> {
         let mut env = Environment::new();
+        // A bound on the work of one rendering, so that a template from a hostile file cannot
+        // loop for ever (real templates take a few thousand instructions per message).
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         minijinja_contrib::add_to_environment(&mut env);

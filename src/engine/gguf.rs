@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::gguf_file::{Content, TensorInfo, Value};
+
+mod header;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Device;
 
@@ -32,7 +34,7 @@ impl GgufFile {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let file_size = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let content = Content::read(&mut BufReader::new(&file)).map_err(|e| Error::model(path, unreadable(&e.to_string())))?;
+        let content = header::read(&mut BufReader::new(&file), file_size).map_err(|e| Error::model(path, e))?;
         Ok(Self { path: path.to_path_buf(), content, file, file_size, scratch: Vec::new(), warned: false })
     }
 
@@ -58,13 +60,41 @@ impl GgufFile {
     }
 
     pub fn u32(&self, key: &str) -> Result<u32> {
-        let value = self.value(key)?;
-        // Writers disagree on integer widths; accept any that fits.
-        value
-            .to_u32()
-            .or_else(|_| value.to_u64().map(|v| v as u32))
-            .or_else(|_| value.to_i32().map(|v| v as u32))
-            .map_err(|e| self.bad_type(key, "an unsigned integer", e))
+        // Writers disagree on integer widths; accept any that holds the value.
+        let value = match self.value(key)? {
+            Value::U8(v) => Some(u64::from(*v)),
+            Value::U16(v) => Some(u64::from(*v)),
+            Value::U32(v) => Some(u64::from(*v)),
+            Value::U64(v) => Some(*v),
+            Value::I8(v) => u64::try_from(*v).ok(),
+            Value::I16(v) => u64::try_from(*v).ok(),
+            Value::I32(v) => u64::try_from(*v).ok(),
+            Value::I64(v) => u64::try_from(*v).ok(),
+            other => {
+                return Err(Error::model(&self.path, format!("metadata key `{key}` is a {:?}, expected an integer", other.value_type())))
+            }
+        };
+        value.and_then(|v| u32::try_from(v).ok()).ok_or_else(|| {
+            Error::model(
+                &self.path,
+                format!("metadata key `{key}` is {:?}, expected an integer from 0 to {}", self.content.metadata[key], u32::MAX),
+            )
+        })
+    }
+
+    /// A token id at `key`: `None` when the key is absent or holds -1 (in any integer width, or
+    /// as u32::MAX), which converters write for "no such token".
+    pub fn token_id(&self, key: &str) -> Result<Option<u32>> {
+        match self.content.metadata.get(key) {
+            None => Ok(None),
+            Some(Value::I8(-1) | Value::I16(-1) | Value::I32(-1) | Value::I64(-1) | Value::U32(u32::MAX)) => Ok(None),
+            Some(_) => self.u32(key).map(Some),
+        }
+    }
+
+    /// The number of elements of the array at `key` (an error if it is not an array).
+    pub fn array_len(&self, key: &str) -> Result<usize> {
+        self.value(key)?.to_vec().map(Vec::len).map_err(|e| self.bad_type(key, "an array", e))
     }
 
     pub fn f32(&self, key: &str) -> Result<f32> {
@@ -110,6 +140,16 @@ impl GgufFile {
             .iter()
             .map(|v| v.to_f32().or_else(|_| v.to_i32().map(|x| x as f32)).map_err(|e| self.bad_type(key, "an array of numbers", e)))
             .collect()
+    }
+
+    /// The shape of tensor `name` (outermost dimension first), if the file has it.
+    pub fn tensor_shape(&self, name: &str) -> Option<&[usize]> {
+        self.content.tensor_infos.get(name).map(|info| info.shape.dims())
+    }
+
+    /// The names of the file's tensors, in no particular order.
+    pub fn tensor_names(&self) -> impl Iterator<Item = &str> {
+        self.content.tensor_infos.keys().map(String::as_str)
     }
 
     pub fn has_tensor(&self, name: &str) -> bool {
@@ -325,10 +365,9 @@ fn type_name(dtype: GgmlDType) -> &'static str {
     }
 }
 
-/// The error for a header the GGUF reader rejects. Its reader knows none of the ggml types
-/// after Q8_K but BF16 (the i-quants, the ternary and FP4 types, ...) and says only "unknown
-/// dtype for tensor N" with N the type's number: that one is named.
-fn unreadable(reason: &str) -> String {
+/// Why a tensor of ggml type `id`, which candle's types do not include (the i-quants, the
+/// ternary and FP4 types, ...), cannot be read, naming the type.
+fn unreadable_type(id: u32) -> String {
     const NAMES: [(u32, &str); 17] = [
         (16, "IQ2_XXS"),
         (17, "IQ2_XS"),
@@ -348,22 +387,12 @@ fn unreadable(reason: &str) -> String {
         (35, "TQ2_0"),
         (39, "MXFP4"),
     ];
-    // (The reader's errors may carry a backtrace after the message.)
-    let unknown = reason
-        .strip_prefix("unknown dtype for tensor ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse::<u32>().ok());
-    match unknown {
-        Some(id) => {
-            let name = NAMES.iter().find(|(n, _)| *n == id).map_or("an unknown type", |(_, name)| name);
-            format!(
-                "holds tensors of ggml type {id} ({name}), which this engine cannot read; weight types it runs: {} \
-                 (and Q8_1, Q2_K, Q3_K, Q8_K expanded to f32)",
-                NATIVE_TYPES.join(", ")
-            )
-        }
-        None => format!("not a readable GGUF file: {reason}"),
-    }
+    let name = NAMES.iter().find(|(n, _)| *n == id).map_or("an unknown type", |(_, name)| name);
+    format!(
+        "ggml type {id} ({name}), which this engine cannot read; weight types it runs: {} \
+         (and Q8_1, Q2_K, Q3_K, Q8_K expanded to f32)",
+        NATIVE_TYPES.join(", ")
+    )
 }
 
 /// Q5_0 blocks (f16 scale, 4 bytes of high bits, 16 bytes of low nibbles; 32 weights) as Q8_0

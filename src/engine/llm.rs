@@ -16,6 +16,8 @@ use super::quant::{matmul_rows_many, QMatrix, RowMode};
 use crate::simd_dispatch;
 use crate::{Error, Result};
 
+mod shapes;
+
 /// Architectures this engine runs (`general.architecture`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
@@ -36,6 +38,16 @@ pub enum Arch {
 pub const SUPPORTED_ARCHITECTURES: &str = "qwen2, qwen3, llama, gemma3";
 
 impl Arch {
+    /// The name of the architecture in GGUF (`general.architecture`, the `{arch}.` key prefix).
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
+            Arch::Llama => "llama",
+            Arch::Gemma3 => "gemma3",
+        }
+    }
+
     fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "qwen2" => Arch::Qwen2,
@@ -77,7 +89,16 @@ pub struct SlidingWindow {
     pub rope_freq_base: f32,
 }
 
-/// Hyper-parameters read from `{arch}.*` GGUF metadata, with llama.cpp's defaults.
+/// The most layers a model may have (llama.cpp's `LLAMA_MAX_LAYERS`).
+const MAX_LAYERS: usize = 512;
+
+/// The widest attention (heads × head size) a model may have; the largest models llama.cpp
+/// runs are under 2^15.
+const MAX_WIDTH: usize = 1 << 20;
+
+/// Hyper-parameters read from `{arch}.*` GGUF metadata, with llama.cpp's defaults, each checked
+/// to be in range and consistent with the others (heads divide the width, KV heads divide the
+/// heads, a context of at least one position, ...); errors name the key.
 #[derive(Debug, Clone)]
 pub struct LlmConfig {
     pub arch: Arch,
@@ -130,14 +151,30 @@ impl LlmConfig {
                 Ok(None)
             }
         };
+        let bad = |k: &str, what: String| Error::model(gguf.path(), format!("metadata key `{}` {what}", key(k)));
         let n_layer = gguf.u32(&key("block_count"))? as usize;
-        let n_head = gguf.u32(&key("attention.head_count"))? as usize;
-        let n_embd = gguf.u32(&key("embedding_length"))? as usize;
-        if n_head == 0 || n_layer == 0 {
-            return Err(Error::model(gguf.path(), "a model without layers or attention heads"));
+        if !(1..=MAX_LAYERS).contains(&n_layer) {
+            return Err(bad("block_count", format!("is {n_layer}, expected 1 to {MAX_LAYERS} layers")));
         }
-        let head_dim = opt_u32("attention.key_length")?.map_or(n_embd / n_head, |v| v as usize);
-        let value_dim = opt_u32("attention.value_length")?.map_or(n_embd / n_head, |v| v as usize);
+        let n_head = gguf.u32(&key("attention.head_count"))? as usize;
+        if n_head == 0 {
+            return Err(bad("attention.head_count", "is 0, expected at least one head".into()));
+        }
+        let n_embd = gguf.u32(&key("embedding_length"))? as usize;
+        if n_embd == 0 {
+            return Err(bad("embedding_length", "is 0, expected a width > 0".into()));
+        }
+        let n_kv_head = opt_u32("attention.head_count_kv")?.map_or(n_head, |v| v as usize);
+        if n_kv_head == 0 || n_kv_head > n_head || !n_head.is_multiple_of(n_kv_head) {
+            return Err(bad("attention.head_count_kv", format!("is {n_kv_head}, expected a divisor of the {n_head} heads")));
+        }
+        // Without an explicit head size, the heads split the width.
+        let (key_length, value_length) = (opt_u32("attention.key_length")?, opt_u32("attention.value_length")?);
+        if (key_length.is_none() || value_length.is_none()) && !n_embd.is_multiple_of(n_head) {
+            return Err(bad("attention.head_count", format!("is {n_head}, which does not divide the width {n_embd} (embedding_length)")));
+        }
+        let head_dim = key_length.map_or(n_embd / n_head, |v| v as usize);
+        let value_dim = value_length.map_or(n_embd / n_head, |v| v as usize);
         if value_dim != head_dim {
             return unsupported(format!("a value head size ({value_dim}) other than the key head size ({head_dim})"));
         }
@@ -146,6 +183,29 @@ impl LlmConfig {
                 return unsupported(format!("a rotary embedding over {n_rot} of the {head_dim} head dimensions"));
             }
         }
+        if head_dim == 0 || !head_dim.is_multiple_of(2) {
+            return Err(bad("attention.key_length", format!("gives a head size of {head_dim}, expected an even size > 0")));
+        }
+        if n_head.checked_mul(head_dim).is_none_or(|width| width > MAX_WIDTH) {
+            return Err(bad("attention.head_count", format!("is {n_head} heads of {head_dim}: wider than {MAX_WIDTH}")));
+        }
+        let context_length = gguf.u32(&key("context_length"))? as usize;
+        if context_length == 0 {
+            return Err(bad("context_length", "is 0, expected at least one position".into()));
+        }
+        let rms_norm_eps = gguf.f32(&key("attention.layer_norm_rms_epsilon"))?;
+        if !(rms_norm_eps.is_finite() && (0.0..1.0).contains(&rms_norm_eps)) {
+            return Err(bad("attention.layer_norm_rms_epsilon", format!("is {rms_norm_eps}, expected a number from 0 to 1")));
+        }
+        let positive = |k: &str, default: f32| -> Result<f32> {
+            let value = opt_f32(k)?.unwrap_or(default);
+            if value.is_finite() && value > 0.0 {
+                Ok(value)
+            } else {
+                Err(bad(k, format!("is {value}, expected a finite number > 0")))
+            }
+        };
+        let rope_freq_base = positive("rope.freq_base", 10_000.0)?;
         // Rotary scaling, as llama.cpp reads it: `rope.scaling.type` (default linear) and the
         // factor (`rope.scaling.factor`, else the older `rope.scale_linear`).
         let scaling =
@@ -154,6 +214,9 @@ impl LlmConfig {
             Some(f) => f,
             None => opt_f32("rope.scale_linear")?.unwrap_or(0.0),
         };
+        if !(factor.is_finite() && factor >= 0.0) {
+            return Err(bad("rope.scaling.factor", format!("is {factor}, expected a finite number >= 0")));
+        }
         let rope_freq_scale = match scaling.as_str() {
             "none" => 1.0,
             "linear" => {
@@ -194,7 +257,7 @@ impl LlmConfig {
                         (0..n_layer).map(|il| n == 0 || il % n < n - 1).collect()
                     }
                 };
-                let rope_freq_base = opt_f32("rope.freq_base_swa")?.unwrap_or(10_000.0);
+                let rope_freq_base = positive("rope.freq_base_swa", 10_000.0)?;
                 sliding_window = Some(SlidingWindow { window: window as usize, layers, rope_freq_base });
             }
             // The queries are scaled by 1/√head_dim (27B: 1/√(n_embd/n_head)), the scores not.
@@ -203,17 +266,20 @@ impl LlmConfig {
             kq_scale = 1.0;
             embedding_scale = Some((n_embd as f32).sqrt());
             final_logit_softcap = opt_f32("final_logit_softcapping")?.filter(|&c| c != 0.0);
+            if let Some(cap) = final_logit_softcap.filter(|c| !(c.is_finite() && *c > 0.0)) {
+                return Err(bad("final_logit_softcapping", format!("is {cap}, expected a finite number > 0")));
+            }
         }
         Ok(Self {
             arch,
             n_layer,
             n_head,
-            n_kv_head: opt_u32("attention.head_count_kv")?.map_or(n_head, |v| v as usize),
+            n_kv_head,
             n_embd,
             head_dim,
-            context_length: gguf.u32(&key("context_length"))? as usize,
-            rms_norm_eps: gguf.f32(&key("attention.layer_norm_rms_epsilon"))? as f64,
-            rope_freq_base: opt_f32("rope.freq_base")?.unwrap_or(10_000.0),
+            context_length,
+            rms_norm_eps: rms_norm_eps as f64,
+            rope_freq_base,
             rope_freq_scale,
             sliding_window,
             kq_scale,
@@ -348,12 +414,11 @@ pub struct Llm {
 impl Llm {
     pub fn load(gguf: &mut GgufFile) -> Result<Self> {
         let config = LlmConfig::from_gguf(gguf)?;
+        // Every tensor's presence and shape, before any is read: the forward pass trusts them.
+        let vocab = shapes::check(gguf, &config)?;
         let tok_embeddings = gguf.matrix("token_embd.weight")?;
         let output = if gguf.has_tensor("output.weight") { Some(gguf.matrix("output.weight")?) } else { None };
         let output_norm = gguf.vector("output_norm.weight")?;
-        if gguf.has_tensor("rope_freqs.weight") {
-            return Err(Error::model(gguf.path(), "rope frequency factors (rope_freqs.weight) are not supported yet"));
-        }
         let (head_norms, post_norms) = (config.arch.head_norms(), config.arch == Arch::Gemma3);
         let optional = |gguf: &mut GgufFile, wanted: bool, name: String| if wanted { gguf.vector(&name).map(Some) } else { Ok(None) };
         let mut blocks = Vec::with_capacity(config.n_layer);
@@ -374,24 +439,6 @@ impl Llm {
                 down: Linear::load(gguf, &format!("{p}.ffn_down"))?,
                 post_ffn_norm: optional(gguf, post_norms, format!("{p}.post_ffw_norm.weight"))?,
             });
-        }
-        let vocab = output.as_ref().unwrap_or(&tok_embeddings).rows();
-        let c = &config;
-        let kv_width = c.n_kv_head * c.head_dim;
-        let shapes_match = tok_embeddings.cols() == c.n_embd
-            && output.as_ref().is_none_or(|o| o.cols() == c.n_embd)
-            && c.n_kv_head > 0
-            && c.n_head.is_multiple_of(c.n_kv_head)
-            && c.head_dim.is_multiple_of(2)
-            && blocks.iter().all(|b| {
-                b.q.weight.rows() == c.n_head * c.head_dim
-                    && b.k.weight.rows() == kv_width
-                    && b.v.weight.rows() == kv_width
-                    && b.output.weight.cols() == c.n_head * c.head_dim
-                    && [&b.q_norm, &b.k_norm].iter().all(|n| n.as_ref().is_none_or(|n| n.len() == c.head_dim))
-            });
-        if !shapes_match {
-            return Err(Error::model(gguf.path(), "tensor shapes do not match the model's hyper-parameters"));
         }
         Ok(Self { config, tok_embeddings, output, output_norm, blocks, vocab })
     }
@@ -764,6 +811,10 @@ mod x86 {
 fn rms_norm(xs: &[f32], weight: &[f32], eps: f32) -> Vec<f32> {
     const TASK_ROWS: usize = 32;
     let n = weight.len();
+    // Whole rows only: otherwise a last partial row would be left unwritten below, and the
+    // `set_len` at the end would expose uninitialised values (the model's validation at load
+    // guarantees it; this keeps the function sound on its own).
+    assert!(n > 0 && xs.len().is_multiple_of(n), "rms_norm: {} values are not whole rows of {n}", xs.len());
     let mut out = Vec::with_capacity(xs.len());
     let tasks: Vec<_> = out.spare_capacity_mut()[..xs.len()].chunks_mut(TASK_ROWS * n).zip(xs.chunks(TASK_ROWS * n)).collect();
     super::pool::for_each(tasks, |(out, xs)| {

@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests: where the real models and the test data live.
 #![allow(dead_code)]
 
+pub mod gguf;
+
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 

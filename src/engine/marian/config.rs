@@ -78,15 +78,57 @@ impl MarianConfig {
         if let Some(t) = model_type.filter(|t| t != "marian") {
             return Err(Error::model(path, format!("model_type is `{t}`, expected `marian`")));
         }
-        for (name, dim, heads) in [
-            ("encoder_attention_heads", config.d_model, config.encoder_attention_heads),
-            ("decoder_attention_heads", config.d_model, config.decoder_attention_heads),
+        config.check().map_err(|message| Error::model(path, message))?;
+        Ok(config)
+    }
+
+    /// Every size in range and every id inside its vocabulary; the message names the field.
+    fn check(&self) -> std::result::Result<(), String> {
+        let c = self;
+        for (name, value) in [
+            ("d_model", c.d_model),
+            ("vocab_size", c.vocab_size),
+            ("decoder_vocab_size", c.target_vocab_size()),
+            ("encoder_ffn_dim", c.encoder_ffn_dim),
+            ("decoder_ffn_dim", c.decoder_ffn_dim),
+            ("max_position_embeddings", c.max_position_embeddings),
         ] {
-            if heads == 0 || dim % heads != 0 {
-                return Err(Error::model(path, format!("d_model {dim} is not a multiple of {name} {heads}")));
+            if value == 0 {
+                return Err(format!("{name} is 0, expected at least 1"));
             }
         }
-        Ok(config)
+        for (name, dim, heads) in [
+            ("encoder_attention_heads", c.d_model, c.encoder_attention_heads),
+            ("decoder_attention_heads", c.d_model, c.decoder_attention_heads),
+        ] {
+            if heads == 0 || dim % heads != 0 {
+                return Err(format!("d_model {dim} is not a multiple of {name} {heads}"));
+            }
+        }
+        for (name, layers) in [("encoder_layers", c.encoder_layers), ("decoder_layers", c.decoder_layers)] {
+            if layers > MAX_LAYERS {
+                return Err(format!("{name} is {layers}, at most {MAX_LAYERS} supported"));
+            }
+        }
+        // The sinusoidal position table (max_position_embeddings × d_model values) is computed,
+        // not read from the checkpoint: its size is bounded here.
+        if c.max_position_embeddings.checked_mul(c.d_model).is_none_or(|n| n > MAX_POSITION_VALUES) {
+            return Err(format!(
+                "max_position_embeddings {} × d_model {} is more than {MAX_POSITION_VALUES} position values",
+                c.max_position_embeddings, c.d_model
+            ));
+        }
+        let target = c.target_vocab_size();
+        for (name, id, vocab) in [
+            ("pad_token_id", c.pad_token_id, c.vocab_size),
+            ("eos_token_id", c.eos_token_id, target),
+            ("decoder_start_token_id", c.decoder_start_token_id, target),
+        ] {
+            if id as usize >= vocab {
+                return Err(format!("{name} {id} is outside the vocabulary of {vocab} tokens"));
+            }
+        }
+        Ok(())
     }
 
     /// Target vocabulary size (rows of the output layer).
@@ -98,6 +140,15 @@ impl MarianConfig {
         }
     }
 }
+
+/// The most encoder or decoder layers a checkpoint may declare (opus-mt models have 6 to 12).
+const MAX_LAYERS: usize = 256;
+
+/// The largest sinusoidal position table (`max_position_embeddings × d_model` f32 values, 1 GiB).
+const MAX_POSITION_VALUES: usize = 1 << 28;
+
+/// The most beams `generation_config.json` may ask for (opus-mt checkpoints use 4 to 6).
+const MAX_BEAMS: usize = 256;
 
 mod defaults {
     use super::Activation;
@@ -248,6 +299,25 @@ impl GenerationConfig {
         };
         let min_new_tokens = file.min_new_tokens.unwrap_or(0).max(file.min_length.unwrap_or(0).saturating_sub(1));
         let forced = ids(file.forced_eos_token_id);
+        let target = model.target_vocab_size();
+        let fail = |message: String| Err(Error::model(origin, message));
+        if let Some(beams) = file.num_beams.filter(|&b| b > MAX_BEAMS) {
+            return fail(format!("num_beams is {beams}, at most {MAX_BEAMS} supported"));
+        }
+        if let Some(penalty) = file.length_penalty.filter(|p| !p.is_finite()) {
+            return fail(format!("length_penalty is {penalty}, expected a finite number"));
+        }
+        let id_lists = [
+            ("eos_token_id", ids(file.eos_token_id.clone()).unwrap_or_default()),
+            ("forced_eos_token_id", forced.clone().unwrap_or_default()),
+            ("decoder_start_token_id", file.decoder_start_token_id.into_iter().collect()),
+            ("bad_words_ids", file.bad_words_ids.iter().flatten().flatten().copied().collect()),
+        ];
+        for (name, list) in id_lists {
+            if let Some(id) = list.iter().find(|&&id| id as usize >= target) {
+                return fail(format!("{name} holds {id}, outside the target vocabulary of {target} tokens"));
+            }
+        }
         Ok(Self {
             num_beams: file.num_beams.unwrap_or(1).max(1),
             length_penalty: file.length_penalty.unwrap_or(1.0),

@@ -180,13 +180,15 @@ impl Vocab {
 
         let n_tokens = tokens.len();
         let in_range = |id: Option<u32>| id.filter(|&id| (id as usize) < n_tokens);
-        // A key out of range is ignored, as llama.cpp does (it keeps the default).
+        // A key of -1 (or its u32 form) means "no such token", as some converters write it; any
+        // other id outside the vocabulary is refused (llama.cpp warns and keeps the default).
         let key_id = |key: &str, default: Option<u32>| -> Result<Option<u32>> {
             let default = in_range(default);
-            if !gguf.has(key) {
-                return Ok(default);
+            match gguf.token_id(key)? {
+                None => Ok(default),
+                Some(id) if (id as usize) < n_tokens => Ok(Some(id)),
+                Some(id) => Err(Error::model(path, format!("metadata key `{key}` is {id}, outside the vocabulary of {n_tokens} tokens"))),
             }
-            Ok(in_range(Some(gguf.u32(key)?)).or(default))
         };
         let key_bool = |key: &str, default: bool| -> Result<bool> {
             if gguf.has(key) {
