@@ -156,14 +156,43 @@ fn dot_f32_lanes(a: &[f32], b: &[f32]) -> f32 {
     let mut b8 = b.chunks_exact(8);
     for (x, y) in (&mut a8).zip(&mut b8) {
         for l in 0..8 {
-            lanes[l] = x[l].mul_add(y[l], lanes[l]);
+            lanes[l] = fused_mul_add(x[l], y[l], lanes[l]);
         }
     }
     let mut sum = hsum8(&lanes);
     for (x, y) in a8.remainder().iter().zip(b8.remainder()) {
-        sum = x.mul_add(*y, sum);
+        sum = fused_mul_add(*x, *y, sum);
     }
     sum
+}
+
+/// `a * b + c` rounded once, as `f32::mul_add`, for the portable code: one instruction where the
+/// target has fused multiply-adds (aarch64, or x86-64 built with FMA); on other x86-64 builds,
+/// where `mul_add` is a call into a library routine, the same correctly rounded result inline and
+/// vectorizable: the product is exact in f64, the f64 sum is rounded to odd (its error, found
+/// by an exact two-sum, sets the last bit), and a value rounded to odd with at least two bits
+/// more than an f32 rounds to the f32 nearest the exact sum (Boldo and Melquiond, "Emulation of
+/// FMA and correctly rounded sums: proved algorithms using rounding to odd", 2008).
+#[inline(always)]
+pub fn fused_mul_add(a: f32, b: f32, c: f32) -> f32 {
+    #[cfg(any(target_arch = "aarch64", target_feature = "fma", not(target_arch = "x86_64")))]
+    return a.mul_add(b, c);
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "fma")))]
+    {
+        let (p, c) = (a as f64 * b as f64, c as f64);
+        let s = p + c;
+        // Two-sum: s + err is exactly p + c.
+        let pv = s - p;
+        let err = (p - (s - pv)) + (c - pv);
+        let bits = s.to_bits();
+        // Inexact with an even last bit: the odd neighbour towards the exact sum (one step away
+        // from zero if the error has the sign of s, towards it otherwise). Not for infinities
+        // and NaN, whose error is NaN. In masks rather than branches, so that it vectorizes.
+        let adjust = (err != 0.0) as u64 & !bits & (s.is_finite() as u64);
+        let towards_zero = (err.to_bits() ^ bits) >> 63;
+        let step = (1 | towards_zero.wrapping_neg()) & adjust.wrapping_neg();
+        f64::from_bits(bits.wrapping_add(step)) as f32
+    }
 }
 
 /// `xs` rounded to the nearest f16 values (ties to even), as f32.
@@ -223,6 +252,31 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_portable_fused_multiply_add_rounds_once_like_mul_add() {
+        let mut state = 0x9E37_79B9u32;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let specials = [0.0, -0.0, 1.0, -1.0, f32::MIN_POSITIVE, 1e-45, f32::MAX, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+        for i in 0..2_000_000 {
+            // Random bit patterns (every exponent, subnormals, specials), and products that
+            // nearly cancel the addend, where a double rounding would show.
+            let (a, b) = (f32::from_bits(next()), f32::from_bits(next()));
+            let c = match i % 4 {
+                0 => f32::from_bits(next()),
+                1 => -(a * b) * (1.0 + (next() % 64) as f32 * f32::EPSILON),
+                2 => -(a * b) + f32::from_bits(next() % 0x3400_0000) * (a * b),
+                _ => specials[next() as usize % specials.len()],
+            };
+            let (got, want) = (fused_mul_add(a, b, c), a.mul_add(b, c));
+            assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{a:e} * {b:e} + {c:e}: {got:e} vs {want:e}");
+        }
+    }
 
     #[test]
     fn levels_are_named_and_checked_against_the_cpu() {
