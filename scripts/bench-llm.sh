@@ -7,9 +7,16 @@
 #       wall time, generated tok/s, peak RSS, and how many paragraphs are token-identical.
 #       precis runs with --plain: the same prompt for every paragraph, as llama.cpp here, without
 #       the checks and second translations of a normal run (scripts/eval.sh measures those).
-# Usage: scripts/bench-llm.sh [MODEL.gguf] [THREADS] [N_PREDICT]
+# Usage: scripts/bench-llm.sh [--cpu LEVEL] [MODEL.gguf] [THREADS] [N_PREDICT]
+#   --cpu LEVEL: precis's kernels at this instruction-set level (`portable`, `avx2`; default: the
+#   highest this CPU supports); llama.cpp runs its AVX2 build either way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cpu_args=()
+if [[ "${1:-}" == "--cpu" ]]; then
+    cpu_args=(--cpu "${2:?--cpu needs a level}")
+    shift 2
+fi
 model="${1:-}"
 threads="${2:-2}"
 n_predict="${3:-128}"
@@ -19,8 +26,12 @@ mkdir -p "$out"
 
 bash scripts/setup-reference.sh >&2
 cargo build --release --locked >&2
+precis="${CARGO_TARGET_DIR:-target}/release/precis"
 # The default model (fetched if missing) unless one is given.
-[[ -n "$model" ]] || model="$(./target/release/precis -q fetch-models)"
+[[ -n "$model" ]] || model="$("$precis" -q fetch-models)"
+# The CPU's SIMD flags, printed next to the figures.
+flags="$(grep -m1 -E '^(flags|Features)' /proc/cpuinfo | tr ' ' '\n' |
+    grep -xE 'sse4_2|avx|avx2|fma|f16c|avx512f|avx512bw|avx512vl|avx512_vnni|avx_vnni|asimd|asimddp|sve' | tr '\n' ' ' || true)"
 py=.venv/bin/python
 
 # Seed paragraphs, one per line (the same split for both engines: blank-line paragraphs, trimmed).
@@ -35,18 +46,18 @@ PY
 echo "== (a) single stream: $(basename "$model"), $threads threads, $n_predict decoded tokens" >&2
 $py scripts/ref/llamacpp_bench.py --model "$model" --prompt-file "$out/prompt.txt" --as-translate \
     --n-predict "$n_predict" --threads "$threads" --repeat 3 > "$out/a-llamacpp.json"
-./target/release/precis -q bench-llm --threads "$threads" --model "$model" --prompt-file "$out/prompt.txt" \
+"$precis" "${cpu_args[@]}" -q bench-llm --threads "$threads" --model "$model" --prompt-file "$out/prompt.txt" \
     --as-translate --n-predict "$n_predict" --repeat 3 > "$out/a-precis.json"
 
 echo "== (b) seed article, paragraph by paragraph" >&2
 /usr/bin/time -f "%e %M" -o "$out/b-llamacpp.time" $py scripts/ref/llamacpp_translate.py --model "$model" \
     --lines "$out/seed.lines" --threads "$threads" --out "$out/b-llamacpp.jsonl" 2> "$out/b-llamacpp.log"
-/usr/bin/time -f "%e %M" -o "$out/b-precis.time" ./target/release/precis -q translate --threads "$threads" \
+/usr/bin/time -f "%e %M" -o "$out/b-precis.time" "$precis" "${cpu_args[@]}" -q translate --threads "$threads" \
     --model "$model" --plain --lines "$out/seed.lines" --json > "$out/b-precis.jsonl"
 
-python3 - "$out" <<'PY'
+python3 - "$out" "$flags" <<'PY'
 import json, sys
-out = sys.argv[1]
+out, flags = sys.argv[1], sys.argv[2]
 a_ref = json.load(open(f"{out}/a-llamacpp.json"))
 a_us = json.load(open(f"{out}/a-precis.json"))
 def times(name):
@@ -59,6 +70,7 @@ our_rows = [json.loads(l)["tokens"] for l in open(f"{out}/b-precis.jsonl")]
 same = sum(a == b for a, b in zip(ref_rows, our_rows))
 (wr, mr), (wu, mu) = times("llamacpp"), times("precis")
 gr, gu = gen("llamacpp"), gen("precis")
+print(f"CPU flags: {flags.strip() or '(none of the SIMD ones)'}; precis kernels: {a_us['cpu']}, llama.cpp: its AVX2 build")
 print(f"(a) prompt {a_us['prompt_tokens']} tokens (llama.cpp {a_ref['prompt_tokens']}), threads {a_us['threads']}")
 print(f"    {'':10} {'llama.cpp':>10} {'precis':>10} {'ratio':>7}")
 for key, label in [("prefill_tok_s", "prefill"), ("decode_tok_s", "decode")]:

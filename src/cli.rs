@@ -29,6 +29,12 @@ pub struct Cli {
     /// More detail on stderr (repeat for debug output).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Instruction-set level of the kernels: `portable` (any CPU) or `avx2` (x86-64 with AVX2,
+    /// FMA and F16C); every level gives the same results. Default: $PRECIS_CPU if set, else the
+    /// highest level this CPU supports.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub cpu: Option<String>,
 }
 
 /// The chat model and how it runs: every command that loads it.
@@ -321,6 +327,7 @@ impl Cli {
             return Err(Error::Config("--max-segment-tokens must be at least 16".into()));
         }
         let engine = translation.engine(&command, model.model.as_deref())?;
+        let cpu = crate::engine::cpu::requested(self.cpu.as_deref()).map_err(Error::Config)?;
         let mut store = ModelStore::from_env();
         store.revision = model.revision;
         store.progress = !self.quiet;
@@ -329,6 +336,7 @@ impl Cli {
             model: model.model.as_deref().map(ModelSpec::parse).unwrap_or(ModelSpec::Default),
             store,
             threads,
+            cpu,
             progress: !self.quiet,
             max_bytes: input.max_bytes,
             force_language: translation.force_language,

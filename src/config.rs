@@ -69,6 +69,8 @@ pub struct Config {
     pub store: ModelStore,
     /// CPU threads for inference.
     pub threads: usize,
+    /// Instruction-set level of the kernels (`--cpu`, `PRECIS_CPU`, else detected).
+    pub cpu: crate::engine::cpu::Level,
     /// Progress bars (on a terminal) or progress log lines (otherwise) on stderr.
     pub progress: bool,
     /// Inputs larger than this are refused (`--max-bytes`).

@@ -113,6 +113,8 @@ pub struct DecodeSettings {
     pub max_new_tokens_per_source_token: usize,
     pub summary_max_new_tokens: usize,
     pub threads: usize,
+    /// Instruction-set level of the kernels (`portable`, `avx2`); the same results at every level.
+    pub cpu: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -151,6 +153,8 @@ pub struct MarianDecoding {
     pub min_new_tokens: usize,
     pub batch_size: usize,
     pub threads: usize,
+    /// Instruction-set level of the kernels (`portable`, `avx2`); the same results at every level.
+    pub cpu: &'static str,
 }
 
 /// The record `brief --json` prints and batch runs write.

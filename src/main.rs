@@ -34,6 +34,8 @@ fn run(cli: Cli) -> precis::Result<Outcome> {
     let config = cli.into_config()?;
     // candle's CPU kernels size their thread pools from this variable; set it before any runs.
     std::env::set_var("RAYON_NUM_THREADS", config.threads.to_string());
+    precis::engine::cpu::install(config.cpu).map_err(Error::Config)?;
+    tracing::debug!("kernels: {} (this CPU supports up to {})", config.cpu, precis::engine::cpu::detected());
     keep_freed_memory();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

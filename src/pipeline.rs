@@ -210,12 +210,13 @@ impl LoadedMarian {
         let g = MarianTranslator::new(&marian, settings).generation().clone();
         let c = marian.model.config();
         tracing::info!(
-            "Marian model loaded: d_model {}, {}+{} layers, {:?}, {} threads, {:.1}s",
+            "Marian model loaded: d_model {}, {}+{} layers, {:?}, {} threads, {} kernels, {:.1}s",
             c.d_model,
             c.encoder_layers,
             c.decoder_layers,
             precision,
             config.threads,
+            config.cpu,
             start.elapsed().as_secs_f64()
         );
         let info = MarianInfo {
@@ -240,6 +241,7 @@ impl LoadedMarian {
                 min_new_tokens: g.min_new_tokens,
                 batch_size: settings.batch_size,
                 threads: config.threads,
+                cpu: config.cpu.name(),
             },
         };
         Ok(Self { marian, settings: settings.clone(), info })
@@ -290,11 +292,12 @@ impl Pipeline {
         let model = ChatModel::load(&resolved.path)?;
         let c = model.llm.config();
         tracing::info!(
-            "model loaded: {:?}, {} layers, {} tokens of context, {} threads, {:.1}s",
+            "model loaded: {:?}, {} layers, {} tokens of context, {} threads, {} kernels, {:.1}s",
             c.arch,
             c.n_layer,
             c.context_length,
             config.threads,
+            config.cpu,
             start.elapsed().as_secs_f64()
         );
         let model_info = ModelInfo {
@@ -309,6 +312,7 @@ impl Pipeline {
                 max_new_tokens_per_source_token: config.translate.max_new_per_token,
                 summary_max_new_tokens: config.summarize.max_new_tokens,
                 threads: config.threads,
+                cpu: config.cpu.name(),
             },
         };
         Ok((model, model_info))

@@ -160,6 +160,23 @@ fn uncached_hub_model_offline_exits_2_with_advice() {
 }
 
 #[test]
+fn unknown_cpu_levels_are_named_with_the_accepted_ones() {
+    for args in [&["--cpu", "neon", "translate", "-"][..], &["translate", "-"]] {
+        let mut cmd = precis();
+        if args.len() == 2 {
+            cmd.env("PRECIS_CPU", "neon");
+        }
+        let from = if args.len() == 2 { "PRECIS_CPU" } else { "--cpu" };
+        cmd.args(args)
+            .write_stdin("x")
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicate::str::contains(from).and(predicate::str::contains("`neon`")).and(predicate::str::contains("portable, avx2")));
+    }
+}
+
+#[test]
 fn zero_threads_is_rejected() {
     precis().args(["translate", "--threads", "0", "-"]).write_stdin("x").assert().code(2).stderr(predicate::str::contains("--threads"));
 }

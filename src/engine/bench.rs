@@ -14,6 +14,8 @@ use crate::Result;
 pub struct BenchReport {
     pub engine: &'static str,
     pub threads: usize,
+    /// Instruction-set level of the kernels (`portable`, `avx2`).
+    pub cpu: &'static str,
     pub prompt_tokens: usize,
     pub prefill_tok_s: f64,
     pub decode_tokens: usize,
@@ -62,6 +64,7 @@ pub fn run(model: &Llm, prompt: &[u32], n_predict: usize, repeat: usize, threads
     let mut best = BenchReport {
         engine: "precis",
         threads,
+        cpu: super::cpu::level().name(),
         prompt_tokens: prompt.len(),
         prefill_tok_s: 0.0,
         decode_tokens: n_predict,

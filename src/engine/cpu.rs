@@ -1,7 +1,117 @@
-//! CPU helpers shared by the engines (the GGUF models' forward pass and Marian): the choice
-//! between portable and AVX2 code, and float dot products and sums in ggml's order.
+//! CPU helpers shared by the engines (the GGUF models' forward pass and Marian): which
+//! instruction-set level the kernels run at, and float dot products and sums in ggml's order.
+//!
+//! The level is detected once, or forced with `PRECIS_CPU` or `--cpu`; every kernel chooses its
+//! variant by [`level`]. All levels compute the same bits: the portable code is the reference
+//! each SIMD variant is tested against.
+
+use std::sync::OnceLock;
 
 use half::f16;
+
+/// An instruction-set level the kernels are written for, in increasing order: a level implies
+/// the ones below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Plain Rust that the compiler vectorizes for the target's baseline (SSE2 on x86-64, NEON on
+    /// aarch64): every CPU.
+    Portable,
+    /// x86-64 with AVX2, FMA and F16C.
+    Avx2,
+}
+
+impl Level {
+    /// Every level, in increasing order.
+    pub const ALL: [Level; 2] = [Level::Portable, Level::Avx2];
+
+    /// The name `PRECIS_CPU` and `--cpu` take, and reports print.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Portable => "portable",
+            Level::Avx2 => "avx2",
+        }
+    }
+
+    /// The level called `name` (case-insensitive).
+    pub fn parse(name: &str) -> Result<Level, String> {
+        Self::ALL.into_iter().find(|level| level.name().eq_ignore_ascii_case(name.trim())).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|l| l.name()).collect();
+            format!("unknown CPU level `{name}`; accepted: {}", names.join(", "))
+        })
+    }
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The environment variable that forces a level (below `--cpu`, above detection).
+pub const LEVEL_ENV: &str = "PRECIS_CPU";
+
+/// The highest level this CPU supports.
+pub fn detected() -> Level {
+    static DETECTED: OnceLock<Level> = OnceLock::new();
+    *DETECTED.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        if avx2::available() {
+            return Level::Avx2;
+        }
+        Level::Portable
+    })
+}
+
+/// `requested` (a level's name), checked against what this CPU supports; the detected level
+/// when none is requested.
+pub fn resolve(requested: Option<&str>) -> Result<Level, String> {
+    resolve_for(requested, detected())
+}
+
+/// [`resolve`] on a CPU that supports `supported` at most.
+fn resolve_for(requested: Option<&str>, supported: Level) -> Result<Level, String> {
+    let Some(name) = requested else { return Ok(supported) };
+    let level = Level::parse(name)?;
+    if level > supported {
+        return Err(format!("CPU level `{level}` requested, but this CPU supports `{supported}` at most"));
+    }
+    Ok(level)
+}
+
+/// The level asked for by `flag` (`--cpu`) if given, else by `PRECIS_CPU` if set, else the
+/// detected one. Fails on an unknown name or a level above this CPU's, naming where it came from.
+pub fn requested(flag: Option<&str>) -> Result<Level, String> {
+    let (requested, from) = match flag {
+        Some(name) => (Some(name.to_string()), "--cpu"),
+        None => (std::env::var(LEVEL_ENV).ok().filter(|v| !v.trim().is_empty()), LEVEL_ENV),
+    };
+    resolve(requested.as_deref()).map_err(|e| format!("{from}: {e}"))
+}
+
+static ACTIVE: OnceLock<Level> = OnceLock::new();
+
+/// Makes `level` (from [`requested`]) the one the kernels run at for the rest of the process;
+/// fails if another one is already in use.
+pub fn install(level: Level) -> Result<(), String> {
+    let active = *ACTIVE.get_or_init(|| level);
+    if active != level {
+        return Err(format!("CPU level `{level}` requested after `{active}` was already in use"));
+    }
+    Ok(())
+}
+
+/// The level the kernels run at: the one [`install`] set, else `PRECIS_CPU` if it names a level
+/// this CPU supports (with a warning if not), else the detected level. Read once.
+#[inline]
+pub fn level() -> Level {
+    *ACTIVE.get_or_init(|| {
+        let requested = std::env::var(LEVEL_ENV).ok().filter(|v| !v.trim().is_empty());
+        resolve(requested.as_deref()).unwrap_or_else(|e| {
+            tracing::warn!("{LEVEL_ENV}: {e}; using `{}`", detected());
+            detected()
+        })
+    })
+}
 
 /// Defines a function that runs an `#[inline(always)]` one compiled with AVX2, FMA and F16C when
 /// the CPU has them, so that `mul_add` is one instruction instead of a call into libm and loops
@@ -46,14 +156,43 @@ fn dot_f32_lanes(a: &[f32], b: &[f32]) -> f32 {
     let mut b8 = b.chunks_exact(8);
     for (x, y) in (&mut a8).zip(&mut b8) {
         for l in 0..8 {
-            lanes[l] = x[l].mul_add(y[l], lanes[l]);
+            lanes[l] = fused_mul_add(x[l], y[l], lanes[l]);
         }
     }
     let mut sum = hsum8(&lanes);
     for (x, y) in a8.remainder().iter().zip(b8.remainder()) {
-        sum = x.mul_add(*y, sum);
+        sum = fused_mul_add(*x, *y, sum);
     }
     sum
+}
+
+/// `a * b + c` rounded once, as `f32::mul_add`, for the portable code: one instruction where the
+/// target has fused multiply-adds (aarch64, or x86-64 built with FMA); on other x86-64 builds,
+/// where `mul_add` is a call into a library routine, the same correctly rounded result inline and
+/// vectorizable: the product is exact in f64, the f64 sum is rounded to odd (its error, found
+/// by an exact two-sum, sets the last bit), and a value rounded to odd with at least two bits
+/// more than an f32 rounds to the f32 nearest the exact sum (Boldo and Melquiond, "Emulation of
+/// FMA and correctly rounded sums: proved algorithms using rounding to odd", 2008).
+#[inline(always)]
+pub fn fused_mul_add(a: f32, b: f32, c: f32) -> f32 {
+    #[cfg(any(target_arch = "aarch64", target_feature = "fma", not(target_arch = "x86_64")))]
+    return a.mul_add(b, c);
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "fma")))]
+    {
+        let (p, c) = (a as f64 * b as f64, c as f64);
+        let s = p + c;
+        // Two-sum: s + err is exactly p + c.
+        let pv = s - p;
+        let err = (p - (s - pv)) + (c - pv);
+        let bits = s.to_bits();
+        // Inexact with an even last bit: the odd neighbour towards the exact sum (one step away
+        // from zero if the error has the sign of s, towards it otherwise). Not for infinities
+        // and NaN, whose error is NaN. In masks rather than branches, so that it vectorizes.
+        let adjust = (err != 0.0) as u64 & !bits & (s.is_finite() as u64);
+        let towards_zero = (err.to_bits() ^ bits) >> 63;
+        let step = (1 | towards_zero.wrapping_neg()) & adjust.wrapping_neg();
+        f64::from_bits(bits.wrapping_add(step)) as f32
+    }
 }
 
 /// `xs` rounded to the nearest f16 values (ties to even), as f32.
@@ -66,12 +205,11 @@ pub fn round_to_f16(xs: &[f32]) -> Vec<f32> {
     out
 }
 
-/// Whether the CPU has AVX2, FMA and F16C (the SIMD kernels' requirements).
+/// Whether the kernels run at [`Level::Avx2`] or above (AVX2, FMA and F16C detected and not
+/// switched off).
+#[inline]
 pub fn simd_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return avx2::available();
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    level() >= Level::Avx2
 }
 
 /// ggml's `hsum_float_8`: (l0+l4, l1+l5, l2+l6, l3+l7), then (0+2, 1+3), then 0+1.
@@ -84,13 +222,11 @@ pub fn hsum8(l: &[f32; 8]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
-    use std::sync::OnceLock;
 
     use super::hsum8;
 
     pub fn available() -> bool {
-        static AVAILABLE: OnceLock<bool> = OnceLock::new();
-        *AVAILABLE.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c"))
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
     }
 
     /// [`super::dot_f32`] with explicit vectors (the compiler leaves the lanes scalar):
@@ -110,5 +246,49 @@ mod avx2 {
             sum = x.mul_add(*y, sum);
         }
         sum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_portable_fused_multiply_add_rounds_once_like_mul_add() {
+        let mut state = 0x9E37_79B9u32;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let specials = [0.0, -0.0, 1.0, -1.0, f32::MIN_POSITIVE, 1e-45, f32::MAX, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+        for i in 0..2_000_000 {
+            // Random bit patterns (every exponent, subnormals, specials), and products that
+            // nearly cancel the addend, where a double rounding would show.
+            let (a, b) = (f32::from_bits(next()), f32::from_bits(next()));
+            let c = match i % 4 {
+                0 => f32::from_bits(next()),
+                1 => -(a * b) * (1.0 + (next() % 64) as f32 * f32::EPSILON),
+                2 => -(a * b) + f32::from_bits(next() % 0x3400_0000) * (a * b),
+                _ => specials[next() as usize % specials.len()],
+            };
+            let (got, want) = (fused_mul_add(a, b, c), a.mul_add(b, c));
+            assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{a:e} * {b:e} + {c:e}: {got:e} vs {want:e}");
+        }
+    }
+
+    #[test]
+    fn levels_are_named_and_checked_against_the_cpu() {
+        assert_eq!(Level::parse("portable"), Ok(Level::Portable));
+        assert_eq!(Level::parse("AVX2"), Ok(Level::Avx2));
+        let err = Level::parse("neon").unwrap_err();
+        assert!(err.contains("`neon`") && err.contains("portable, avx2"), "{err}");
+        assert_eq!(resolve(None), Ok(detected()));
+        assert_eq!(resolve(Some("portable")), Ok(Level::Portable));
+        assert_eq!(resolve_for(Some("avx2"), Level::Avx2), Ok(Level::Avx2));
+        assert_eq!(resolve_for(None, Level::Portable), Ok(Level::Portable));
+        let err = resolve_for(Some("avx2"), Level::Portable).unwrap_err();
+        assert!(err.contains("`avx2` requested") && err.contains("supports `portable` at most"), "{err}");
     }
 }

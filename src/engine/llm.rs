@@ -730,7 +730,7 @@ fn dot_f16_style(a: &[f32], b: &[f32]) -> f32 {
     let mut x = [0f32; 32];
     for (i, (a, b)) in a.iter().zip(b).enumerate() {
         let slot = ((i / 8) % 4) * 8 + i % 8;
-        x[slot] = a.mul_add(*b, x[slot]);
+        x[slot] = super::cpu::fused_mul_add(*a, *b, x[slot]);
     }
     reduce_f16_style(&x)
 }
@@ -744,7 +744,7 @@ fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
         return unsafe { x86::axpy(acc, p, v) };
     }
     for (a, &v) in acc.iter_mut().zip(v) {
-        *a = p.mul_add(v, *a);
+        *a = super::cpu::fused_mul_add(p, v, *a);
     }
 }
 

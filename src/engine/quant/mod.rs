@@ -39,6 +39,7 @@
 mod avx2;
 pub mod blocks;
 mod kernels;
+mod portable;
 
 use blocks::{
     block_at, blocks_from_bytes, dequantize_q4_0, dequantize_q4k, dequantize_q5_1, dequantize_q5k, dequantize_q6k, q4_0_as_q8_0,
@@ -688,7 +689,7 @@ mod tests {
                     let kb = matrix.cols / QK_K;
                     let rows: Vec<_> = a.chunks_exact(kb).collect();
                     for (rows, out) in rows.chunks(4).zip(out.chunks_mut(4)) {
-                        kernels::portable::q4k(&w[row * kb..(row + 1) * kb], rows, out)
+                        portable::q4k(&w[row * kb..(row + 1) * kb], rows, out)
                     }
                 }
                 (Weights::Q4Kx8(w), Activations::Q8K(a)) => {
@@ -697,7 +698,7 @@ mod tests {
                     let mut eight = vec![[0f32; 8]; m];
                     for (r, (rows, eight)) in rows.chunks(4).zip(eight.chunks_mut(4)).enumerate() {
                         let gemm = std::array::from_fn(|i| modes.get(4 * r + i).is_some_and(|m| m.gemm));
-                        kernels::portable::q4kx8(&w[(row / 8) * kb..(row / 8 + 1) * kb], rows, gemm, eight);
+                        portable::q4kx8(&w[(row / 8) * kb..(row / 8 + 1) * kb], rows, gemm, eight);
                     }
                     out.iter_mut().zip(&eight).for_each(|(o, e)| *o = e[row % 8]);
                 }
@@ -706,14 +707,14 @@ mod tests {
                     let rows: Vec<_> = a.chunks_exact(kb).collect();
                     for (r, (rows, out)) in rows.chunks(8).zip(out.chunks_mut(8)).enumerate() {
                         let tiled = std::array::from_fn(|i| modes.get(8 * r + i).is_some_and(|m| m.tiled));
-                        kernels::portable::q6k(&w[row * kb..(row + 1) * kb], rows, tiled, out)
+                        portable::q6k(&w[row * kb..(row + 1) * kb], rows, tiled, out)
                     }
                 }
                 (Weights::Q8_0(w), Activations::Q8_0(a)) => {
                     let kb = matrix.cols / QK8_0;
                     let rows: Vec<_> = a.chunks_exact(kb).collect();
                     for (rows, out) in rows.chunks(4).zip(out.chunks_mut(4)) {
-                        kernels::portable::q8_0(&w[row * kb..(row + 1) * kb], rows, out)
+                        portable::q8_0(&w[row * kb..(row + 1) * kb], rows, out)
                     }
                 }
                 (Weights::Q5K(w), Activations::Q8K(a)) => {
@@ -721,7 +722,7 @@ mod tests {
                     let rows: Vec<_> = a.chunks_exact(kb).collect();
                     for (r, (rows, out)) in rows.chunks(8).zip(out.chunks_mut(8)).enumerate() {
                         let tiled = std::array::from_fn(|i| modes.get(8 * r + i).is_some_and(|m| m.tiled));
-                        kernels::portable::q5k(&w[row * kb..(row + 1) * kb], rows, tiled, out)
+                        portable::q5k(&w[row * kb..(row + 1) * kb], rows, tiled, out)
                     }
                 }
                 (Weights::Q4_0x8(w), Activations::Q8_0(a)) => {
@@ -729,7 +730,7 @@ mod tests {
                     let rows: Vec<_> = a.chunks_exact(kb).collect();
                     let mut eight = vec![[0f32; 8]; m];
                     for (rows, eight) in rows.chunks(4).zip(eight.chunks_mut(4)) {
-                        kernels::portable::q4_0x8(&w[(row / 8) * kb..(row / 8 + 1) * kb], rows, eight);
+                        portable::q4_0x8(&w[(row / 8) * kb..(row / 8 + 1) * kb], rows, eight);
                     }
                     out.iter_mut().zip(&eight).for_each(|(o, e)| *o = e[row % 8]);
                 }
@@ -737,7 +738,7 @@ mod tests {
                     let kb = matrix.cols / QK5_1;
                     let rows: Vec<_> = a.chunks_exact(kb).collect();
                     for (rows, out) in rows.chunks(4).zip(out.chunks_mut(4)) {
-                        kernels::portable::q5_1(&w[row * kb..(row + 1) * kb], rows, out)
+                        portable::q5_1(&w[row * kb..(row + 1) * kb], rows, out)
                     }
                 }
                 _ => unreachable!(),
