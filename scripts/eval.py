@@ -35,6 +35,10 @@ FRENCH_WORDS = dict(zip("deux trois quatre cinq six sept huit neuf dix onze douz
 ENGLISH_WORDS = dict(zip("two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty".split(), range(2, 21)))
 FRENCH_WORDS |= dict(zip("trente quarante cinquante soixante".split(), range(30, 70, 10)))
 ENGLISH_WORDS |= dict(zip("thirty forty fifty sixty".split(), range(30, 70, 10)))
+# French approximate counts (une dizaine = about ten) and English "a dozen".
+FRENCH_WORDS |= {"dizaine": 10, "douzaine": 12, "quinzaine": 15, "vingtaine": 20, "trentaine": 30, "quarantaine": 40,
+                 "cinquantaine": 50, "soixantaine": 60, "centaine": 100}
+ENGLISH_WORDS |= {"dozen": 12}
 # A quarter and a half, in words or as a fraction in digits (1/4), are the same number.
 FRACTION = re.compile(r"\b(\d+)/(\d+)\b")
 FRACTION_WORDS = {"quart": "1/4", "quarter": "1/4", "moitié": "1/2", "half": "1/2"}
