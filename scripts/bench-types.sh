@@ -5,8 +5,8 @@
 #   - Qwen2.5-Coder 1.5B as fetched (Q4_K_M: Q4_K, Q6_K) and re-quantized by llama.cpp's quantizer
 #     (scripts/ref/requantize.py) to Q5_K_M (Q5_K, Q6_K), Q4_0 and Q8_0;
 #   - Qwen2.5-Coder 0.5B re-quantized to Q5_K_M (mostly Q5_1 and Q8_0: its width 896 is not a
-#     multiple of 256) and Q4_1;
-#   - Gemma 3 270M as fetched (gemma3; Q4_K_M with Q5_0 and Q8_0 fallbacks).
+#     multiple of 256) and Q4_1.
+# (Gemma 3 270M is not here: bench-llm loads models as chat models, and it has no template.)
 # The re-quantized files are made once into $OUT_DIR (default target/bench-types).
 # Usage: scripts/bench-types.sh [THREADS] [N_PREDICT]
 set -euo pipefail
@@ -20,11 +20,11 @@ bash scripts/setup-reference.sh >&2
 cargo build --release --locked >&2
 precis=./target/release/precis
 py=.venv/bin/python
+$py -c "import gguf" 2>/dev/null || $py -m pip install -q gguf >&2  # to list each file's tensor types
 $precis -q fetch-models --all >/dev/null
 models="${PRECIS_MODELS_DIR:-models}"
 big="$models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 small="$models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-gemma="$models/gemma-3-270m-q4_k_m.gguf"
 
 requant() { # SRC TYPE NAME
     [[ -s "$out/$3" ]] || $py scripts/ref/requantize.py "$1" "$out/$3" "$2" >"$out/$3.log" 2>&1
@@ -37,10 +37,9 @@ files=(
     "$(requant "$big" Q8_0 qwen1.5b-q8_0.gguf)"
     "$(requant "$small" Q5_K_M qwen0.5b-q5_k_m.gguf)"
     "$(requant "$small" Q4_1 qwen0.5b-q4_1.gguf)"
-    "$gemma"
 )
 
-# A plain French paragraph (no chat template: Gemma 3 270M is a base model), the same for both.
+# A plain French paragraph, the same raw prompt for both engines.
 cat >"$out/prompt.txt" <<'TXT'
 Le conseil municipal a voté mardi soir un budget de 12,4 millions d'euros pour la rénovation des écoles de la ville. Les travaux commenceront en juillet et dureront deux ans ; la maire a promis que les classes resteraient ouvertes pendant le chantier, grâce à des bâtiments provisoires installés dans la cour de trois établissements.
 TXT
