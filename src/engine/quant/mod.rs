@@ -539,26 +539,17 @@ impl QMatrix {
                     }
                 }
             }
-            (Weights::F16(w), Activations::Rounded(a)) => {
-                // A weight row at a time in f32 (exact), then the products of F32.
+            (Weights::F16(_) | Weights::BF16(_), Activations::Rounded(a)) => {
+                // A weight row at a time in f32 (exact), then the products of F32 (tinyBLAS) or
+                // ggml's 16-bit dot product for a lone row.
+                let lone = if let Weights::F16(_) = self.weights { kernels::vec_dot_f16 } else { kernels::vec_dot_bf16 };
                 let a = &a[acts_rows.start * self.cols..acts_rows.end * self.cols];
                 let tinyblas = self.tinyblas();
                 let mut row_f32 = vec![0f32; self.cols];
                 for (i, row) in rows.enumerate() {
-                    w[row * self.cols..(row + 1) * self.cols].convert_to_f32_slice(&mut row_f32);
+                    self.dequantize_row(row, &mut row_f32);
                     for (j, x) in a.chunks_exact(self.cols).enumerate() {
-                        out[j * stride + i] = if tinyblas && flags[j] { dot_f32(&row_f32, x) } else { kernels::vec_dot_f16(&row_f32, x) };
-                    }
-                }
-            }
-            (Weights::BF16(w), Activations::Rounded(a)) => {
-                let a = &a[acts_rows.start * self.cols..acts_rows.end * self.cols];
-                let tinyblas = self.tinyblas();
-                let mut row_f32 = vec![0f32; self.cols];
-                for (i, row) in rows.enumerate() {
-                    row_f32.iter_mut().zip(&w[row * self.cols..(row + 1) * self.cols]).for_each(|(o, v)| *o = v.to_f32());
-                    for (j, x) in a.chunks_exact(self.cols).enumerate() {
-                        out[j * stride + i] = if tinyblas && flags[j] { dot_f32(&row_f32, x) } else { kernels::vec_dot_bf16(&row_f32, x) };
+                        out[j * stride + i] = if tinyblas && flags[j] { dot_f32(&row_f32, x) } else { lone(&row_f32, x) };
                     }
                 }
             }
