@@ -7,9 +7,11 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
+use common::Run;
 use serde_json::{json, Value};
 
 const MEMORY_KB: u64 = 4 << 20;
@@ -29,31 +31,13 @@ fn checkpoint(name: &str) -> std::path::PathBuf {
     common::repo_root().join("tests/fixtures/marian").join(name)
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn precis(dir: &Path, input: &Path) -> Run {
-    let script = format!("ulimit -v {MEMORY_KB}; exec \"$0\" \"$@\"");
-    let output = assert_cmd::Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg(assert_cmd::cargo::cargo_bin("precis"))
-        .env("HF_HUB_OFFLINE", "1")
-        .args(["translate", "--engine", "marian", "--threads", "2", "--model"])
-        .arg(dir)
-        .arg("--lines")
-        .arg(input)
-        .timeout(TIME_LIMIT)
-        .output()
-        .unwrap();
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    let args: Vec<&OsStr> = ["translate", "--engine", "marian", "--threads", "2", "--model"]
+        .iter()
+        .map(OsStr::new)
+        .chain([dir.as_os_str(), OsStr::new("--lines"), input.as_os_str()])
+        .collect();
+    common::precis_bounded(&args, &[("HF_HUB_OFFLINE", "1")], MEMORY_KB, TIME_LIMIT)
 }
 
 /// A checkpoint edit: gets the copied directory.

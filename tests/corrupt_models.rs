@@ -6,10 +6,12 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::gguf::{Gguf, TensorInfo, Val};
+use common::Run;
 
 /// ChatML, enough for the tiny models (their vocabulary ends with `<|im_start|>`, `<|im_end|>`).
 const TEMPLATE: &str = "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n\
@@ -65,31 +67,13 @@ fn byte_size(t: &TensorInfo) -> usize {
     t.dims.iter().product::<u64>() as usize / block_size * type_size
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn precis(model: &Path, input: &Path) -> Run {
-    // `ulimit -v` bounds the memory; assert_cmd's timeout kills a run that hangs.
-    let script = format!("ulimit -v {MEMORY_KB}; exec \"$0\" \"$@\"");
-    let output = assert_cmd::Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg(assert_cmd::cargo::cargo_bin("precis"))
-        .args(["translate", "--plain", "--threads", "2", "--model"])
-        .arg(model)
-        .arg("--lines")
-        .arg(input)
-        .timeout(TIME_LIMIT)
-        .output()
-        .unwrap();
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    let args: Vec<&OsStr> = ["translate", "--plain", "--threads", "2", "--model"]
+        .iter()
+        .map(OsStr::new)
+        .chain([model.as_os_str(), OsStr::new("--lines"), input.as_os_str()])
+        .collect();
+    common::precis_bounded(&args, &[], MEMORY_KB, TIME_LIMIT)
 }
 
 /// Runs `bytes` as a model and checks `expect`; returns a failure description, if any.

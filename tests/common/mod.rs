@@ -121,3 +121,30 @@ pub fn marian_case_failure(tokenizer: &precis::engine::marian::MarianTokenizer, 
     };
     (!matches).then(|| format!("decode {case}: got {decoded:?}"))
 }
+
+/// What a bounded run of the `precis` binary gave.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the `precis` binary with `args` (and `envs`), its address space bounded to
+/// `memory_kb` by `ulimit -v` and its time to `time_limit` (assert_cmd kills a run that hangs).
+pub fn precis_bounded(args: &[&std::ffi::OsStr], envs: &[(&str, &str)], memory_kb: u64, time_limit: std::time::Duration) -> Run {
+    let script = format!("ulimit -v {memory_kb}; exec \"$0\" \"$@\"");
+    let output = assert_cmd::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(assert_cmd::cargo::cargo_bin("precis"))
+        .envs(envs.iter().copied())
+        .args(args)
+        .timeout(time_limit)
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
