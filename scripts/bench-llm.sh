@@ -8,8 +8,9 @@
 #       precis runs with --plain: the same prompt for every paragraph, as llama.cpp here, without
 #       the checks and second translations of a normal run (scripts/eval.sh measures those).
 # Usage: scripts/bench-llm.sh [--cpu LEVEL] [MODEL.gguf] [THREADS] [N_PREDICT]
-#   --cpu LEVEL: precis's kernels at this instruction-set level (`portable`, `avx2`; default: the
-#   highest this CPU supports); llama.cpp runs its AVX2 build either way.
+#   --cpu LEVEL: precis's kernels at this instruction-set level (`portable`, `avx2`, `avx512`;
+#   default: the highest this CPU supports); llama.cpp runs the build scripts/setup-reference.sh
+#   made for this CPU either way (its instruction sets are printed with the figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cpu_args=()
@@ -70,7 +71,8 @@ our_rows = [json.loads(l)["tokens"] for l in open(f"{out}/b-precis.jsonl")]
 same = sum(a == b for a, b in zip(ref_rows, our_rows))
 (wr, mr), (wu, mu) = times("llamacpp"), times("precis")
 gr, gu = gen("llamacpp"), gen("precis")
-print(f"CPU flags: {flags.strip() or '(none of the SIMD ones)'}; precis kernels: {a_us['cpu']}, llama.cpp: its AVX2 build")
+built = [f.split(" = ")[0] for f in a_ref.get("system_info", "").split(" | ") if f.strip().endswith("= 1") and "AVX" in f]
+print(f"CPU flags: {flags.strip() or '(none of the SIMD ones)'}; precis kernels: {a_us['cpu']}, llama.cpp built with: {' '.join(built) or '?'}")
 print(f"(a) prompt {a_us['prompt_tokens']} tokens (llama.cpp {a_ref['prompt_tokens']}), threads {a_us['threads']}")
 print(f"    {'':10} {'llama.cpp':>10} {'precis':>10} {'ratio':>7}")
 for key, label in [("prefill_tok_s", "prefill"), ("decode_tok_s", "decode")]:

@@ -27,7 +27,13 @@ if flags="$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)"; then
         [[ " $flags " == *" $f "* ]] || avx512=OFF
     done
 fi
-CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=$avx512 -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+# VNNI (the 512-bit AVX512_VNNI with AVX-512, the 256-bit AVX_VNNI) where the CPU has it: ggml's
+# integer dot products and its tiled K-quant matmul take other code paths with them.
+avx512_vnni=OFF
+[[ $avx512 == ON && " ${flags:-} " == *" avx512_vnni "* ]] && avx512_vnni=ON
+avx_vnni=OFF
+[[ " ${flags:-} " == *" avx_vnni "* ]] && avx_vnni=ON
+CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=$avx512 -DGGML_AVX512_VNNI=$avx512_vnni -DGGML_AVX_VNNI=$avx_vnni -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
 PYTHON="${PYTHON:-python3}"
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,7 +50,7 @@ if [[ "${1:-}" == "--marian" ]]; then
 fi
 
 check() {
-    "$py" - "$LLAMA_CPP_PYTHON_VERSION" <<'PY'
+    "$py" - "$LLAMA_CPP_PYTHON_VERSION" "$avx512" "$avx512_vnni" "$avx_vnni" <<'PY'
 import sys
 import jinja2, numpy, llama_cpp
 want = sys.argv[1]
@@ -53,6 +59,10 @@ if llama_cpp.__version__ != want:
 info = llama_cpp.llama_print_system_info().decode()
 if "AMX_INT8 = 1" in info or "AMX = 1" in info:
     sys.exit(f"llama_cpp was built with AMX: {info}")
+# Built for this CPU: a build without the instruction sets it has runs other kernels.
+for name, on in zip(("AVX512", "AVX512_VNNI", "AVX_VNNI"), sys.argv[2:5]):
+    if on == "ON" and f"| {name} = 1 |" not in f"| {info}":
+        sys.exit(f"llama_cpp was built without {name}, which this CPU has: {info}")
 major, minor = (int(x) for x in jinja2.__version__.split(".")[:2])
 if (major, minor) < (3, 1):
     sys.exit(f"jinja2 {jinja2.__version__} < 3.1")

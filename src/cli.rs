@@ -30,9 +30,11 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Instruction-set level of the kernels: `portable` (any CPU) or `avx2` (x86-64 with AVX2,
-    /// FMA and F16C); every level gives the same results. Default: $PRECIS_CPU if set, else the
-    /// highest level this CPU supports.
+    /// Instruction-set level of the kernels: `portable` (any CPU), `avx2` (x86-64 with AVX2, FMA
+    /// and F16C) or `avx512` (AVX2 plus AVX-512 F/CD/VL/DQ/BW). `portable` and `avx2` give the
+    /// results of llama.cpp's AVX2 build, `avx512` those of its AVX-512 build (which rounds some
+    /// float sums differently). Default: $PRECIS_CPU if set, else the highest level this CPU
+    /// supports.
     #[arg(long, global = true, value_name = "LEVEL")]
     pub cpu: Option<String>,
 }

@@ -43,7 +43,7 @@ fn model_path(file: &str) -> PathBuf {
 /// back one at a time.
 fn check_model(model: &str) {
     let _serial = common::serial();
-    let fixture = common::fixture("llamacpp_arch_logits.json");
+    let fixture = common::level_fixture("llamacpp_arch_logits.json");
     let path = model_path(model);
     let expected_sha = fixture["model_sha256"][model].as_str().unwrap();
     assert_eq!(file_sha256(&path), expected_sha, "{}: not the model file the fixture was made with", path.display());
@@ -88,7 +88,7 @@ fn llama_logits_and_greedy_tokens_are_bit_identical_to_llama_cpp() {
 #[test]
 fn gemma3_prompt_split_into_calls_gives_the_same_logits() {
     let _serial = common::serial();
-    let fixture = common::fixture("llamacpp_arch_logits.json");
+    let fixture = common::level_fixture("llamacpp_arch_logits.json");
     let case = fixture["cases"]
         .as_array()
         .unwrap()

@@ -17,7 +17,7 @@ fn digest(logits: &[f32]) -> String {
 #[test]
 fn logits_and_greedy_tokens_are_bit_identical_to_llama_cpp() {
     let _serial = common::serial();
-    let fixture = common::fixture("llamacpp_logits.json");
+    let fixture = common::level_fixture("llamacpp_logits.json");
     let flores = std::fs::read_to_string(common::flores("fra_Latn.devtest")).unwrap();
     let lines: Vec<&str> = flores.split('\n').collect();
     let cases = fixture["cases"].as_array().unwrap();

@@ -34,7 +34,7 @@ fn test_model(file: &str) -> PathBuf {
 #[test]
 fn tiny_quantized_models_give_llama_cpp_logits_bit_for_bit() {
     let _serial = common::serial();
-    let fixture = common::fixture("quant_logits.json");
+    let fixture = common::level_fixture("quant_logits.json");
     let prompts: Vec<Vec<u32>> = fixture["prompts"].as_array().unwrap().iter().map(common::ids).collect();
     let cases = fixture["cases"].as_array().unwrap();
     let models: BTreeSet<&str> = cases.iter().map(|c| c["model"].as_str().unwrap()).collect();

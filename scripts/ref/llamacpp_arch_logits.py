@@ -14,6 +14,10 @@ tests/fixtures/flores200-devtest: line 0; lines 1-4; and lines from 10 on until 
 passes 600 tokens, past the model's 512-token sliding window. The ids are stored in the fixture.
 Tiny-model prompts: random ids from a fixed seed, of lengths 1, 9, 100 and 530.
 
+The fixture depends on how llama.cpp was built: tests/fixtures/llamacpp_arch_logits.json from an AVX2 build,
+llamacpp_arch_logits.avx512.json (--out) from an AVX-512 build (scripts/setup-reference.sh builds for the CPU it
+runs on); the tests pick the one of the CPU level precis runs at.
+
 Usage: python3 scripts/ref/llamacpp_arch_logits.py [--steps 16]
 """
 

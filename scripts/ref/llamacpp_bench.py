@@ -80,6 +80,7 @@ def main() -> int:
         "decode_tok_s": round(args.n_predict / best_decode, 2) if args.n_predict else None,
         "runs": len(runs),
         "llama_cpp_python": ref.llama_cpp_info()["llama_cpp_python"],
+        "system_info": ref.llama_cpp_info().get("system_info", ""),
     }
     print(json.dumps(result), flush=True)
     return 0

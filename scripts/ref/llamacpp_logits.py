@@ -8,6 +8,10 @@ bit), the top-5 ids, and the greedy continuation (one token per llama_decode cal
 llama-cpp-python's generation does) up to --steps tokens or an end-of-generation token, with the
 SHA-256 of the logits at every step.
 
+The fixture depends on how llama.cpp was built: tests/fixtures/llamacpp_logits.json from an AVX2 build,
+llamacpp_logits.avx512.json (--out) from an AVX-512 build (scripts/setup-reference.sh builds for the CPU it
+runs on); the tests pick the one of the CPU level precis runs at.
+
 Usage: python3 scripts/ref/llamacpp_logits.py [--lines 0 5 17] [--steps 24]
 """
 

@@ -14,8 +14,9 @@ The prompt lengths pick llama.cpp's paths: under 8 rows the row dot products and
 over 512 two prompt batches. Every case is run with 1 and 2 threads, which must agree (the
 script fails otherwise).
 
-Use llama-cpp-python 0.3.36 built for AVX2 without AVX-512 (an AVX-512 build orders some float
-sums differently).
+llama.cpp's AVX-512 build orders some float sums differently from its AVX2 build: the fixture of
+an AVX2 build (scripts/setup-reference.sh on a CPU without AVX-512) is quant_logits.json, that of
+an AVX-512 build quant_logits.avx512.json (--out), which the tests use at precis's `avx512` level.
 
 Usage: python3 scripts/ref/quant_logits.py [--steps 8]
 """

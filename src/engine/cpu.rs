@@ -18,17 +18,25 @@ pub enum Level {
     Portable,
     /// x86-64 with AVX2, FMA and F16C.
     Avx2,
+    /// [`Level::Avx2`] plus AVX-512 F, CD, VL, DQ and BW (what ggml's `GGML_AVX512` compiles
+    /// for). The quantized products are the AVX2 kernels (the same integer sums and float order
+    /// as llama.cpp's AVX-512 build, whose K-quant dot products have no 512-bit branch of their
+    /// own); llama.cpp's float vector code works in 16 lanes here, and so does precis's: the
+    /// attention's f16 dot products and sums, the softmax and SiLU with ggml's AVX-512 exp, and
+    /// the products of float matrices (see [`float_lanes`]).
+    Avx512,
 }
 
 impl Level {
     /// Every level, in increasing order.
-    pub const ALL: [Level; 2] = [Level::Portable, Level::Avx2];
+    pub const ALL: [Level; 3] = [Level::Portable, Level::Avx2, Level::Avx512];
 
     /// The name `PRECIS_CPU` and `--cpu` take, and reports print.
     pub fn name(self) -> &'static str {
         match self {
             Level::Portable => "portable",
             Level::Avx2 => "avx2",
+            Level::Avx512 => "avx512",
         }
     }
 
@@ -56,7 +64,7 @@ pub fn detected() -> Level {
     *DETECTED.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         if avx2::available() {
-            return Level::Avx2;
+            return if avx2::avx512_available() { Level::Avx512 } else { Level::Avx2 };
         }
         Level::Portable
     })
@@ -137,6 +145,38 @@ macro_rules! simd_dispatch {
     };
 }
 
+/// Defines a function that runs `$inner::<L>`, an `#[inline(always)]` function generic over the
+/// lanes of llama.cpp's float vectors ([`float_lanes`]): `L` = 16 compiled with AVX-512 at
+/// [`Level::Avx512`], `L` = 8 compiled with AVX2, FMA and F16C at [`Level::Avx2`], `L` = 8 in
+/// portable code otherwise. The two widths are two orders of llama.cpp's float sums, each
+/// computed the same way on every level that uses it.
+#[macro_export]
+macro_rules! lanes_dispatch {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $inner:ident;) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma,f16c")]
+                unsafe fn lanes8($($arg: $ty),*) $(-> $ret)? {
+                    $inner::<8>($($arg),*)
+                }
+                #[target_feature(enable = "avx512f,avx512cd,avx512vl,avx512dq,avx512bw,avx2,fma,f16c")]
+                unsafe fn lanes16($($arg: $ty),*) $(-> $ret)? {
+                    $inner::<16>($($arg),*)
+                }
+                match $crate::engine::cpu::level() {
+                    // SAFETY: the levels' features were detected on this CPU.
+                    $crate::engine::cpu::Level::Avx512 => return unsafe { lanes16($($arg),*) },
+                    $crate::engine::cpu::Level::Avx2 => return unsafe { lanes8($($arg),*) },
+                    $crate::engine::cpu::Level::Portable => {}
+                }
+            }
+            $inner::<8>($($arg),*)
+        }
+    };
+}
+
 /// Dot product in eight lanes of fused multiply-adds, summed in ggml's order (`hsum8`), then the
 /// elements past the last whole eight.
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
@@ -212,6 +252,29 @@ pub fn simd_available() -> bool {
     level() >= Level::Avx2
 }
 
+/// The lanes of llama.cpp's float vectors at the active level, which set the order of its float
+/// sums (softmax, attention, float matrices): 16 at [`Level::Avx512`], else 8.
+#[inline]
+pub fn float_lanes() -> usize {
+    if level() >= Level::Avx512 {
+        16
+    } else {
+        8
+    }
+}
+
+/// The sum of `L` (8 or 16) lanes in ggml's order: eight lanes as [`hsum8`]; sixteen as
+/// `_mm512_reduce_add_ps` folds them, the upper eight onto the lower eight, then as eight.
+#[inline(always)]
+pub fn hsum<const L: usize>(l: &[f32; L]) -> f32 {
+    const { assert!(L == 8 || L == 16) };
+    if L == 8 {
+        hsum8(l[..8].try_into().unwrap())
+    } else {
+        hsum8(&std::array::from_fn(|k| l[k] + l[k + 8]))
+    }
+}
+
 /// ggml's `hsum_float_8`: (l0+l4, l1+l5, l2+l6, l3+l7), then (0+2, 1+3), then 0+1.
 #[inline(always)]
 pub fn hsum8(l: &[f32; 8]) -> f32 {
@@ -227,6 +290,15 @@ mod avx2 {
 
     pub fn available() -> bool {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
+    }
+
+    /// The AVX-512 subsets ggml's `GGML_AVX512` build uses.
+    pub fn avx512_available() -> bool {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512cd")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx512bw")
     }
 
     /// [`super::dot_f32`] with explicit vectors (the compiler leaves the lanes scalar):
@@ -283,7 +355,10 @@ mod tests {
         assert_eq!(Level::parse("portable"), Ok(Level::Portable));
         assert_eq!(Level::parse("AVX2"), Ok(Level::Avx2));
         let err = Level::parse("neon").unwrap_err();
-        assert!(err.contains("`neon`") && err.contains("portable, avx2"), "{err}");
+        assert!(err.contains("`neon`") && err.contains("portable, avx2, avx512"), "{err}");
+        assert_eq!(Level::parse("avx512"), Ok(Level::Avx512));
+        let err = resolve_for(Some("avx512"), Level::Avx2).unwrap_err();
+        assert!(err.contains("`avx512` requested") && err.contains("supports `avx2` at most"), "{err}");
         assert_eq!(resolve(None), Ok(detected()));
         assert_eq!(resolve(Some("portable")), Ok(Level::Portable));
         assert_eq!(resolve_for(Some("avx2"), Level::Avx2), Ok(Level::Avx2));

@@ -9,11 +9,11 @@ use std::sync::OnceLock;
 
 use half::f16;
 
-use super::cpu::{dot_f32, hsum8};
+use super::cpu::hsum;
 use super::gguf::GgufFile;
 use super::kv_cache::KvCache;
 use super::quant::{matmul_rows_many, QMatrix, RowMode};
-use crate::simd_dispatch;
+use crate::{lanes_dispatch, simd_dispatch};
 use crate::{Error, Result};
 
 mod shapes;
@@ -621,11 +621,12 @@ impl Llm {
     }
 }
 
-simd_dispatch! {
+lanes_dispatch! {
     /// Attention of one query head over the cached positions `visible`, with llama.cpp's
     /// numerics: the query rounded to f16 like the f16 keys it is multiplied with, scores
     /// scaled, softmax with ggml's vectorized exp and its grouping of the sum, probabilities
-    /// rounded to f16 for the product with the f16 values.
+    /// rounded to f16 for the product with the f16 values; every sum in the lanes of
+    /// llama.cpp's float vectors on this CPU ([`super::cpu::float_lanes`]).
     ///
     /// llama.cpp computes every cached position and masks the others to -inf, whose
     /// probabilities are zeros: they add nothing to the sums, but the visible positions keep
@@ -637,7 +638,7 @@ simd_dispatch! {
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn attend_head_impl(
+fn attend_head_impl<const L: usize>(
     c: &LlmConfig,
     q: &[f32],
     head: usize,
@@ -652,87 +653,153 @@ fn attend_head_impl(
     let group = c.n_head / c.n_kv_head;
     let scale = c.kq_scale;
     let qh = &super::cpu::round_to_f16(q)[..];
-    // Scores from the first visible position's group of eight to the end of the last one,
-    // the positions outside `visible` with zero probabilities.
-    let base = visible.start / 8 * 8;
-    let padded = visible.end.div_ceil(8) * 8 - base;
+    // Scores from the first visible position's group of L to the end of the last one, the
+    // positions outside `visible` with zero probabilities.
+    let base = visible.start / L * L;
+    let padded = visible.end.div_ceil(L) * L - base;
     let mut scores = vec![0f32; padded];
     let kv = head / group;
     for j in visible.clone() {
         let k = &keys[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
-        scores[j - base] = if gemm { dot_f32(qh, k) } else { dot_f16_style(qh, k) } * scale;
+        scores[j - base] = if gemm { super::quant::tinyblas_dot_lanes::<L>(qh, k) } else { dot_f16_style::<L>(qh, k) } * scale;
     }
     let max = scores[visible.start - base..visible.end - base].iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
     let mut sum = 0f64;
-    for (chunk, group_scores) in scores.chunks_exact_mut(8).enumerate() {
-        let mut lanes = [0f32; 8];
+    for (chunk, group_scores) in scores.chunks_exact_mut(L).enumerate() {
+        let mut lanes = [0f32; L];
         for (l, s) in group_scores.iter_mut().enumerate() {
-            let e = if visible.contains(&(base + chunk * 8 + l)) { ggml_expf(*s - max) } else { 0.0 };
+            let e = if visible.contains(&(base + chunk * L + l)) { expf::<L>(*s - max) } else { 0.0 };
             *s = e;
             lanes[l] = e;
         }
-        sum += hsum8(&lanes) as f64;
+        sum += hsum::<L>(&lanes) as f64;
     }
     let inv = (1.0 / sum) as f32;
     scores.iter_mut().for_each(|e| *e *= inv);
     let probs = super::cpu::round_to_f16(&scores);
-    // out[d] = Σ_j p_j v_j[d]. llama.cpp's f16 GEMM (tinyBLAS) sums in eight lanes by
-    // j mod 8; its row dot product (ggml_vec_dot_f16) in four accumulators of eight lanes
-    // over steps of 32 positions.
-    let slots = if gemm { 8 } else { 32 };
+    // out[d] = Σ_j p_j v_j[d]. llama.cpp's f16 GEMM (tinyBLAS) sums in L lanes by j mod L;
+    // its row dot product (ggml_vec_dot_f16) in four accumulators of L lanes over steps of
+    // 4L positions.
+    let slots = if gemm { L } else { 4 * L };
     let mut acc = vec![0f32; slots * hd];
     for j in visible.clone() {
         let p = probs[j - base];
         let v = &values[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
-        let slot = if gemm { j % 8 } else { ((j / 8) % 4) * 8 + j % 8 };
+        let slot = if gemm { j % L } else { ((j / L) % 4) * L + j % L };
         axpy(&mut acc[slot * hd..(slot + 1) * hd], p, v);
     }
-    reduce_slots(&acc, gemm, &mut out[..hd]);
+    reduce_slots::<L>(&acc, gemm, &mut out[..hd]);
 }
 
-/// `out[d]` = the sum of the slots' values `acc[slot * hd + d]` (`hd` = `out.len()`), eight
-/// slots summed like `hsum8` (`gemm`) or 32 like [`reduce_f16_style`].
+/// ggml's vectorized exp at the width `L` of its float vectors: the AVX2 (and SSE, NEON)
+/// [`ggml_expf`] for 8, the AVX-512 [`ggml_expf_avx512`] for 16.
 #[inline(always)]
-fn reduce_slots(acc: &[f32], gemm: bool, out: &mut [f32]) {
+fn expf<const L: usize>(x: f32) -> f32 {
+    if L == 16 {
+        ggml_expf_avx512(x)
+    } else {
+        ggml_expf(x)
+    }
+}
+
+/// `out[d]` = the sum of the slots' values `acc[slot * hd + d]` (`hd` = `out.len()`), `L`
+/// slots summed like [`hsum`] (`gemm`) or `4L` like [`reduce_f16_style`].
+#[inline(always)]
+fn reduce_slots<const L: usize>(acc: &[f32], gemm: bool, out: &mut [f32]) {
     let hd = out.len();
     #[cfg(target_arch = "x86_64")]
-    if hd.is_multiple_of(8) && super::cpu::simd_available() {
+    if L == 8 && hd.is_multiple_of(8) && super::cpu::simd_available() {
         // SAFETY: the features were detected on this CPU.
         return unsafe { x86::reduce_slots(acc, gemm, out) };
     }
+    if hd.is_multiple_of(16) {
+        // Sixteen outputs at a time, each through the same additions as the scalar sums
+        // below: whole arrays, which the compiler turns into vector additions.
+        for d in (0..hd).step_by(16) {
+            let x = |slot: usize| -> [f32; 16] { acc[slot * hd + d..][..16].try_into().unwrap() };
+            let sums: [[f32; 16]; L] = if gemm {
+                std::array::from_fn(x)
+            } else {
+                std::array::from_fn(|l| add16(add16(x(l), x(2 * L + l)), add16(x(L + l), x(3 * L + l))))
+            };
+            let sum = if gemm { hsum_rows::<L>(&sums) } else { reduce_lanes_rows::<L>(&sums) };
+            out[d..d + 16].copy_from_slice(&sum);
+        }
+        return;
+    }
     for (d, o) in out.iter_mut().enumerate() {
         *o = if gemm {
-            hsum8(&std::array::from_fn(|l| acc[l * hd + d]))
+            hsum::<L>(&std::array::from_fn(|l| acc[l * hd + d]))
         } else {
-            reduce_f16_style(&std::array::from_fn(|i| acc[i * hd + d]))
+            reduce_f16_style::<L>(&(0..4 * L).map(|i| acc[i * hd + d]).collect::<Vec<_>>())
         };
     }
 }
 
-/// ggml_vec_dot_f16's sum: `x` is four accumulators of eight lanes; (0+2, 1+3), then 0+1, then
-/// lanes (l, l+4), then pairwise.
 #[inline(always)]
-fn reduce_f16_style(x: &[f32; 32]) -> f32 {
-    let x0: [f32; 8] = std::array::from_fn(|l| (x[l] + x[16 + l]) + (x[8 + l] + x[24 + l]));
+fn add16(a: [f32; 16], b: [f32; 16]) -> [f32; 16] {
+    std::array::from_fn(|i| a[i] + b[i])
+}
+
+/// [`hsum`] of `L` lanes, for sixteen outputs at once (lane `l` of output `i` in `x[l][i]`).
+#[inline(always)]
+fn hsum_rows<const L: usize>(x: &[[f32; 16]; L]) -> [f32; 16] {
+    let t: [[f32; 16]; 8] = if L == 16 { std::array::from_fn(|k| add16(x[k], x[k + 8])) } else { std::array::from_fn(|k| x[k]) };
+    let a: [[f32; 16]; 4] = std::array::from_fn(|k| add16(t[k], t[k + 4]));
+    add16(add16(a[0], a[2]), add16(a[1], a[3]))
+}
+
+/// The last step of [`reduce_f16_style`] (after the four accumulators are added), for sixteen
+/// outputs at once.
+#[inline(always)]
+fn reduce_lanes_rows<const L: usize>(x0: &[[f32; 16]; L]) -> [f32; 16] {
+    if L == 16 {
+        return hsum_rows::<L>(x0);
+    }
+    let t0: [[f32; 16]; 4] = std::array::from_fn(|l| add16(x0[l], x0[l + 4]));
+    add16(add16(t0[0], t0[1]), add16(t0[2], t0[3]))
+}
+
+/// ggml_vec_dot_f16's sum: `x` is four accumulators of `L` lanes; (0+2, 1+3), then 0+1, then
+/// the lanes: eight as `GGML_F32x8_REDUCE` (lanes (l, l+4), then pairwise, in `hadd`'s
+/// order), sixteen as `_mm512_reduce_add_ps` ([`hsum`]).
+#[inline(always)]
+fn reduce_f16_style<const L: usize>(x: &[f32]) -> f32 {
+    let x0: [f32; L] = std::array::from_fn(|l| (x[l] + x[2 * L + l]) + (x[L + l] + x[3 * L + l]));
+    if L == 16 {
+        return hsum::<L>(&x0);
+    }
     let t0: [f32; 4] = std::array::from_fn(|l| x0[l] + x0[l + 4]);
     (t0[0] + t0[1]) + (t0[2] + t0[3])
 }
 
-/// ggml_vec_dot_f16 on values already f16-exact: element i goes to accumulator (i / 8) % 4, lane
-/// i % 8.
+/// ggml_vec_dot_f16 on values already f16-exact: element i goes to accumulator (i / L) % 4,
+/// lane i % L.
 #[inline(always)]
-fn dot_f16_style(a: &[f32], b: &[f32]) -> f32 {
+fn dot_f16_style<const L: usize>(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if a.len().is_multiple_of(32) && super::cpu::simd_available() {
+    if L == 8 && a.len().is_multiple_of(32) && super::cpu::simd_available() {
         // SAFETY: the features were detected on this CPU.
         return unsafe { x86::dot_f16_style(a, b) };
     }
-    let mut x = [0f32; 32];
+    if L == 16 && a.len() == b.len() && a.len().is_multiple_of(4 * L) {
+        // Whole steps as arrays, which the compiler turns into vector operations.
+        let mut x = [[0f32; L]; 4];
+        for (a, b) in a.chunks_exact(4 * L).zip(b.chunks_exact(4 * L)) {
+            for (s, acc) in x.iter_mut().enumerate() {
+                for l in 0..L {
+                    acc[l] = super::cpu::fused_mul_add(a[s * L + l], b[s * L + l], acc[l]);
+                }
+            }
+        }
+        return reduce_f16_style::<L>(x.as_flattened());
+    }
+    let mut x = vec![0f32; 4 * L];
     for (i, (a, b)) in a.iter().zip(b).enumerate() {
-        let slot = ((i / 8) % 4) * 8 + i % 8;
+        let slot = ((i / L) % 4) * L + i % L;
         x[slot] = super::cpu::fused_mul_add(*a, *b, x[slot]);
     }
-    reduce_f16_style(&x)
+    reduce_f16_style::<L>(&x)
 }
 
 /// `acc[d] += p * v[d]`, fused.
@@ -769,7 +836,7 @@ mod x86 {
         for (s, acc) in acc.iter().enumerate() {
             _mm256_storeu_ps(x.as_mut_ptr().add(8 * s), *acc);
         }
-        super::reduce_f16_style(&x)
+        super::reduce_f16_style::<8>(&x)
     }
 
     /// Eight outputs at a time, each lane through the same additions as the scalar sums.
@@ -849,16 +916,18 @@ fn swiglu(gate: &mut [f32], up: &[f32]) {
     super::pool::for_each(tasks, |(gate, up)| swiglu_in_place(gate, up));
 }
 
-simd_dispatch! {
+lanes_dispatch! {
     fn swiglu_in_place(gate: &mut [f32], up: &[f32]) = swiglu_values;
 }
 
+/// With the exp of ggml's vectors of `L` lanes (its rows' widths are multiples of 16 in the
+/// models here, so no value takes ggml's scalar tail, which calls the C library's `expf`).
 #[inline(always)]
-fn swiglu_values(gate: &mut [f32], up: &[f32]) {
+fn swiglu_values<const L: usize>(gate: &mut [f32], up: &[f32]) {
     // A plain loop, so that the exp's fused multiply-adds are compiled with the caller's FMA.
     for i in 0..gate.len() {
         let x = gate[i];
-        gate[i] = (x / (1.0 + ggml_expf(0.0 - x))) * up[i];
+        gate[i] = (x / (1.0 + expf::<L>(0.0 - x))) * up[i];
     }
 }
 
@@ -904,15 +973,18 @@ fn gelu_table() -> &'static [f32] {
     })
 }
 
+/// The f32 constant `0x1.XXXXXXpE` of ggml's exp: `mantissa` is 0x1XXXXXX (24 fraction bits,
+/// the last one zero), `exp` is E.
+const fn ggml_hex(mantissa: u32, exp: i32) -> f32 {
+    f32::from_bits((((exp + 127) as u32) << 23) | ((mantissa & 0xFF_FFFF) >> 1))
+}
+
 /// ggml's AVX2 `ggml_v_expf`, lane by lane: a range reduction by powers of two and a degree-5
 /// polynomial, accurate to about 1.5 ulp. Used wherever llama.cpp uses it, so that results
 /// match it to the bit.
 #[inline(always)]
 pub fn ggml_expf(x: f32) -> f32 {
-    const fn hex(mantissa: u32, exp: i32) -> f32 {
-        // 0x1.XXXXXXpE: `mantissa` is 0x1XXXXXX (24 fraction bits, the last one zero).
-        f32::from_bits((((exp + 127) as u32) << 23) | ((mantissa & 0xFF_FFFF) >> 1))
-    }
+    let hex = ggml_hex;
     let r = hex(0x1800000, 23);
     let z = x.mul_add(hex(0x1715476, 0), r);
     let n = z - r;
@@ -935,6 +1007,29 @@ pub fn ggml_expf(x: f32) -> f32 {
     } else {
         s2.mul_add(j, s2) * s1
     }
+}
+
+/// ggml's AVX-512 `ggml_v_expf`, lane by lane: [`ggml_expf`]'s range reduction and polynomial,
+/// with the constant 1 inside the polynomial and the power of two applied by `vscalefps`
+/// (`j · 2^n`, rounded once; exact in f64 here before the one rounding to f32); beyond
+/// |n| > 192, 0 or infinity.
+#[inline(always)]
+pub fn ggml_expf_avx512(x: f32) -> f32 {
+    let hex = ggml_hex;
+    let r = hex(0x1800000, 23);
+    let z = x.mul_add(hex(0x1715476, 0), r);
+    let n = z - r;
+    let b = (-n).mul_add(hex(0x17f7d1c, -20), (-n).mul_add(hex(0x162e400, -1), x));
+    let u = b * b;
+    let j = hex(0x10e4020, -7)
+        .mul_add(b, hex(0x1573e2e, -5))
+        .mul_add(u, hex(0x1555e66, -3).mul_add(b, hex(0x1fffdb6, -2)))
+        .mul_add(u, hex(0x1ffffec, -1).mul_add(b, 1.0));
+    if n.abs() > 192.0 {
+        return if n <= 0.0 { 0.0 } else { f32::INFINITY };
+    }
+    // |n| <= 192 (or NaN, which the product keeps): 2^n is exact in f64, and so is j · 2^n.
+    (j as f64 * 2f64.powi(n as i32)) as f32
 }
 
 /// Rotary embedding angles for a batch's positions, computed as ggml does: `theta` starts at
@@ -1064,31 +1159,95 @@ mod tests {
         assert_eq!(argmax(&[]), 0);
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn simd_slot_sums_give_the_bits_of_the_scalar_sums() {
-        if !super::super::cpu::simd_available() {
-            return;
-        }
+    fn slot_sums_give_the_bits_of_the_scalar_sums<const L: usize>() {
         let hd = 128;
         // Magnitudes far apart, so that another order of the additions rounds differently.
-        let acc: Vec<f32> = (0..32 * hd).map(|i| ((i * 7919 % 1013) as f32 - 506.0) * 10f32.powi((i % 7) as i32 - 3)).collect();
+        let acc: Vec<f32> = (0..4 * L * hd).map(|i| ((i * 7919 % 1013) as f32 - 506.0) * 10f32.powi((i % 7) as i32 - 3)).collect();
         for gemm in [true, false] {
-            let mut simd = vec![0f32; hd];
-            // SAFETY: the features were detected above.
-            unsafe { x86::reduce_slots(&acc, gemm, &mut simd) };
-            for (d, &got) in simd.iter().enumerate() {
+            let mut fast = vec![0f32; hd];
+            reduce_slots::<L>(&acc, gemm, &mut fast);
+            for (d, &got) in fast.iter().enumerate() {
                 let expected = if gemm {
-                    hsum8(&std::array::from_fn(|l| acc[l * hd + d]))
+                    hsum::<L>(&std::array::from_fn(|l| acc[l * hd + d]))
                 } else {
-                    reduce_f16_style(&std::array::from_fn(|i| acc[i * hd + d]))
+                    reduce_f16_style::<L>(&(0..4 * L).map(|i| acc[i * hd + d]).collect::<Vec<_>>())
                 };
-                assert_eq!(got.to_bits(), expected.to_bits(), "gemm {gemm}, d {d}");
+                assert_eq!(got.to_bits(), expected.to_bits(), "{L} lanes, gemm {gemm}, d {d}");
             }
         }
         // A sum in another order differs somewhere, so the comparison above can fail.
-        let reordered: Vec<f32> = (0..hd).map(|d| (0..8).map(|l| acc[l * hd + d]).sum()).collect();
-        let in_order: Vec<f32> = (0..hd).map(|d| hsum8(&std::array::from_fn(|l| acc[l * hd + d]))).collect();
+        let reordered: Vec<f32> = (0..hd).map(|d| (0..L).map(|l| acc[l * hd + d]).sum()).collect();
+        let in_order: Vec<f32> = (0..hd).map(|d| hsum::<L>(&std::array::from_fn(|l| acc[l * hd + d]))).collect();
         assert_ne!(reordered, in_order);
+    }
+
+    #[test]
+    fn slot_sums_in_rows_give_the_bits_of_the_scalar_sums() {
+        slot_sums_give_the_bits_of_the_scalar_sums::<8>();
+        slot_sums_give_the_bits_of_the_scalar_sums::<16>();
+    }
+
+    /// ggml's AVX-512 exp, written with the intrinsics ggml uses, against the scalar
+    /// [`ggml_expf_avx512`] on every f32 in the range the softmax and SiLU use and around the
+    /// limits (runs where the CPU has AVX-512).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx512_exp_gives_the_bits_of_ggml_v_expf() {
+        if !(is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq")) {
+            return;
+        }
+        use std::arch::x86_64::*;
+        #[target_feature(enable = "avx512f,avx512dq")]
+        unsafe fn v_expf(x: &[f32; 16]) -> [f32; 16] {
+            let x = _mm512_loadu_ps(x.as_ptr());
+            let c = |v: f32| _mm512_set1_ps(v);
+            let r = c(ggml_hex(0x1800000, 23));
+            let z = _mm512_fmadd_ps(x, c(ggml_hex(0x1715476, 0)), r);
+            let n = _mm512_sub_ps(z, r);
+            let b = _mm512_fnmadd_ps(n, c(ggml_hex(0x17f7d1c, -20)), _mm512_fnmadd_ps(n, c(ggml_hex(0x162e400, -1)), x));
+            let d = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(_mm512_abs_ps(n), c(192.0));
+            let u = _mm512_mul_ps(b, b);
+            let j = _mm512_fmadd_ps(
+                _mm512_fmadd_ps(
+                    _mm512_fmadd_ps(c(ggml_hex(0x10e4020, -7)), b, c(ggml_hex(0x1573e2e, -5))),
+                    u,
+                    _mm512_fmadd_ps(c(ggml_hex(0x1555e66, -3)), b, c(ggml_hex(0x1fffdb6, -2))),
+                ),
+                u,
+                _mm512_fmadd_ps(c(ggml_hex(0x1ffffec, -1)), b, c(1.0)),
+            );
+            let res = _mm512_scalef_ps(j, n);
+            let alt = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LE_OQ>(n, _mm512_setzero_ps()), c(f32::INFINITY), _mm512_setzero_ps());
+            let mut out = [0f32; 16];
+            _mm512_storeu_ps(out.as_mut_ptr(), _mm512_mask_blend_ps(d, res, alt));
+            out
+        }
+        let mut values: Vec<f32> = Vec::new();
+        // Every f32 from -0 down to -200 (softmax inputs are x - max <= 0) in steps of 7 ulps,
+        // and both signs near 0 and near the limits of the range.
+        let mut bits = (-0.0f32).to_bits();
+        while f32::from_bits(bits) >= -200.0 {
+            values.push(f32::from_bits(bits));
+            bits += 7;
+        }
+        for base in [0.0f32, 80.0, 88.0, 89.0, 103.0, 104.0, 126.0, 150.0] {
+            for k in 0..4000 {
+                let v = base + k as f32 * 1e-3;
+                values.extend([v, -v]);
+            }
+        }
+        values.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX, f32::MIN, 1e-40, -1e-40]);
+        values.resize(values.len().div_ceil(16) * 16, 1.0);
+        for chunk in values.chunks_exact(16) {
+            let chunk: &[f32; 16] = chunk.try_into().unwrap();
+            // SAFETY: the features were detected above.
+            let want = unsafe { v_expf(chunk) };
+            for (x, want) in chunk.iter().zip(want) {
+                let got = ggml_expf_avx512(*x);
+                assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "exp({x:e}): {got:e} vs {want:e}");
+            }
+        }
+        // The AVX2 formula rounds differently somewhere, so the comparison can fail.
+        assert!(values.iter().any(|&x| ggml_expf(x).to_bits() != ggml_expf_avx512(x).to_bits()));
     }
 }

@@ -44,6 +44,18 @@ pub fn fixture(name: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The fixture `name` (`NAME.json`) of llama.cpp's outputs for the CPU level the kernels run at:
+/// `NAME.avx512.json` (llama.cpp built with AVX-512, whose float vectors have 16 lanes and
+/// whose float sums and exp round differently) at `avx512`, else `NAME.json` (its AVX2 build,
+/// which the portable level reproduces as well).
+pub fn level_fixture(name: &str) -> serde_json::Value {
+    use precis::engine::cpu::{level, Level};
+    match level() {
+        Level::Avx512 => fixture(&name.replace(".json", ".avx512.json")),
+        Level::Avx2 | Level::Portable => fixture(name),
+    }
+}
+
 /// Serialises tests that run a model inside one test binary: two models decoding at once on
 /// two cores only slow each other down.
 pub fn serial() -> MutexGuard<'static, ()> {

@@ -6,8 +6,8 @@
 use super::avx2;
 use super::blocks::{q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1};
 use super::portable;
-use crate::engine::cpu::hsum8;
-use crate::simd_dispatch;
+use crate::engine::cpu::{dot_f32, fused_mul_add, hsum};
+use crate::lanes_dispatch;
 
 /// Calls the AVX2 kernel specialised for the number of activation rows (1 to 4, or 1 to 8
 /// when the call starts with `8:`), or the portable one, with `kernel(w, acts, extra..., out)`.
@@ -102,55 +102,96 @@ pub fn q4_0x8_rows(w: &[BlockQ4_0x8], acts: &[&[BlockQ8_0]], kb: usize, stride: 
     by_rows!(q4_0x8_rows, w, acts, kb, stride; out)
 }
 
-// ggml's dot products of float rows (`ggml_vec_dot_f32/_f16/_bf16`, AVX2 build), which llama.cpp
-// uses for a lone row (a batch of two or more goes through llamafile's tinyBLAS instead, whose
-// order is `cpu::dot_f32`'s). The 16-bit types' values are given as f32 (exact).
+// ggml's dot products of float rows (`ggml_vec_dot_f32/_f16/_bf16`), which llama.cpp uses for a
+// lone row (a batch of two or more goes through llamafile's tinyBLAS instead: [`tinyblas_dot`]),
+// in the `L` lanes of its float vectors on this CPU (`cpu::float_lanes`: 8 in its AVX2 build, 16
+// in its AVX-512 build). The 16-bit types' values are given as f32 (exact).
 
-simd_dispatch! {
-    /// `ggml_vec_dot_f32`: four 8-lane accumulators over steps of 32, added (0+2)+(1+3), the
-    /// eight lanes summed pairwise with `hadd`, then the elements past the last step in f32.
+lanes_dispatch! {
+    /// `ggml_vec_dot_f32`: four `L`-lane accumulators over steps of 4L, added (0+2)+(1+3), the
+    /// lanes summed (eight pairwise with `hadd`, sixteen as [`hsum`]), then the elements past
+    /// the last step in f32.
     pub fn vec_dot_f32(a: &[f32], b: &[f32]) -> f32 = vec_dot_f32_lanes;
 }
 
-simd_dispatch! {
+lanes_dispatch! {
     /// `ggml_vec_dot_f16`: [`vec_dot_f32`]'s order, with the elements past the last step
     /// added in f64.
     pub fn vec_dot_f16(a: &[f32], b: &[f32]) -> f32 = vec_dot_f16_lanes;
 }
 
-simd_dispatch! {
-    /// `ggml_vec_dot_bf16`: four 8-lane accumulators added (0+2)+(1+3), the lanes summed in
-    /// `hsum_float_8`'s order, then the rest in f64.
+lanes_dispatch! {
+    /// `ggml_vec_dot_bf16`: in eight lanes, four accumulators over steps of 32 added
+    /// (0+2)+(1+3) and summed as [`hsum8`]; in sixteen, two accumulators over steps of 32, each
+    /// summed as [`hsum`] and added in f64; then the rest in f64.
     pub fn vec_dot_bf16(a: &[f32], b: &[f32]) -> f32 = vec_dot_bf16_lanes;
 }
 
-/// The four accumulators of ggml's float dot products over the whole steps of 32, added
-/// (0+2)+(1+3); and the length they cover.
+lanes_dispatch! {
+    /// llamafile's tinyBLAS, one output: one accumulator of `L` lanes of fused multiply-adds,
+    /// summed as [`hsum`], then the elements past the last whole `L` (tinyBLAS takes only
+    /// widths that are multiples of `L`).
+    pub fn tinyblas_dot(a: &[f32], b: &[f32]) -> f32 = tinyblas_dot_lanes;
+}
+
+/// [`tinyblas_dot`] for code already compiled for its level.
 #[inline(always)]
-fn four_accumulators(a: &[f32], b: &[f32]) -> ([f32; 8], usize) {
-    let n = a.len().min(b.len()) / 32 * 32;
-    let mut sum = [[0f32; 8]; 4];
-    for (x, y) in a[..n].chunks_exact(32).zip(b[..n].chunks_exact(32)) {
+pub fn tinyblas_dot_lanes<const L: usize>(a: &[f32], b: &[f32]) -> f32 {
+    if L == 8 {
+        return dot_f32(a, b);
+    }
+    let mut lanes = [0f32; L];
+    let (ac, bc) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for l in 0..L {
+            lanes[l] = fused_mul_add(x[l], y[l], lanes[l]);
+        }
+    }
+    let mut sum = hsum::<L>(&lanes);
+    for (x, y) in ar.iter().zip(br) {
+        sum = fused_mul_add(*x, *y, sum);
+    }
+    sum
+}
+
+/// The `A` accumulators of `L` lanes of ggml's float dot products over the whole steps of
+/// `A·L`, each a chain of fused multiply-adds; and the length they cover.
+#[inline(always)]
+fn accumulators<const A: usize, const L: usize>(a: &[f32], b: &[f32]) -> ([[f32; L]; A], usize) {
+    let n = a.len().min(b.len()) / (A * L) * (A * L);
+    let mut sum = [[0f32; L]; A];
+    for (x, y) in a[..n].chunks_exact(A * L).zip(b[..n].chunks_exact(A * L)) {
         for (j, sum) in sum.iter_mut().enumerate() {
             for (l, s) in sum.iter_mut().enumerate() {
-                *s = x[8 * j + l].mul_add(y[8 * j + l], *s);
+                *s = x[L * j + l].mul_add(y[L * j + l], *s);
             }
         }
     }
-    (std::array::from_fn(|l| (sum[0][l] + sum[2][l]) + (sum[1][l] + sum[3][l])), n)
+    (sum, n)
 }
 
-/// Eight lanes summed as `hadd(hadd(lo + hi))` does: ((0+4)+(1+5)) + ((2+6)+(3+7)).
+/// Four accumulators added (0+2)+(1+3), lane by lane.
 #[inline(always)]
-fn hadd8(l: &[f32; 8]) -> f32 {
+fn fold4<const L: usize>(sum: &[[f32; L]; 4]) -> [f32; L] {
+    std::array::from_fn(|l| (sum[0][l] + sum[2][l]) + (sum[1][l] + sum[3][l]))
+}
+
+/// The lanes of `GGML_F32_VEC_REDUCE`: eight summed as `hadd(hadd(lo + hi))` does,
+/// ((0+4)+(1+5)) + ((2+6)+(3+7)); sixteen as `_mm512_reduce_add_ps` ([`hsum`]).
+#[inline(always)]
+fn reduce_lanes<const L: usize>(l: &[f32; L]) -> f32 {
+    if L == 16 {
+        return hsum::<L>(l);
+    }
     let t: [f32; 4] = std::array::from_fn(|k| l[k] + l[k + 4]);
     (t[0] + t[1]) + (t[2] + t[3])
 }
 
 #[inline(always)]
-fn vec_dot_f32_lanes(a: &[f32], b: &[f32]) -> f32 {
-    let (lanes, n) = four_accumulators(a, b);
-    let mut sum = hadd8(&lanes);
+fn vec_dot_f32_lanes<const L: usize>(a: &[f32], b: &[f32]) -> f32 {
+    let (sum, n) = accumulators::<4, L>(a, b);
+    let mut sum = reduce_lanes::<L>(&fold4(&sum));
     for (x, y) in a[n..].iter().zip(&b[n..]) {
         sum += x * y;
     }
@@ -158,9 +199,9 @@ fn vec_dot_f32_lanes(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-fn vec_dot_f16_lanes(a: &[f32], b: &[f32]) -> f32 {
-    let (lanes, n) = four_accumulators(a, b);
-    let mut sum = hadd8(&lanes) as f64;
+fn vec_dot_f16_lanes<const L: usize>(a: &[f32], b: &[f32]) -> f32 {
+    let (sum, n) = accumulators::<4, L>(a, b);
+    let mut sum = reduce_lanes::<L>(&fold4(&sum)) as f64;
     for (x, y) in a[n..].iter().zip(&b[n..]) {
         sum += (x * y) as f64;
     }
@@ -168,9 +209,14 @@ fn vec_dot_f16_lanes(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-fn vec_dot_bf16_lanes(a: &[f32], b: &[f32]) -> f32 {
-    let (lanes, n) = four_accumulators(a, b);
-    let mut sum = hsum8(&lanes) as f64;
+fn vec_dot_bf16_lanes<const L: usize>(a: &[f32], b: &[f32]) -> f32 {
+    let (mut sum, n) = if L == 16 {
+        let (sum, n) = accumulators::<2, L>(a, b);
+        (hsum::<L>(&sum[0]) as f64 + hsum::<L>(&sum[1]) as f64, n)
+    } else {
+        let (sum, n) = accumulators::<4, L>(a, b);
+        (hsum::<L>(&fold4(&sum)) as f64, n)
+    };
     for (x, y) in a[n..].iter().zip(&b[n..]) {
         sum += (x * y) as f64;
     }

@@ -39,6 +39,7 @@
 mod avx2;
 pub mod blocks;
 mod kernels;
+pub use kernels::tinyblas_dot_lanes;
 mod portable;
 
 use blocks::{
@@ -49,7 +50,7 @@ use blocks::{
 use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 
-use super::cpu::{dot_f32, round_to_f16};
+use super::cpu::round_to_f16;
 use super::pool::SharedOut;
 
 /// Most weight rows in one parallel task of a product of many activation rows, and in one run
@@ -92,7 +93,7 @@ pub enum Weights {
     /// F32 weights, or weights of other types expanded at load time.
     F32(Vec<f32>),
     /// F16 weights, multiplied as llama.cpp multiplies them (llamafile's tinyBLAS): activations
-    /// rounded to f16, then the f32 products of [`dot_f32`].
+    /// rounded to f16, then the f32 products of tinyBLAS ([`kernels::tinyblas_dot`]).
     F16(Vec<f16>),
     /// BF16 weights, likewise with activations rounded to bf16.
     BF16(Vec<bf16>),
@@ -459,10 +460,11 @@ impl QMatrix {
     }
 
     /// Whether llama.cpp multiplies batches of rows by this float matrix with llamafile's
-    /// tinyBLAS, which needs a width that is a multiple of 8 and a height that is a multiple of 4
-    /// (else every row takes `ggml_vec_dot_*`).
+    /// tinyBLAS, which needs a width that is a multiple of its vectors' lanes (8, or 16 in
+    /// llama.cpp's AVX-512 build) and a height that is a multiple of 4 (else every row takes
+    /// `ggml_vec_dot_*`).
     fn tinyblas(&self) -> bool {
-        self.cols.is_multiple_of(8) && self.rows.is_multiple_of(4)
+        self.cols.is_multiple_of(super::cpu::float_lanes()) && self.rows.is_multiple_of(4)
     }
 
     /// Which activation quantization this matrix needs (matrices with the same key can share
@@ -535,7 +537,7 @@ impl QMatrix {
                 for (i, row) in rows.enumerate() {
                     let w = &w[row * self.cols..(row + 1) * self.cols];
                     for (j, x) in a.chunks_exact(self.cols).enumerate() {
-                        out[j * stride + i] = if tinyblas && flags[j] { dot_f32(w, x) } else { kernels::vec_dot_f32(w, x) };
+                        out[j * stride + i] = if tinyblas && flags[j] { kernels::tinyblas_dot(w, x) } else { kernels::vec_dot_f32(w, x) };
                     }
                 }
             }
@@ -549,7 +551,7 @@ impl QMatrix {
                 for (i, row) in rows.enumerate() {
                     self.dequantize_row(row, &mut row_f32);
                     for (j, x) in a.chunks_exact(self.cols).enumerate() {
-                        out[j * stride + i] = if tinyblas && flags[j] { dot_f32(&row_f32, x) } else { lone(&row_f32, x) };
+                        out[j * stride + i] = if tinyblas && flags[j] { kernels::tinyblas_dot(&row_f32, x) } else { lone(&row_f32, x) };
                     }
                 }
             }
