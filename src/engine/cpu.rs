@@ -252,6 +252,20 @@ pub fn simd_available() -> bool {
     level() >= Level::Avx2
 }
 
+/// Whether the integer kernels may use AVX-512 VNNI's byte products (on 256-bit registers): at
+/// [`Level::Avx512`] on a CPU with AVX512_VNNI. Integer sums are exact, so this changes no result.
+#[inline]
+pub fn vnni_available() -> bool {
+    static VNNI: OnceLock<bool> = OnceLock::new();
+    level() >= Level::Avx512
+        && *VNNI.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            return is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512vl");
+            #[cfg(not(target_arch = "x86_64"))]
+            false
+        })
+}
+
 /// The lanes of llama.cpp's float vectors at the active level, which set the order of its float
 /// sums (softmax, attention, float matrices): 16 at [`Level::Avx512`], else 8.
 #[inline]

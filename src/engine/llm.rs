@@ -661,7 +661,7 @@ fn attend_head_impl<const L: usize>(
     let kv = head / group;
     for j in visible.clone() {
         let k = &keys[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
-        scores[j - base] = if gemm { super::quant::tinyblas_dot_lanes::<L>(qh, k) } else { dot_f16_style::<L>(qh, k) } * scale;
+        scores[j - base] = if gemm { tinyblas_dot::<L>(qh, k) } else { dot_f16_style::<L>(qh, k) } * scale;
     }
     let max = scores[visible.start - base..visible.end - base].iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
     let mut sum = 0f64;
@@ -700,6 +700,17 @@ fn expf<const L: usize>(x: f32) -> f32 {
     } else {
         ggml_expf(x)
     }
+}
+
+/// tinyBLAS's dot product of one output in `L` lanes.
+#[inline(always)]
+fn tinyblas_dot<const L: usize>(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if L == 16 && super::cpu::level() >= super::cpu::Level::Avx512 {
+        // SAFETY: the features were detected on this CPU.
+        return unsafe { x86::tinyblas_dot16(a, b) };
+    }
+    super::quant::tinyblas_dot_lanes::<L>(a, b)
 }
 
 /// `out[d]` = the sum of the slots' values `acc[slot * hd + d]` (`hd` = `out.len()`), `L`
@@ -782,17 +793,10 @@ fn dot_f16_style<const L: usize>(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY: the features were detected on this CPU.
         return unsafe { x86::dot_f16_style(a, b) };
     }
-    if L == 16 && a.len() == b.len() && a.len().is_multiple_of(4 * L) {
-        // Whole steps as arrays, which the compiler turns into vector operations.
-        let mut x = [[0f32; L]; 4];
-        for (a, b) in a.chunks_exact(4 * L).zip(b.chunks_exact(4 * L)) {
-            for (s, acc) in x.iter_mut().enumerate() {
-                for l in 0..L {
-                    acc[l] = super::cpu::fused_mul_add(a[s * L + l], b[s * L + l], acc[l]);
-                }
-            }
-        }
-        return reduce_f16_style::<L>(x.as_flattened());
+    #[cfg(target_arch = "x86_64")]
+    if L == 16 && a.len().is_multiple_of(64) && super::cpu::level() >= super::cpu::Level::Avx512 {
+        // SAFETY: the features were detected on this CPU.
+        return unsafe { x86::dot_f16_style16(a, b) };
     }
     let mut x = vec![0f32; 4 * L];
     for (i, (a, b)) in a.iter().zip(b).enumerate() {
@@ -860,6 +864,43 @@ mod x86 {
             };
             _mm256_storeu_ps(out.as_mut_ptr().add(d), sum);
         }
+    }
+
+    /// [`super::dot_f16_style`] in sixteen lanes.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn dot_f16_style16(a: &[f32], b: &[f32]) -> f32 {
+        assert!(a.len() == b.len() && a.len().is_multiple_of(64));
+        let mut acc = [_mm512_setzero_ps(); 4];
+        for i in (0..a.len()).step_by(64) {
+            for (s, acc) in acc.iter_mut().enumerate() {
+                let x = _mm512_loadu_ps(a.as_ptr().add(i + 16 * s));
+                let y = _mm512_loadu_ps(b.as_ptr().add(i + 16 * s));
+                *acc = _mm512_fmadd_ps(x, y, *acc);
+            }
+        }
+        let mut x = [0f32; 64];
+        for (s, acc) in acc.iter().enumerate() {
+            _mm512_storeu_ps(x.as_mut_ptr().add(16 * s), *acc);
+        }
+        super::reduce_f16_style::<16>(&x)
+    }
+
+    /// tinyBLAS's dot product in sixteen lanes ([`crate::engine::quant::tinyblas_dot_lanes`]).
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn tinyblas_dot16(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let n16 = n / 16 * 16;
+        let mut acc = _mm512_setzero_ps();
+        for i in (0..n16).step_by(16) {
+            acc = _mm512_fmadd_ps(_mm512_loadu_ps(a.as_ptr().add(i)), _mm512_loadu_ps(b.as_ptr().add(i)), acc);
+        }
+        let mut lanes = [0f32; 16];
+        _mm512_storeu_ps(lanes.as_mut_ptr(), acc);
+        let mut sum = crate::engine::cpu::hsum::<16>(&lanes);
+        for (x, y) in a[n16..n].iter().zip(&b[n16..n]) {
+            sum = x.mul_add(*y, sum);
+        }
+        sum
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -1028,8 +1069,10 @@ pub fn ggml_expf_avx512(x: f32) -> f32 {
     if n.abs() > 192.0 {
         return if n <= 0.0 { 0.0 } else { f32::INFINITY };
     }
-    // |n| <= 192 (or NaN, which the product keeps): 2^n is exact in f64, and so is j · 2^n.
-    (j as f64 * 2f64.powi(n as i32)) as f32
+    // |n| <= 192 (or NaN, which the product keeps: `as` takes it to 0): 2^n is an f64 made
+    // from its exponent bits, and j · 2^n is exact in f64.
+    let pow2 = f64::from_bits(((n as i64 + 1023) as u64) << 52);
+    (j as f64 * pow2) as f32
 }
 
 /// Rotary embedding angles for a batch's positions, computed as ggml does: `theta` starts at
@@ -1185,6 +1228,39 @@ mod tests {
     fn slot_sums_in_rows_give_the_bits_of_the_scalar_sums() {
         slot_sums_give_the_bits_of_the_scalar_sums::<8>();
         slot_sums_give_the_bits_of_the_scalar_sums::<16>();
+    }
+
+    /// The AVX-512 dot products of the attention against the same sums written lane by lane
+    /// (runs where the CPU has AVX-512).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx512_attention_dot_products_give_the_bits_of_the_lane_sums() {
+        if !is_x86_feature_detected!("avx512f") || !is_x86_feature_detected!("fma") {
+            return;
+        }
+        let fma = super::super::cpu::fused_mul_add;
+        let mut differs = false;
+        for n in [64, 128, 256] {
+            let a: Vec<f32> = (0..n).map(|i: usize| ((i * 7919 % 1013) as f32 - 506.0) * 10f32.powi((i % 7) as i32 - 3)).collect();
+            let b: Vec<f32> = (0..n).map(|i: usize| ((i * 104729 % 997) as f32 - 498.0) * 10f32.powi((i % 5) as i32 - 2)).collect();
+            let mut slots = vec![0f32; 64];
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                slots[((i / 16) % 4) * 16 + i % 16] = fma(*x, *y, slots[((i / 16) % 4) * 16 + i % 16]);
+            }
+            // SAFETY: the features were detected above.
+            let got = unsafe { x86::dot_f16_style16(&a, &b) };
+            assert_eq!(got.to_bits(), reduce_f16_style::<16>(&slots).to_bits(), "ggml_vec_dot_f16, {n}");
+            let mut lanes = [0f32; 16];
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                lanes[i % 16] = fma(*x, *y, lanes[i % 16]);
+            }
+            // SAFETY: as above.
+            let got = unsafe { x86::tinyblas_dot16(&a, &b) };
+            assert_eq!(got.to_bits(), hsum::<16>(&lanes).to_bits(), "tinyBLAS, {n}");
+            differs |= hsum::<16>(&lanes) != super::super::cpu::dot_f32(&a, &b);
+        }
+        // Eight lanes sum in another order, and the result differs: the test can fail.
+        assert!(differs);
     }
 
     /// ggml's AVX-512 exp, written with the intrinsics ggml uses, against the scalar

@@ -104,6 +104,19 @@ pub unsafe fn q4k<const R: usize>(w: &[BlockQ4K], acts: &[&[BlockQ8K]], out: &mu
 /// GEMV every block), kept out of the first pass so that its registers go to the products.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn q4kx8<const R: usize>(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut [[f32; 8]]) {
+    q4kx8_body::<R, false>(w, acts, gemm, out)
+}
+
+/// [`q4kx8`] with AVX-512 VNNI's byte products on 256-bit registers (`vpdpbusd`): each row's
+/// four products of a 32-bit lane summed into it in one instruction, the scales applied per
+/// sub-block as 32-bit products. The same exact integer sums, so the same bits.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+pub unsafe fn q4kx8_vnni<const R: usize>(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut [[f32; 8]]) {
+    q4kx8_body::<R, true>(w, acts, gemm, out)
+}
+
+#[inline(always)]
+unsafe fn q4kx8_body<const R: usize, const VNNI: bool>(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut [[f32; 8]]) {
     let acts: &[&[BlockQ8K]; R] = acts.try_into().expect("R activation rows");
     let m4 = _mm256_set1_epi8(0xF);
     // Each row's 16-bit scale twice (a pair of 16-bit lanes per row).
@@ -119,6 +132,25 @@ pub unsafe fn q4kx8<const R: usize>(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm
             for half in 0..2 {
                 let sub = 2 * j + half;
                 let scales = _mm_loadl_epi64(x.scales.as_ptr().add(8 * sub) as *const __m128i);
+                if VNNI {
+                    // Sub-block sums of four-byte groups in 32-bit lanes (one per weight
+                    // row), at most 32 × 15 × 128: exact; then times the row's scale.
+                    let mut dots = [_mm256_setzero_si256(); R];
+                    for t in 0..8 {
+                        let v = _mm256_loadu_si256(qs.add(t * 32) as *const __m256i);
+                        let q = if half == 0 { _mm256_and_si256(v, m4) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(v), m4) };
+                        for i in 0..R {
+                            let a = acts[i].get_unchecked(b).qs.as_ptr().add(64 * j + 32 * half + 4 * t);
+                            let a = _mm256_set1_epi32((a as *const i32).read_unaligned());
+                            dots[i] = _mm256_dpbusd_epi32(dots[i], q, a);
+                        }
+                    }
+                    let scales = _mm256_cvtepu8_epi32(scales);
+                    for i in 0..R {
+                        ints[i] = _mm256_add_epi32(ints[i], _mm256_mullo_epi32(dots[i], scales));
+                    }
+                    continue;
+                }
                 let scales = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales, dup));
                 let mut dots = [_mm256_setzero_si256(); R];
                 for t in 0..8 {
@@ -250,6 +282,23 @@ pub unsafe fn q4kx8_rows<const R: usize>(
     for (g, group) in w.chunks_exact(kb).enumerate() {
         let mut result = [[0f32; 8]; R];
         q4kx8::<R>(group, acts, gemm, &mut result);
+        scatter_group(&result, g, stride, out);
+    }
+}
+
+/// [`q4kx8_rows`] with [`q4kx8_vnni`].
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+pub unsafe fn q4kx8_vnni_rows<const R: usize>(
+    w: &[BlockQ4Kx8],
+    acts: &[&[BlockQ8K]],
+    kb: usize,
+    stride: usize,
+    gemm: [bool; 4],
+    out: &mut [f32],
+) {
+    for (g, group) in w.chunks_exact(kb).enumerate() {
+        let mut result = [[0f32; 8]; R];
+        q4kx8_vnni::<R>(group, acts, gemm, &mut result);
         scatter_group(&result, g, stride, out);
     }
 }
