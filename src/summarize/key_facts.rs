@@ -233,6 +233,19 @@ mod tests {
     }
 
     #[test]
+    fn a_strike_is_a_key_fact_of_the_builtin_glossary() {
+        // The title and a sentence of the lead say « grève »: the summary has to name the
+        // strike, which "stop work" (« cesser le travail ») does not.
+        let body = ["Les cheminots cesseront le travail jeudi. La grève durera deux jours.".to_string()];
+        let facts = key_facts("Grève à la SNCF", &body, &Glossary::builtin().expect("built-in glossary"));
+        let strike = facts.iter().find(|f| f.text == "strike").expect("strike is a key fact");
+        assert_eq!(strike.count, 2);
+        assert!(strike.in_text("The SNCF strike will last two days."));
+        assert!(strike.in_text("Rail workers staged a walkout."));
+        assert!(!strike.in_text("Rail workers will stop work on Thursday."));
+    }
+
+    #[test]
     fn hyphenated_names_are_one_fact() {
         let facts = key_facts("Rougeole dans un collège de Saint-Hervé-du-Loir", &[], &Glossary::default());
         assert_eq!(facts.iter().map(|f| f.text.as_str()).collect::<Vec<_>>(), ["Saint-Hervé-du-Loir"]);
