@@ -12,8 +12,9 @@ use crate::segment::split_sentences;
 /// Body words that make the lead, counted paragraph by paragraph (at least the first one).
 pub const LEAD_WORDS: usize = 75;
 
-/// At most this many key facts.
-const MAX_FACTS: usize = 8;
+/// At most this many key facts (10: past the names and numbers the article repeats, the ones its
+/// lead states once, such as a second figure or the source of one, have room).
+const MAX_FACTS: usize = 10;
 
 /// What stating a fact in the title, or in the lead, adds to its sentence count.
 const TITLE_BONUS: usize = 3;
@@ -217,6 +218,31 @@ mod tests {
         let summary = "Islamic State wants to free more than 8,000 jihadists held in Syria, General Kurilla said.";
         let kept: Vec<&str> = facts.iter().filter(|f| f.in_text(summary)).map(|f| f.text.as_str()).collect();
         assert_eq!(kept, ["IS", "8,000", "Michael Kurilla", "Syria"]);
+    }
+
+    #[test]
+    fn at_most_ten_facts_the_first_stated_on_a_tie() {
+        // Twelve numbers, each stated once in the lead: all score the lead bonus, so the first
+        // ten in article order are kept.
+        let body = ["Le bilan : 11 blessés, 12 maisons, 13 routes, 14 écoles, 15 fermes, 16 ponts, 17 bus, 18 trains, \
+            19 usines, 21 mairies, 22 gares et 23 ports."
+            .to_string()];
+        let facts = key_facts("Tempête", &body, &Glossary::default());
+        let texts: Vec<&str> = facts.iter().map(|f| f.text.as_str()).collect();
+        assert_eq!(texts, ["11", "12", "13", "14", "15", "16", "17", "18", "19", "21"]);
+    }
+
+    #[test]
+    fn a_strike_is_a_key_fact_of_the_builtin_glossary() {
+        // The title and a sentence of the lead say « grève »: the summary has to name the
+        // strike, which "stop work" (« cesser le travail ») does not.
+        let body = ["Les cheminots cesseront le travail jeudi. La grève durera deux jours.".to_string()];
+        let facts = key_facts("Grève à la SNCF", &body, &Glossary::builtin().expect("built-in glossary"));
+        let strike = facts.iter().find(|f| f.text == "strike").expect("strike is a key fact");
+        assert_eq!(strike.count, 2);
+        assert!(strike.in_text("The SNCF strike will last two days."));
+        assert!(strike.in_text("Rail workers staged a walkout."));
+        assert!(!strike.in_text("Rail workers will stop work on Thursday."));
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! News put who, what, where and how many in the first sentences, and a small model's summary
 //! tends to retell them and stop, leaving out what the article develops later (the reaction
 //! of another government, the figure given in the fourth paragraph). This summary keeps the lead
-//! and adds, one at a time, the sentence that states the most key facts not yet stated (on a
-//! tie, the shorter), while the limits allow. Only sentences the grounding check passes are used, so a number the
+//! and adds, one at a time, the sentence that states the most key facts not yet stated, each
+//! fact weighing as many sentences as state it in the article (on a tie, the shorter sentence),
+//! while the limits allow. Only sentences the grounding check passes are used, so a number the
 //! translation invented stays out. It competes with the model's summaries on the same terms
 //! (see [`super::Summarizer::summarize`]).
 
@@ -13,8 +14,8 @@ use super::key_facts::KeyFact;
 use crate::segment::split_sentences;
 
 /// The lead of `body` (paragraphs, without the title): its first sentences up to `lead_words`
-/// (at least one), and then the sentences that add the most of `facts`, in article order, within
-/// `max_sentences` and `max_words`; only sentences for which `grounded` holds. Empty when no
+/// (at least one), and then the sentences that add the most of `facts` (each weighing its
+/// [`KeyFact::count`]), in article order, within `max_sentences` and `max_words`; only sentences for which `grounded` holds. Empty when no
 /// sentence is grounded.
 pub fn lead_summary(
     body: &[String],
@@ -45,11 +46,13 @@ pub fn lead_summary(
         sentences.iter().map(|s| missing.iter().copied().filter(|&f| facts[f].in_text(s)).collect()).collect()
     };
     while chosen.len() < max_sentences && !missing.is_empty() {
-        // The sentence adding the most missing facts; on a tie, the shorter (leaving room for
+        // The sentence adding the most missing facts, a fact the article repeats weighing more
+        // than one it states once (of two sentences adding one fact each, the one with the
+        // article's main figure wins over a detail); on a tie, the shorter (leaving room for
         // more), then the earlier.
         let best = (0..sentences.len())
             .filter(|i| !chosen.contains(i) && total + words(*i) <= max_words)
-            .map(|i| (states[i].iter().filter(|f| missing.contains(f)).count(), i))
+            .map(|i| (states[i].iter().filter(|f| missing.contains(f)).map(|&f| facts[f].count).sum::<usize>(), i))
             .filter(|&(gain, _)| gain > 0)
             .max_by_key(|&(gain, i)| (gain, usize::MAX - words(i), usize::MAX - i));
         let Some((_, i)) = best else { break };
@@ -108,6 +111,43 @@ mod tests {
             "More than 1,200 residents were evacuated on Sunday in the Gard after torrential rain. \
              The prefect Jean Morel decided to close the schools of 14 towns. \
              The schools of these 14 towns will remain closed until Thursday, the prefecture said."
+        );
+    }
+
+    #[test]
+    fn a_repeated_fact_outweighs_a_detail_stated_once() {
+        // Written for this test: the lead (the title and every paragraph, under the key facts'
+        // lead length) names Paul Girard once and the 120 employees three times, so both are key
+        // facts, 120 counting three sentences.
+        let title = "Incendie dans une usine de Tarnos";
+        let french = paragraphs(&[
+            "Un incendie a détruit dimanche une usine de Tarnos, dans les Landes.",
+            "Le maire Paul Girard est venu.",
+            "Les 120 salariés de l'usine seront reçus par la direction.",
+            "Une cellule d'écoute accueillera les 120 salariés.",
+            "La direction promet de reclasser les 120 salariés dans la région.",
+        ]);
+        let english = paragraphs(&[
+            "A fire destroyed a factory in Tarnos, in the Landes, on Sunday.",
+            "Mayor Paul Girard came.",
+            "The factory's 120 employees will be received by the management.",
+            "A listening unit will welcome the 120 employees.",
+            "The management promises to redeploy the 120 employees in the region.",
+        ]);
+        let facts = key_facts(title, &french, &Glossary::default());
+        let counts: Vec<(&str, usize)> = facts.iter().map(|f| (f.text.as_str(), f.count)).collect();
+        assert_eq!(counts, [("Tarnos", 2), ("120", 3), ("Landes", 1), ("Paul Girard", 1)]);
+        // Room for one sentence after the lead: each candidate adds one missing fact, and the
+        // mayor's is the shortest, but 120 weighs three sentences to his one; of the three
+        // sentences stating it, the shortest.
+        let one = lead_summary(&english, &facts, |_| true, 5, 2, 40);
+        assert_eq!(one, "A fire destroyed a factory in Tarnos, in the Landes, on Sunday. A listening unit will welcome the 120 employees.");
+        // Room for two: the mayor comes next, in article order.
+        let two = lead_summary(&english, &facts, |_| true, 5, 3, 40);
+        assert_eq!(
+            two,
+            "A fire destroyed a factory in Tarnos, in the Landes, on Sunday. Mayor Paul Girard came. A listening unit will \
+             welcome the 120 employees."
         );
     }
 
