@@ -680,12 +680,22 @@ fn attend_head_impl<const L: usize>(
     // out[d] = Σ_j p_j v_j[d]. llama.cpp's f16 GEMM (tinyBLAS) sums in L lanes by j mod L;
     // its row dot product (ggml_vec_dot_f16) in four accumulators of L lanes over steps of
     // 4L positions.
+    // Position j goes to slot j mod `slots` (for the row dot product, ((j / L) % 4)·L + j % L
+    // is j mod 4L), each slot a chain of fused multiply-adds in increasing j.
     let slots = if gemm { L } else { 4 * L };
     let mut acc = vec![0f32; slots * hd];
+    #[cfg(target_arch = "x86_64")]
+    if L == 16 && super::cpu::level() >= super::cpu::Level::Avx512 {
+        // SAFETY: the features were detected on this CPU.
+        let done = unsafe { x86::slot_sums16(&probs, base, values, kv_width, kv * hd, visible.clone(), slots, &mut acc) };
+        if done {
+            return reduce_slots::<L>(&acc, gemm, &mut out[..hd]);
+        }
+    }
     for j in visible.clone() {
         let p = probs[j - base];
         let v = &values[j * kv_width + kv * hd..j * kv_width + (kv + 1) * hd];
-        let slot = if gemm { j % L } else { ((j / L) % 4) * L + j % L };
+        let slot = j % slots;
         axpy(&mut acc[slot * hd..(slot + 1) * hd], p, v);
     }
     reduce_slots::<L>(&acc, gemm, &mut out[..hd]);
@@ -883,6 +893,67 @@ mod x86 {
             _mm512_storeu_ps(x.as_mut_ptr().add(16 * s), *acc);
         }
         super::reduce_f16_style::<16>(&x)
+    }
+
+    /// The attention's slot sums (`acc[slot · hd + d]` = Σ over visible j ≡ slot (mod `slots`)
+    /// of `probs[j - base] · values[j · kv_width + offset + d]`, fused, in increasing j) one
+    /// slot at a time with the whole head in registers, instead of a load and a store of the
+    /// slot per position. False (nothing written) for a head size other than 64, 128 or 256.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn slot_sums16(
+        probs: &[f32],
+        base: usize,
+        values: &[f32],
+        kv_width: usize,
+        offset: usize,
+        visible: std::ops::Range<usize>,
+        slots: usize,
+        acc: &mut [f32],
+    ) -> bool {
+        let hd = acc.len() / slots;
+        match hd {
+            64 => slot_sums16_chunks::<4>(probs, base, values, kv_width, offset, visible, slots, acc),
+            128 => slot_sums16_chunks::<8>(probs, base, values, kv_width, offset, visible, slots, acc),
+            256 => slot_sums16_chunks::<16>(probs, base, values, kv_width, offset, visible, slots, acc),
+            _ => return false,
+        }
+        true
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn slot_sums16_chunks<const C: usize>(
+        probs: &[f32],
+        base: usize,
+        values: &[f32],
+        kv_width: usize,
+        offset: usize,
+        visible: std::ops::Range<usize>,
+        slots: usize,
+        acc: &mut [f32],
+    ) {
+        let hd = 16 * C;
+        if visible.is_empty() {
+            return;
+        }
+        assert!(acc.len() == slots * hd && visible.start >= base && visible.end - base <= probs.len());
+        assert!((visible.end - 1) * kv_width + offset + hd <= values.len());
+        for slot in 0..slots {
+            let mut j = visible.start + (slot + slots - visible.start % slots) % slots;
+            let mut sums = [_mm512_setzero_ps(); C];
+            while j < visible.end {
+                let p = _mm512_set1_ps(*probs.get_unchecked(j - base));
+                let v = values.as_ptr().add(j * kv_width + offset);
+                for (c, sum) in sums.iter_mut().enumerate() {
+                    *sum = _mm512_fmadd_ps(p, _mm512_loadu_ps(v.add(16 * c)), *sum);
+                }
+                j += slots;
+            }
+            for (c, sum) in sums.iter().enumerate() {
+                _mm512_storeu_ps(acc.as_mut_ptr().add(slot * hd + 16 * c), *sum);
+            }
+        }
     }
 
     /// tinyBLAS's dot product in sixteen lanes ([`crate::engine::quant::tinyblas_dot_lanes`]).
