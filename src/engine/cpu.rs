@@ -2,8 +2,10 @@
 //! instruction-set level the kernels run at, and float dot products and sums in ggml's order.
 //!
 //! The level is detected once, or forced with `PRECIS_CPU` or `--cpu`; every kernel chooses its
-//! variant by [`level`]. All levels compute the same bits: the portable code is the reference
-//! each SIMD variant is tested against.
+//! variant by [`level`]. `portable` and `avx2` compute the same bits (those of llama.cpp's AVX2
+//! build): the portable code is the reference each SIMD variant is tested against. `avx512`
+//! computes those of llama.cpp's AVX-512 build, which sums floats in 16 lanes ([`float_lanes`]);
+//! its integer kernels give the same sums as the others.
 
 use std::sync::OnceLock;
 
