@@ -787,11 +787,7 @@ fn reduce_lanes_rows<const L: usize>(x0: &[[f32; 16]; L]) -> [f32; 16] {
 #[inline(always)]
 fn reduce_f16_style<const L: usize>(x: &[f32]) -> f32 {
     let x0: [f32; L] = std::array::from_fn(|l| (x[l] + x[2 * L + l]) + (x[L + l] + x[3 * L + l]));
-    if L == 16 {
-        return hsum::<L>(&x0);
-    }
-    let t0: [f32; 4] = std::array::from_fn(|l| x0[l] + x0[l + 4]);
-    (t0[0] + t0[1]) + (t0[2] + t0[3])
+    super::quant::reduce_lanes::<L>(&x0)
 }
 
 /// ggml_vec_dot_f16 on values already f16-exact: element i goes to accumulator (i / L) % 4,

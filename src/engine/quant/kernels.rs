@@ -53,10 +53,9 @@ pub fn q4kx8_rows(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], kb: usize, stride: usi
     #[cfg(target_arch = "x86_64")]
     if acts.len() > 1 && crate::engine::cpu::vnni_available() {
         // SAFETY: AVX2, FMA, F16C and AVX-512 F/VL/VNNI were detected on this CPU; the
-        // kernels take 1 to 4 activation rows.
+        // kernels take 2 to 4 activation rows here.
         unsafe {
             return match acts.len() {
-                1 => avx2::q4kx8_vnni_rows::<1>(w, acts, kb, stride, gemm, out),
                 2 => avx2::q4kx8_vnni_rows::<2>(w, acts, kb, stride, gemm, out),
                 3 => avx2::q4kx8_vnni_rows::<3>(w, acts, kb, stride, gemm, out),
                 _ => avx2::q4kx8_vnni_rows::<4>(w, acts, kb, stride, gemm, out),
@@ -196,7 +195,7 @@ fn fold4<const L: usize>(sum: &[[f32; L]; 4]) -> [f32; L] {
 /// The lanes of `GGML_F32_VEC_REDUCE`: eight summed as `hadd(hadd(lo + hi))` does,
 /// ((0+4)+(1+5)) + ((2+6)+(3+7)); sixteen as `_mm512_reduce_add_ps` ([`hsum`]).
 #[inline(always)]
-fn reduce_lanes<const L: usize>(l: &[f32; L]) -> f32 {
+pub(crate) fn reduce_lanes<const L: usize>(l: &[f32; L]) -> f32 {
     if L == 16 {
         return hsum::<L>(l);
     }

@@ -39,6 +39,7 @@
 mod avx2;
 pub mod blocks;
 mod kernels;
+pub(crate) use kernels::reduce_lanes;
 pub use kernels::tinyblas_dot_lanes;
 mod portable;
 
