@@ -237,6 +237,20 @@ pub fn fused_mul_add(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
+/// The f32 of the same value as `h` (every f16 is exact in f32): the exponent and mantissa
+/// moved to their f32 places and multiplied by 2^112, which re-biases the exponent exactly for
+/// normal and subnormal values alike; infinities and NaN get the f32 exponent of all ones.
+/// Without branches, so that a loop of them vectorizes (SSE2, NEON).
+#[inline(always)]
+pub fn f16_to_f32(h: f16) -> f32 {
+    let h = h.to_bits() as u32;
+    let magnitude = (h & 0x7fff) << 13;
+    // 2^112: biased exponent 127 + 112.
+    let scaled = (f32::from_bits(magnitude) * f32::from_bits(0x7780_0000)).to_bits();
+    let bits = if h & 0x7c00 == 0x7c00 { magnitude | 0x7f80_0000 } else { scaled };
+    f32::from_bits(bits | (h & 0x8000) << 16)
+}
+
 /// `xs` rounded to the nearest f16 values (ties to even), as f32.
 pub fn round_to_f16(xs: &[f32]) -> Vec<f32> {
     use half::slice::HalfFloatSliceExt;
@@ -363,6 +377,19 @@ mod tests {
             };
             let (got, want) = (fused_mul_add(a, b, c), a.mul_add(b, c));
             assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{a:e} * {b:e} + {c:e}: {got:e} vs {want:e}");
+        }
+    }
+
+    #[test]
+    fn every_f16_widens_to_the_same_value_as_the_half_crate_gives() {
+        for bits in 0..=u16::MAX {
+            let h = f16::from_bits(bits);
+            let (got, want) = (f16_to_f32(h), h.to_f32());
+            if want.is_nan() {
+                assert!(got.is_nan() && got.to_bits() >> 31 == want.to_bits() >> 31, "{bits:#06x}");
+            } else {
+                assert_eq!(got.to_bits(), want.to_bits(), "{bits:#06x}");
+            }
         }
     }
 

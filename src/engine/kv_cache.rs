@@ -1,14 +1,17 @@
 //! Per-sequence key/value cache for a decoder-only model, owned by the caller so that the
 //! model itself stays stateless and one loaded model serves many sequences at once.
 //!
-//! Keys and values are rounded to f16, as llama.cpp keeps them by default (the rounding is part
-//! of the numerics greedy outputs are compared on); they are held as the equivalent f32 values so
-//! that attention reads them without conversions.
+//! Keys and values are held in f16, as llama.cpp keeps them by default (the rounding is part of
+//! the numerics greedy outputs are compared on, and a long prompt's attention reads half the
+//! bytes of f32); attention widens them to f32, which is exact.
+
+use half::f16;
+use half::slice::HalfFloatSliceExt;
 
 #[derive(Clone, Debug)]
 pub struct KvCache {
     /// Per layer: keys and values, `(position, n_kv_head * head_dim)` row-major.
-    layers: Vec<(Vec<f32>, Vec<f32>)>,
+    layers: Vec<(Vec<f16>, Vec<f16>)>,
     /// `n_kv_head * head_dim`.
     width: usize,
     len: usize,
@@ -33,15 +36,18 @@ impl KvCache {
     pub(crate) fn append(&mut self, layer: usize, keys: &[f32], values: &[f32]) {
         let last = layer + 1 == self.layers.len();
         let (k, v) = &mut self.layers[layer];
-        k.extend(super::cpu::round_to_f16(keys));
-        v.extend(super::cpu::round_to_f16(values));
+        for (cache, xs) in [(k, keys), (v, values)] {
+            let start = cache.len();
+            cache.resize(start + xs.len(), f16::ZERO);
+            cache[start..].convert_from_f32_slice(xs);
+        }
         if last {
-            self.len = k.len() / self.width;
+            self.len = self.layers[layer].0.len() / self.width;
         }
     }
 
     /// Keys and values of `layer`, `(len, width)` each.
-    pub(crate) fn layer(&self, layer: usize) -> (&[f32], &[f32]) {
+    pub(crate) fn layer(&self, layer: usize) -> (&[f16], &[f16]) {
         let (k, v) = &self.layers[layer];
         (k, v)
     }

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use half::f16;
 
-use super::cpu::hsum;
+use super::cpu::{f16_to_f32, fused_mul_add, hsum};
 use super::gguf::GgufFile;
 use super::kv_cache::KvCache;
 use super::quant::{matmul_rows_many, QMatrix, RowMode};
@@ -633,7 +633,7 @@ lanes_dispatch! {
     /// the lanes of their index in the cache (for one sequence from an empty cache, its
     /// position). Positions outside `visible` are skipped with the lanes of the others kept.
     #[allow(clippy::too_many_arguments)]
-    fn attend_head(c: &LlmConfig, q: &[f32], head: usize, keys: &[f32], values: &[f32], visible: std::ops::Range<usize>, gemm: bool, out: &mut [f32]) = attend_head_impl;
+    fn attend_head(c: &LlmConfig, q: &[f32], head: usize, keys: &[f16], values: &[f16], visible: std::ops::Range<usize>, gemm: bool, out: &mut [f32]) = attend_head_impl;
 }
 
 #[inline(always)]
@@ -642,8 +642,8 @@ fn attend_head_impl<const L: usize>(
     c: &LlmConfig,
     q: &[f32],
     head: usize,
-    keys: &[f32],
-    values: &[f32],
+    keys: &[f16],
+    values: &[f16],
     visible: std::ops::Range<usize>,
     gemm: bool,
     out: &mut [f32],
@@ -712,15 +712,33 @@ fn expf<const L: usize>(x: f32) -> f32 {
     }
 }
 
-/// tinyBLAS's dot product of one output in `L` lanes.
+/// tinyBLAS's dot product of one output in `L` lanes ([`super::quant::tinyblas_dot_lanes`]),
+/// of f32 values and f16 ones.
 #[inline(always)]
-fn tinyblas_dot<const L: usize>(a: &[f32], b: &[f32]) -> f32 {
+fn tinyblas_dot<const L: usize>(a: &[f32], b: &[f16]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if L == 16 && super::cpu::level() >= super::cpu::Level::Avx512 {
         // SAFETY: the features were detected on this CPU.
         return unsafe { x86::tinyblas_dot16(a, b) };
     }
-    super::quant::tinyblas_dot_lanes::<L>(a, b)
+    #[cfg(target_arch = "x86_64")]
+    if L == 8 && super::cpu::simd_available() {
+        // SAFETY: the features were detected on this CPU.
+        return unsafe { x86::tinyblas_dot8(a, b) };
+    }
+    let mut lanes = [0f32; L];
+    let (ac, bc) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for l in 0..L {
+            lanes[l] = fused_mul_add(x[l], f16_to_f32(y[l]), lanes[l]);
+        }
+    }
+    let mut sum = hsum::<L>(&lanes);
+    for (x, y) in ar.iter().zip(br) {
+        sum = fused_mul_add(*x, f16_to_f32(*y), sum);
+    }
+    sum
 }
 
 /// `out[d]` = the sum of the slots' values `acc[slot * hd + d]` (`hd` = `out.len()`), `L`
@@ -793,7 +811,7 @@ fn reduce_f16_style<const L: usize>(x: &[f32]) -> f32 {
 /// ggml_vec_dot_f16 on values already f16-exact: element i goes to accumulator (i / L) % 4,
 /// lane i % L.
 #[inline(always)]
-fn dot_f16_style<const L: usize>(a: &[f32], b: &[f32]) -> f32 {
+fn dot_f16_style<const L: usize>(a: &[f32], b: &[f16]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if L == 8 && a.len().is_multiple_of(32) && super::cpu::simd_available() {
         // SAFETY: the features were detected on this CPU.
@@ -807,21 +825,21 @@ fn dot_f16_style<const L: usize>(a: &[f32], b: &[f32]) -> f32 {
     let mut x = vec![0f32; 4 * L];
     for (i, (a, b)) in a.iter().zip(b).enumerate() {
         let slot = ((i / L) % 4) * L + i % L;
-        x[slot] = super::cpu::fused_mul_add(*a, *b, x[slot]);
+        x[slot] = fused_mul_add(*a, f16_to_f32(*b), x[slot]);
     }
     reduce_f16_style::<L>(&x)
 }
 
 /// `acc[d] += p * v[d]`, fused.
 #[inline(always)]
-fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
+fn axpy(acc: &mut [f32], p: f32, v: &[f16]) {
     #[cfg(target_arch = "x86_64")]
     if acc.len().is_multiple_of(8) && super::cpu::simd_available() {
         // SAFETY: the features were detected on this CPU.
         return unsafe { x86::axpy(acc, p, v) };
     }
     for (a, &v) in acc.iter_mut().zip(v) {
-        *a = super::cpu::fused_mul_add(p, v, *a);
+        *a = fused_mul_add(p, f16_to_f32(v), *a);
     }
 }
 
@@ -831,14 +849,28 @@ fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
 mod x86 {
     use std::arch::x86_64::*;
 
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot_f16_style(a: &[f32], b: &[f32]) -> f32 {
+    use half::f16;
+
+    /// Eight f16 values from `p` widened to f32.
+    #[inline(always)]
+    unsafe fn load8(p: *const f16) -> __m256 {
+        _mm256_cvtph_ps(_mm_loadu_si128(p.cast()))
+    }
+
+    /// Sixteen f16 values from `p` widened to f32.
+    #[inline(always)]
+    unsafe fn load16(p: *const f16) -> __m512 {
+        _mm512_cvtph_ps(_mm256_loadu_si256(p.cast()))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_f16_style(a: &[f32], b: &[f16]) -> f32 {
         assert!(a.len() == b.len() && a.len().is_multiple_of(32));
         let mut acc = [_mm256_setzero_ps(); 4];
         for i in (0..a.len()).step_by(32) {
             for (s, acc) in acc.iter_mut().enumerate() {
                 let x = _mm256_loadu_ps(a.as_ptr().add(i + 8 * s));
-                let y = _mm256_loadu_ps(b.as_ptr().add(i + 8 * s));
+                let y = load8(b.as_ptr().add(i + 8 * s));
                 *acc = _mm256_fmadd_ps(x, y, *acc);
             }
         }
@@ -873,14 +905,14 @@ mod x86 {
     }
 
     /// [`super::dot_f16_style`] in sixteen lanes.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub unsafe fn dot_f16_style16(a: &[f32], b: &[f32]) -> f32 {
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    pub unsafe fn dot_f16_style16(a: &[f32], b: &[f16]) -> f32 {
         assert!(a.len() == b.len() && a.len().is_multiple_of(64));
         let mut acc = [_mm512_setzero_ps(); 4];
         for i in (0..a.len()).step_by(64) {
             for (s, acc) in acc.iter_mut().enumerate() {
                 let x = _mm512_loadu_ps(a.as_ptr().add(i + 16 * s));
-                let y = _mm512_loadu_ps(b.as_ptr().add(i + 16 * s));
+                let y = load16(b.as_ptr().add(i + 16 * s));
                 *acc = _mm512_fmadd_ps(x, y, *acc);
             }
         }
@@ -896,11 +928,11 @@ mod x86 {
     /// slot at a time with the whole head in registers, instead of a load and a store of the
     /// slot per position. False (nothing written) for a head size other than 64, 128 or 256.
     #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
     pub unsafe fn slot_sums16(
         probs: &[f32],
         base: usize,
-        values: &[f32],
+        values: &[f16],
         kv_width: usize,
         offset: usize,
         visible: std::ops::Range<usize>,
@@ -922,7 +954,7 @@ mod x86 {
     unsafe fn slot_sums16_chunks<const C: usize>(
         probs: &[f32],
         base: usize,
-        values: &[f32],
+        values: &[f16],
         kv_width: usize,
         offset: usize,
         visible: std::ops::Range<usize>,
@@ -942,7 +974,7 @@ mod x86 {
                 let p = _mm512_set1_ps(*probs.get_unchecked(j - base));
                 let v = values.as_ptr().add(j * kv_width + offset);
                 for (c, sum) in sums.iter_mut().enumerate() {
-                    *sum = _mm512_fmadd_ps(p, _mm512_loadu_ps(v.add(16 * c)), *sum);
+                    *sum = _mm512_fmadd_ps(p, load16(v.add(16 * c)), *sum);
                 }
                 j += slots;
             }
@@ -953,30 +985,48 @@ mod x86 {
     }
 
     /// tinyBLAS's dot product in sixteen lanes ([`crate::engine::quant::tinyblas_dot_lanes`]).
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub unsafe fn tinyblas_dot16(a: &[f32], b: &[f32]) -> f32 {
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    pub unsafe fn tinyblas_dot16(a: &[f32], b: &[f16]) -> f32 {
         let n = a.len().min(b.len());
         let n16 = n / 16 * 16;
         let mut acc = _mm512_setzero_ps();
         for i in (0..n16).step_by(16) {
-            acc = _mm512_fmadd_ps(_mm512_loadu_ps(a.as_ptr().add(i)), _mm512_loadu_ps(b.as_ptr().add(i)), acc);
+            acc = _mm512_fmadd_ps(_mm512_loadu_ps(a.as_ptr().add(i)), load16(b.as_ptr().add(i)), acc);
         }
         let mut lanes = [0f32; 16];
         _mm512_storeu_ps(lanes.as_mut_ptr(), acc);
         let mut sum = crate::engine::cpu::hsum::<16>(&lanes);
         for (x, y) in a[n16..n].iter().zip(&b[n16..n]) {
-            sum = x.mul_add(*y, sum);
+            sum = x.mul_add(y.to_f32(), sum);
         }
         sum
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn axpy(acc: &mut [f32], p: f32, v: &[f32]) {
+    /// tinyBLAS's dot product in eight lanes (`cpu::dot_f32`).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn tinyblas_dot8(a: &[f32], b: &[f16]) -> f32 {
+        let n = a.len().min(b.len());
+        let n8 = n / 8 * 8;
+        let mut acc = _mm256_setzero_ps();
+        for i in (0..n8).step_by(8) {
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(a.as_ptr().add(i)), load8(b.as_ptr().add(i)), acc);
+        }
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+        let mut sum = crate::engine::cpu::hsum::<8>(&lanes);
+        for (x, y) in a[n8..n].iter().zip(&b[n8..n]) {
+            sum = x.mul_add(y.to_f32(), sum);
+        }
+        sum
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn axpy(acc: &mut [f32], p: f32, v: &[f16]) {
         assert!(v.len() >= acc.len() && acc.len().is_multiple_of(8));
         let p = _mm256_set1_ps(p);
         for i in (0..acc.len()).step_by(8) {
             let a = acc.as_mut_ptr().add(i);
-            _mm256_storeu_ps(a, _mm256_fmadd_ps(p, _mm256_loadu_ps(v.as_ptr().add(i)), _mm256_loadu_ps(a)));
+            _mm256_storeu_ps(a, _mm256_fmadd_ps(p, load8(v.as_ptr().add(i)), _mm256_loadu_ps(a)));
         }
     }
 }
@@ -1309,20 +1359,23 @@ mod tests {
         let mut differs = false;
         for n in [64, 128, 256] {
             let a: Vec<f32> = (0..n).map(|i: usize| ((i * 7919 % 1013) as f32 - 506.0) * 10f32.powi((i % 7) as i32 - 3)).collect();
-            let b: Vec<f32> = (0..n).map(|i: usize| ((i * 104729 % 997) as f32 - 498.0) * 10f32.powi((i % 5) as i32 - 2)).collect();
+            // The keys and values of the cache are f16.
+            let b16: Vec<f16> =
+                (0..n).map(|i: usize| f16::from_f32(((i * 104729 % 997) as f32 - 498.0) * 10f32.powi((i % 5) as i32 - 2))).collect();
+            let b: Vec<f32> = b16.iter().map(|x| x.to_f32()).collect();
             let mut slots = vec![0f32; 64];
             for (i, (x, y)) in a.iter().zip(&b).enumerate() {
                 slots[((i / 16) % 4) * 16 + i % 16] = fma(*x, *y, slots[((i / 16) % 4) * 16 + i % 16]);
             }
             // SAFETY: the features were detected above.
-            let got = unsafe { x86::dot_f16_style16(&a, &b) };
+            let got = unsafe { x86::dot_f16_style16(&a, &b16) };
             assert_eq!(got.to_bits(), reduce_f16_style::<16>(&slots).to_bits(), "ggml_vec_dot_f16, {n}");
             let mut lanes = [0f32; 16];
             for (i, (x, y)) in a.iter().zip(&b).enumerate() {
                 lanes[i % 16] = fma(*x, *y, lanes[i % 16]);
             }
             // SAFETY: as above.
-            let got = unsafe { x86::tinyblas_dot16(&a, &b) };
+            let got = unsafe { x86::tinyblas_dot16(&a, &b16) };
             assert_eq!(got.to_bits(), hsum::<16>(&lanes).to_bits(), "tinyBLAS, {n}");
             differs |= hsum::<16>(&lanes) != super::super::cpu::dot_f32(&a, &b);
         }
