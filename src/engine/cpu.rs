@@ -282,6 +282,22 @@ pub fn vnni_available() -> bool {
         })
 }
 
+/// Whether the integer kernels may use AVX-VNNI's byte products (the VEX-encoded 256-bit
+/// `vpdpbusd` of CPUs such as Intel Alder Lake and AMD Zen 5): at [`Level::Avx2`] or above, on a
+/// CPU with AVX_VNNI, where [`vnni_available`] is false. The same exact integer sums.
+#[inline]
+pub fn avx_vnni_available() -> bool {
+    static AVX_VNNI: OnceLock<bool> = OnceLock::new();
+    level() >= Level::Avx2
+        && !vnni_available()
+        && *AVX_VNNI.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            return is_x86_feature_detected!("avxvnni");
+            #[cfg(not(target_arch = "x86_64"))]
+            false
+        })
+}
+
 /// The lanes of llama.cpp's float vectors at the active level, which set the order of its float
 /// sums (softmax, attention, float matrices): 16 at [`Level::Avx512`], else 8.
 #[inline]

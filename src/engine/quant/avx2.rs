@@ -104,19 +104,31 @@ pub unsafe fn q4k<const R: usize>(w: &[BlockQ4K], acts: &[&[BlockQ8K]], out: &mu
 /// GEMV every block), kept out of the first pass so that its registers go to the products.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn q4kx8<const R: usize>(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut [[f32; 8]]) {
-    q4kx8_body::<R, false>(w, acts, gemm, out)
+    q4kx8_body::<R, NO_VNNI>(w, acts, gemm, out)
 }
+
+/// The byte products of [`q4kx8_body`]: AVX2's 16-bit pairs, AVX-512 VNNI's `vpdpbusd` on
+/// 256-bit registers, or AVX-VNNI's (the same instruction, VEX-encoded).
+const NO_VNNI: u8 = 0;
+const AVX512_VNNI: u8 = 1;
+const AVX_VNNI: u8 = 2;
 
 /// [`q4kx8`] with AVX-512 VNNI's byte products on 256-bit registers (`vpdpbusd`): each row's
 /// four products of a 32-bit lane summed into it in one instruction, the scales applied per
 /// sub-block as 32-bit products. The same exact integer sums, so the same bits.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
 pub unsafe fn q4kx8_vnni<const R: usize>(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut [[f32; 8]]) {
-    q4kx8_body::<R, true>(w, acts, gemm, out)
+    q4kx8_body::<R, AVX512_VNNI>(w, acts, gemm, out)
+}
+
+/// [`q4kx8_vnni`] with AVX-VNNI (CPUs with VNNI but no AVX-512).
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+pub unsafe fn q4kx8_avx_vnni<const R: usize>(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut [[f32; 8]]) {
+    q4kx8_body::<R, AVX_VNNI>(w, acts, gemm, out)
 }
 
 #[inline(always)]
-unsafe fn q4kx8_body<const R: usize, const VNNI: bool>(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut [[f32; 8]]) {
+unsafe fn q4kx8_body<const R: usize, const VNNI: u8>(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut [[f32; 8]]) {
     let acts: &[&[BlockQ8K]; R] = acts.try_into().expect("R activation rows");
     let m4 = _mm256_set1_epi8(0xF);
     // Each row's 16-bit scale twice (a pair of 16-bit lanes per row).
@@ -132,7 +144,7 @@ unsafe fn q4kx8_body<const R: usize, const VNNI: bool>(w: &[BlockQ4Kx8], acts: &
             for half in 0..2 {
                 let sub = 2 * j + half;
                 let scales = _mm_loadl_epi64(x.scales.as_ptr().add(8 * sub) as *const __m128i);
-                if VNNI {
+                if VNNI != NO_VNNI {
                     // Sub-block sums of four-byte groups in 32-bit lanes (one per weight
                     // row), at most 32 × 15 × 128: exact; then times the row's scale.
                     let mut dots = [_mm256_setzero_si256(); R];
@@ -142,7 +154,11 @@ unsafe fn q4kx8_body<const R: usize, const VNNI: bool>(w: &[BlockQ4Kx8], acts: &
                         for i in 0..R {
                             let a = acts[i].get_unchecked(b).qs.as_ptr().add(64 * j + 32 * half + 4 * t);
                             let a = _mm256_set1_epi32((a as *const i32).read_unaligned());
-                            dots[i] = _mm256_dpbusd_epi32(dots[i], q, a);
+                            dots[i] = if VNNI == AVX512_VNNI {
+                                _mm256_dpbusd_epi32(dots[i], q, a)
+                            } else {
+                                _mm256_dpbusd_avx_epi32(dots[i], q, a)
+                            };
                         }
                     }
                     let scales = _mm256_cvtepu8_epi32(scales);
@@ -282,6 +298,23 @@ pub unsafe fn q4kx8_rows<const R: usize>(
     for (g, group) in w.chunks_exact(kb).enumerate() {
         let mut result = [[0f32; 8]; R];
         q4kx8::<R>(group, acts, gemm, &mut result);
+        scatter_group(&result, g, stride, out);
+    }
+}
+
+/// [`q4kx8_rows`] with [`q4kx8_avx_vnni`].
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+pub unsafe fn q4kx8_avx_vnni_rows<const R: usize>(
+    w: &[BlockQ4Kx8],
+    acts: &[&[BlockQ8K]],
+    kb: usize,
+    stride: usize,
+    gemm: [bool; 4],
+    out: &mut [f32],
+) {
+    for (g, group) in w.chunks_exact(kb).enumerate() {
+        let mut result = [[0f32; 8]; R];
+        q4kx8_avx_vnni::<R>(group, acts, gemm, &mut result);
         scatter_group(&result, g, stride, out);
     }
 }

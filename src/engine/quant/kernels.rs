@@ -62,6 +62,18 @@ pub fn q4kx8_rows(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], kb: usize, stride: usi
             };
         }
     }
+    #[cfg(target_arch = "x86_64")]
+    if acts.len() > 1 && crate::engine::cpu::avx_vnni_available() {
+        // SAFETY: AVX2, FMA, F16C and AVX-VNNI were detected on this CPU; the kernels take 2 to
+        // 4 activation rows here.
+        unsafe {
+            return match acts.len() {
+                2 => avx2::q4kx8_avx_vnni_rows::<2>(w, acts, kb, stride, gemm, out),
+                3 => avx2::q4kx8_avx_vnni_rows::<3>(w, acts, kb, stride, gemm, out),
+                _ => avx2::q4kx8_avx_vnni_rows::<4>(w, acts, kb, stride, gemm, out),
+            };
+        }
+    }
     by_rows!(q4kx8_rows, w, acts, kb, stride, gemm; out)
 }
 
