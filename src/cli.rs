@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::batch::discover::Shard;
 use crate::config::{BatchSettings, Command, Config, OutputFormat, TranslationEngine};
-use crate::engine::marian::{GenerationOverrides, Precision};
+use crate::engine::marian::{GenerationOverrides, Precision, MAX_BEAMS};
 use crate::input::DEFAULT_MAX_BYTES;
 use crate::models::{ModelSpec, ModelStore};
 use crate::summarize::SummarizeSettings;
@@ -378,6 +378,9 @@ impl TranslationArgs {
         };
         if m.batch_size == 0 || m.beams == Some(0) || m.max_length == Some(0) {
             return Err(Error::Config("--batch-size, --beams and --max-length must be at least 1".into()));
+        }
+        if let Some(beams) = m.beams.filter(|&b| b > MAX_BEAMS) {
+            return Err(Error::Config(format!("--beams is {beams}, at most {MAX_BEAMS} supported")));
         }
         Ok(TranslationEngine::Marian {
             checkpoint: ModelSpec::parse(checkpoint),

@@ -182,6 +182,18 @@ fn zero_threads_is_rejected() {
 }
 
 #[test]
+fn beams_out_of_range_are_rejected_before_any_model_is_loaded() {
+    for beams in ["0", "257", "1099511627776"] {
+        precis()
+            .args(["translate", "--engine", "marian", "--model", "no-such-dir", "--beams", beams, "-"])
+            .write_stdin("x")
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("--beams"));
+    }
+}
+
+#[test]
 fn english_and_german_articles_are_refused_naming_the_language() {
     let english = "Bridge closed in Lyon\n\nThe Lafayette bridge in Lyon has been closed to traffic since Tuesday \
                    for works that will last three weeks, the metropolitan authority announced.\n";

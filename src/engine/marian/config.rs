@@ -147,8 +147,9 @@ const MAX_LAYERS: usize = 256;
 /// The largest sinusoidal position table (`max_position_embeddings × d_model` f32 values, 1 GiB).
 const MAX_POSITION_VALUES: usize = 1 << 28;
 
-/// The most beams `generation_config.json` may ask for (opus-mt checkpoints use 4 to 6).
-const MAX_BEAMS: usize = 256;
+/// The most beams `generation_config.json` or `--beams` may ask for (opus-mt checkpoints use 4
+/// to 6).
+pub const MAX_BEAMS: usize = 256;
 
 mod defaults {
     use super::Activation;

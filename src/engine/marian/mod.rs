@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 
-pub use config::{EarlyStopping, GenerationConfig, GenerationOverrides, MarianConfig};
+pub use config::{EarlyStopping, GenerationConfig, GenerationOverrides, MarianConfig, MAX_BEAMS};
 pub use model::{MarianModel, Precision};
 pub use search::Hypothesis;
 pub use tokenizer::MarianTokenizer;
