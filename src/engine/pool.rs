@@ -104,6 +104,8 @@ fn worker(shared: &'static Shared) {
         // SAFETY: see `Shared`; the caller keeps the job alive until `running` reaches zero.
         let job = unsafe { (*shared.job.get()).expect("a job is set before the epoch moves") };
         IN_REGION.with(|f| f.set(true));
+        // SAFETY: `job` points to the caller's job, alive until this worker decrements
+        // `running` below (the caller waits for that before it returns).
         if catch_unwind(AssertUnwindSafe(|| unsafe { (*job)() })).is_err() {
             shared.panicked.store(true, Ordering::Relaxed);
         }
@@ -137,6 +139,8 @@ fn run(job: &Job) {
     while shared.running.load(Ordering::Acquire) != 0 {
         std::hint::spin_loop();
     }
+    // SAFETY: every worker has finished with the job (`running` is zero, Acquire), and none
+    // reads it again before the next bump of `epoch`, by the `submit` holder.
     unsafe { *shared.job.get() = None };
     if let Err(payload) = mine {
         resume_unwind(payload);
@@ -153,6 +157,7 @@ pub(crate) struct SharedOut(pub(crate) *mut f32);
 // SAFETY: the tasks that share it write disjoint elements, and the buffer outlives the region
 // (both are the callers' to uphold, at each write).
 unsafe impl Send for SharedOut {}
+// SAFETY: as for `Send`.
 unsafe impl Sync for SharedOut {}
 
 impl SharedOut {
