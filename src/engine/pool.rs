@@ -55,7 +55,12 @@ fn shared() -> &'static Shared {
     static POOL: OnceLock<&'static Shared> = OnceLock::new();
     POOL.get_or_init(|| {
         // The same thread count as rayon's global pool (`--threads` sets it before any work).
+        #[cfg(not(miri))]
         let workers = rayon::current_num_threads().saturating_sub(1);
+        // Under Miri (scripts/miri.sh) the count rayon would take, without starting its pool:
+        // its workers use crossbeam-epoch, which Stacked Borrows rejects (crossbeam-rs/crossbeam#545).
+        #[cfg(miri)]
+        let workers = std::env::var("RAYON_NUM_THREADS").ok().and_then(|n| n.parse::<usize>().ok()).unwrap_or(1).saturating_sub(1);
         let shared: &'static Shared = Box::leak(Box::new(Shared {
             epoch: AtomicU64::new(0),
             job: UnsafeCell::new(None),
