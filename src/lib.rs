@@ -18,6 +18,12 @@
 //! Marian) and their CPU kernels, [`models`] finds or fetches their files.
 //! [`progress`] draws progress on stderr (steps, articles, bytes), [`exit`] names exit codes.
 
+// Unsafe code: every unsafe operation in its own `unsafe` block, even inside an `unsafe fn`, and
+// every block with a `// SAFETY:` comment saying why it holds (see `engine::cpu::level` for the
+// kernels' CPU features).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 // The stages, in the order an article goes through them.
 pub mod check;
 pub mod input;

@@ -1,5 +1,8 @@
 //! `precis`: parse flags, set up logging, run, map the outcome to an exit code.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -82,10 +82,16 @@ pub fn resolve(requested: Option<&str>) -> Result<Level, String> {
 fn resolve_for(requested: Option<&str>, supported: Level) -> Result<Level, String> {
     let Some(name) = requested else { return Ok(supported) };
     let level = Level::parse(name)?;
+    check_supported(level, supported)?;
+    Ok(level)
+}
+
+/// Fails if `level` is above `supported`, the highest level of the CPU.
+fn check_supported(level: Level, supported: Level) -> Result<(), String> {
     if level > supported {
         return Err(format!("CPU level `{level}` requested, but this CPU supports `{supported}` at most"));
     }
-    Ok(level)
+    Ok(())
 }
 
 /// The level asked for by `flag` (`--cpu`) if given, else by `PRECIS_CPU` if set, else the
@@ -101,8 +107,10 @@ pub fn requested(flag: Option<&str>) -> Result<Level, String> {
 static ACTIVE: OnceLock<Level> = OnceLock::new();
 
 /// Makes `level` (from [`requested`]) the one the kernels run at for the rest of the process;
-/// fails if another one is already in use.
+/// fails if another one is already in use, or if this CPU does not support it.
 pub fn install(level: Level) -> Result<(), String> {
+    // The kernels' `unsafe` calls rely on it: the active level's features are this CPU's.
+    check_supported(level, detected())?;
     let active = *ACTIVE.get_or_init(|| level);
     if active != level {
         return Err(format!("CPU level `{level}` requested after `{active}` was already in use"));
@@ -112,6 +120,10 @@ pub fn install(level: Level) -> Result<(), String> {
 
 /// The level the kernels run at: the one [`install`] set, else `PRECIS_CPU` if it names a level
 /// this CPU supports (with a warning if not), else the detected level. Read once.
+///
+/// Never above [`detected`]: [`install`] and [`resolve`] refuse higher levels. The kernels'
+/// `unsafe` calls of code compiled for a level's features rely on it (a level implies that
+/// its features, and the lower levels', were detected on this CPU).
 #[inline]
 pub fn level() -> Level {
     *ACTIVE.get_or_init(|| {
@@ -125,7 +137,8 @@ pub fn level() -> Level {
 
 /// Defines a function that runs an `#[inline(always)]` one compiled with AVX2, FMA and F16C when
 /// the CPU has them, so that `mul_add` is one instruction instead of a call into libm and loops
-/// vectorize with 256-bit registers. The results are the same either way.
+/// vectorize with 256-bit registers. The results are the same either way. `$inner` must be a
+/// safe function.
 #[macro_export]
 macro_rules! simd_dispatch {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $inner:path;) => {
@@ -134,11 +147,12 @@ macro_rules! simd_dispatch {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2,fma,f16c")]
-                unsafe fn fast($($arg: $ty),*) $(-> $ret)? {
+                fn fast($($arg: $ty),*) $(-> $ret)? {
                     $inner($($arg),*)
                 }
                 if $crate::engine::cpu::simd_available() {
-                    // SAFETY: the features were detected on this CPU.
+                    // SAFETY: `fast` needs only its CPU features, and `simd_available` is true
+                    // only at a level whose features were detected (AVX2, FMA and F16C).
                     return unsafe { fast($($arg),*) };
                 }
             }
@@ -151,7 +165,7 @@ macro_rules! simd_dispatch {
 /// lanes of llama.cpp's float vectors ([`float_lanes`]): `L` = 16 compiled with AVX-512 at
 /// [`Level::Avx512`], `L` = 8 compiled with AVX2, FMA and F16C at [`Level::Avx2`], `L` = 8 in
 /// portable code otherwise. The two widths are two orders of llama.cpp's float sums, each
-/// computed the same way on every level that uses it.
+/// computed the same way on every level that uses it. `$inner` must be a safe function.
 #[macro_export]
 macro_rules! lanes_dispatch {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $inner:ident;) => {
@@ -160,16 +174,18 @@ macro_rules! lanes_dispatch {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2,fma,f16c")]
-                unsafe fn lanes8($($arg: $ty),*) $(-> $ret)? {
+                fn lanes8($($arg: $ty),*) $(-> $ret)? {
                     $inner::<8>($($arg),*)
                 }
                 #[target_feature(enable = "avx512f,avx512cd,avx512vl,avx512dq,avx512bw,avx2,fma,f16c")]
-                unsafe fn lanes16($($arg: $ty),*) $(-> $ret)? {
+                fn lanes16($($arg: $ty),*) $(-> $ret)? {
                     $inner::<16>($($arg),*)
                 }
                 match $crate::engine::cpu::level() {
-                    // SAFETY: the levels' features were detected on this CPU.
+                    // SAFETY: `lanes16` needs only its CPU features, which `Level::Avx512`
+                    // implies were detected on this CPU (see `cpu::level`).
                     $crate::engine::cpu::Level::Avx512 => return unsafe { lanes16($($arg),*) },
+                    // SAFETY: likewise for `lanes8` and `Level::Avx2`.
                     $crate::engine::cpu::Level::Avx2 => return unsafe { lanes8($($arg),*) },
                     $crate::engine::cpu::Level::Portable => {}
                 }
@@ -184,7 +200,8 @@ macro_rules! lanes_dispatch {
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if simd_available() {
-        // SAFETY: the features were detected on this CPU.
+        // SAFETY: `avx2::dot_f32` needs only AVX2, FMA and F16C, which `simd_available` says
+        // were detected.
         return unsafe { avx2::dot_f32(a, b) };
     }
     dot_f32_lanes(a, b)
@@ -350,15 +367,18 @@ mod avx2 {
     /// [`super::dot_f32`] with explicit vectors (the compiler leaves the lanes scalar):
     /// the same fused operations in the same lanes, so the same bits.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
         let n8 = n / 8 * 8;
         let mut acc = _mm256_setzero_ps();
         for i in (0..n8).step_by(8) {
-            acc = _mm256_fmadd_ps(_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i)), acc);
+            // SAFETY: i + 8 <= n8 <= both lengths, by the loop bound.
+            let (x, y) = unsafe { (_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i))) };
+            acc = _mm256_fmadd_ps(x, y, acc);
         }
         let mut lanes = [0f32; 8];
-        _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+        // SAFETY: eight f32 into the eight of `lanes`.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
         let mut sum = hsum8(&lanes);
         for (x, y) in a[n8..n].iter().zip(&b[n8..n]) {
             sum = x.mul_add(*y, sum);

@@ -686,7 +686,8 @@ fn attend_head_impl<const L: usize>(
     let mut acc = vec![0f32; slots * hd];
     #[cfg(target_arch = "x86_64")]
     if L == 16 && super::cpu::level() >= super::cpu::Level::Avx512 {
-        // SAFETY: the features were detected on this CPU.
+        // SAFETY: `x86::slot_sums16` needs only AVX-512 F, AVX2, FMA and F16C, which `Level::Avx512`
+        // implies were detected (see `cpu::level`); it asserts its slices' lengths itself.
         let done = unsafe { x86::slot_sums16(&probs, base, values, kv_width, kv * hd, visible.clone(), slots, &mut acc) };
         if done {
             return reduce_slots::<L>(&acc, gemm, &mut out[..hd]);
@@ -718,12 +719,14 @@ fn expf<const L: usize>(x: f32) -> f32 {
 fn tinyblas_dot<const L: usize>(a: &[f32], b: &[f16]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if L == 16 && super::cpu::level() >= super::cpu::Level::Avx512 {
-        // SAFETY: the features were detected on this CPU.
+        // SAFETY: `x86::tinyblas_dot16` needs only AVX-512 F, AVX2, FMA and F16C, which
+        // `Level::Avx512` implies were detected.
         return unsafe { x86::tinyblas_dot16(a, b) };
     }
     #[cfg(target_arch = "x86_64")]
     if L == 8 && super::cpu::simd_available() {
-        // SAFETY: the features were detected on this CPU.
+        // SAFETY: `x86::tinyblas_dot8` needs only AVX2, FMA and F16C, which `simd_available`
+        // says were detected.
         return unsafe { x86::tinyblas_dot8(a, b) };
     }
     let mut lanes = [0f32; L];
@@ -748,7 +751,8 @@ fn reduce_slots<const L: usize>(acc: &[f32], gemm: bool, out: &mut [f32]) {
     let hd = out.len();
     #[cfg(target_arch = "x86_64")]
     if L == 8 && hd.is_multiple_of(8) && super::cpu::simd_available() {
-        // SAFETY: the features were detected on this CPU.
+        // SAFETY: `x86::reduce_slots` needs only AVX2 and FMA, which `simd_available` says
+        // were detected; it asserts its slices' lengths itself.
         return unsafe { x86::reduce_slots(acc, gemm, out) };
     }
     if hd.is_multiple_of(16) {
@@ -814,12 +818,14 @@ fn reduce_f16_style<const L: usize>(x: &[f32]) -> f32 {
 fn dot_f16_style<const L: usize>(a: &[f32], b: &[f16]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if L == 8 && a.len().is_multiple_of(32) && super::cpu::simd_available() {
-        // SAFETY: the features were detected on this CPU.
+        // SAFETY: `x86::dot_f16_style` needs only AVX2, FMA and F16C, which `simd_available` says
+        // were detected; it asserts its slices' lengths itself.
         return unsafe { x86::dot_f16_style(a, b) };
     }
     #[cfg(target_arch = "x86_64")]
     if L == 16 && a.len().is_multiple_of(64) && super::cpu::level() >= super::cpu::Level::Avx512 {
-        // SAFETY: the features were detected on this CPU.
+        // SAFETY: `x86::dot_f16_style16` needs only AVX-512 F, AVX2, FMA and F16C, which
+        // `Level::Avx512` implies were detected; it asserts its slices' lengths itself.
         return unsafe { x86::dot_f16_style16(a, b) };
     }
     let mut x = vec![0f32; 4 * L];
@@ -835,7 +841,8 @@ fn dot_f16_style<const L: usize>(a: &[f32], b: &[f16]) -> f32 {
 fn axpy(acc: &mut [f32], p: f32, v: &[f16]) {
     #[cfg(target_arch = "x86_64")]
     if acc.len().is_multiple_of(8) && super::cpu::simd_available() {
-        // SAFETY: the features were detected on this CPU.
+        // SAFETY: `x86::axpy` needs only AVX2, FMA and F16C, which `simd_available` says were
+        // detected; it asserts its slices' lengths itself.
         return unsafe { x86::axpy(acc, p, v) };
     }
     for (a, &v) in acc.iter_mut().zip(v) {
@@ -843,53 +850,68 @@ fn axpy(acc: &mut [f32], p: f32, v: &[f16]) {
     }
 }
 
-/// The same two loops in AVX2 (the compiler leaves them scalar): the same fused operations in
-/// the same lanes, so the same bits.
+/// The same loops in AVX2 and AVX-512 (the compiler leaves them scalar): the same fused
+/// operations in the same lanes, so the same bits. Each is a safe function compiled for its CPU
+/// features: calling it from code compiled without them is `unsafe`, and sound where the level
+/// says the CPU has them. Each asserts the lengths its loads and stores rely on.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
 
     use half::f16;
 
-    /// Eight f16 values from `p` widened to f32.
-    #[inline(always)]
-    unsafe fn load8(p: *const f16) -> __m256 {
-        _mm256_cvtph_ps(_mm_loadu_si128(p.cast()))
+    /// Eight f16 values widened to f32. Panics unless `b` holds eight values from `at`.
+    #[inline]
+    #[target_feature(enable = "avx2,f16c")]
+    fn load8(b: &[f16], at: usize) -> __m256 {
+        let b = &b[at..at + 8];
+        // SAFETY: the eight f16 (16 bytes) of `b`.
+        _mm256_cvtph_ps(unsafe { _mm_loadu_si128(b.as_ptr().cast()) })
     }
 
-    /// Sixteen f16 values from `p` widened to f32.
-    #[inline(always)]
-    unsafe fn load16(p: *const f16) -> __m512 {
-        _mm512_cvtph_ps(_mm256_loadu_si256(p.cast()))
+    /// Sixteen f16 values widened to f32. Panics unless `b` holds sixteen values from `at`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2")]
+    fn load16(b: &[f16], at: usize) -> __m512 {
+        let b = &b[at..at + 16];
+        // SAFETY: the sixteen f16 (32 bytes) of `b`.
+        _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(b.as_ptr().cast()) })
     }
 
+    /// Panics unless `a` and `b` have the same length, a multiple of 32.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_f16_style(a: &[f32], b: &[f16]) -> f32 {
+    pub fn dot_f16_style(a: &[f32], b: &[f16]) -> f32 {
         assert!(a.len() == b.len() && a.len().is_multiple_of(32));
         let mut acc = [_mm256_setzero_ps(); 4];
         for i in (0..a.len()).step_by(32) {
             for (s, acc) in acc.iter_mut().enumerate() {
-                let x = _mm256_loadu_ps(a.as_ptr().add(i + 8 * s));
-                let y = load8(b.as_ptr().add(i + 8 * s));
+                // SAFETY: i + 8s + 8 <= i + 32 <= a.len() = b.len() (a multiple of 32, asserted).
+                let x = unsafe { _mm256_loadu_ps(a.as_ptr().add(i + 8 * s)) };
+                let y = load8(b, i + 8 * s);
                 *acc = _mm256_fmadd_ps(x, y, *acc);
             }
         }
         let mut x = [0f32; 32];
         for (s, acc) in acc.iter().enumerate() {
-            _mm256_storeu_ps(x.as_mut_ptr().add(8 * s), *acc);
+            // SAFETY: x[8s..8s + 8], s < 4.
+            unsafe { _mm256_storeu_ps(x.as_mut_ptr().add(8 * s), *acc) };
         }
         super::reduce_f16_style::<8>(&x)
     }
 
     /// Eight outputs at a time, each lane through the same additions as the scalar sums.
+    /// Panics unless `out.len()` is a multiple of 8 and `acc` holds 8 (`gemm`) or 32 slots of
+    /// `out.len()` values.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn reduce_slots(acc: &[f32], gemm: bool, out: &mut [f32]) {
+    pub fn reduce_slots(acc: &[f32], gemm: bool, out: &mut [f32]) {
         let hd = out.len();
         let slots = if gemm { 8 } else { 32 };
         assert!(hd.is_multiple_of(8) && acc.len() >= slots * hd);
         let add = |a, b| _mm256_add_ps(a, b);
         for d in (0..hd).step_by(8) {
-            let x = |slot: usize| _mm256_loadu_ps(acc.as_ptr().add(slot * hd + d));
+            // SAFETY: acc[slot·hd + d..+8] for the slots < `slots` below, d + 8 <= hd:
+            // below slots·hd <= acc.len() (asserted).
+            let x = |slot: usize| unsafe { _mm256_loadu_ps(acc.as_ptr().add(slot * hd + d)) };
             let sum = if gemm {
                 // hsum8: (0+4, 1+5, 2+6, 3+7), then (a0+a2) + (a1+a3).
                 add(add(add(x(0), x(4)), add(x(2), x(6))), add(add(x(1), x(5)), add(x(3), x(7))))
@@ -900,25 +922,29 @@ mod x86 {
                 let t0 = |l: usize| add(x0(l), x0(l + 4));
                 add(add(t0(0), t0(1)), add(t0(2), t0(3)))
             };
-            _mm256_storeu_ps(out.as_mut_ptr().add(d), sum);
+            // SAFETY: out[d..d + 8], d + 8 <= hd = out.len() (a multiple of 8, asserted).
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(d), sum) };
         }
     }
 
-    /// [`super::dot_f16_style`] in sixteen lanes.
+    /// [`super::dot_f16_style`] in sixteen lanes. Panics unless `a` and `b` have the same
+    /// length, a multiple of 64.
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-    pub unsafe fn dot_f16_style16(a: &[f32], b: &[f16]) -> f32 {
+    pub fn dot_f16_style16(a: &[f32], b: &[f16]) -> f32 {
         assert!(a.len() == b.len() && a.len().is_multiple_of(64));
         let mut acc = [_mm512_setzero_ps(); 4];
         for i in (0..a.len()).step_by(64) {
             for (s, acc) in acc.iter_mut().enumerate() {
-                let x = _mm512_loadu_ps(a.as_ptr().add(i + 16 * s));
-                let y = load16(b.as_ptr().add(i + 16 * s));
+                // SAFETY: i + 16s + 16 <= i + 64 <= a.len() = b.len() (a multiple of 64, asserted).
+                let x = unsafe { _mm512_loadu_ps(a.as_ptr().add(i + 16 * s)) };
+                let y = load16(b, i + 16 * s);
                 *acc = _mm512_fmadd_ps(x, y, *acc);
             }
         }
         let mut x = [0f32; 64];
         for (s, acc) in acc.iter().enumerate() {
-            _mm512_storeu_ps(x.as_mut_ptr().add(16 * s), *acc);
+            // SAFETY: x[16s..16s + 16], s < 4.
+            unsafe { _mm512_storeu_ps(x.as_mut_ptr().add(16 * s), *acc) };
         }
         super::reduce_f16_style::<16>(&x)
     }
@@ -927,9 +953,11 @@ mod x86 {
     /// of `probs[j - base] · values[j · kv_width + offset + d]`, fused, in increasing j) one
     /// slot at a time with the whole head in registers, instead of a load and a store of the
     /// slot per position. False (nothing written) for a head size other than 64, 128 or 256.
+    /// Panics unless `acc` holds `slots` slots of the head size, `probs` the visible positions
+    /// from `base` on, and `values` the head's values at every visible position.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-    pub unsafe fn slot_sums16(
+    pub fn slot_sums16(
         probs: &[f32],
         base: usize,
         values: &[f16],
@@ -949,9 +977,11 @@ mod x86 {
         true
     }
 
+    /// [`slot_sums16`] for a head of `16 · C` values (inlined there: the same features).
     #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    unsafe fn slot_sums16_chunks<const C: usize>(
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    fn slot_sums16_chunks<const C: usize>(
         probs: &[f32],
         base: usize,
         values: &[f16],
@@ -966,35 +996,48 @@ mod x86 {
             return;
         }
         assert!(acc.len() == slots * hd && visible.start >= base && visible.end - base <= probs.len());
-        assert!((visible.end - 1) * kv_width + offset + hd <= values.len());
+        // The last visible position's values end inside `values` (checked arithmetic: an
+        // overflow fails the assert rather than wrapping past it).
+        let end = (visible.end - 1).checked_mul(kv_width).and_then(|at| at.checked_add(offset + hd));
+        assert!(end.is_some_and(|end| end <= values.len()));
         for slot in 0..slots {
             let mut j = visible.start + (slot + slots - visible.start % slots) % slots;
             let mut sums = [_mm512_setzero_ps(); C];
             while j < visible.end {
-                let p = _mm512_set1_ps(*probs.get_unchecked(j - base));
-                let v = values.as_ptr().add(j * kv_width + offset);
+                let p = _mm512_set1_ps(probs[j - base]);
+                // SAFETY: values[j·kv_width + offset..+hd], base <= visible.start <= j <
+                // visible.end: inside `values` (asserted for the last visible position).
+                let v = unsafe { values.as_ptr().add(j * kv_width + offset) };
                 for (c, sum) in sums.iter_mut().enumerate() {
-                    *sum = _mm512_fmadd_ps(p, load16(v.add(16 * c)), *sum);
+                    // SAFETY: the 16 values (32 bytes) from 16c, c < C, of the hd = 16·C at `v`
+                    // (above).
+                    let x = _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(v.add(16 * c).cast()) });
+                    *sum = _mm512_fmadd_ps(p, x, *sum);
                 }
                 j += slots;
             }
             for (c, sum) in sums.iter().enumerate() {
-                _mm512_storeu_ps(acc.as_mut_ptr().add(slot * hd + 16 * c), *sum);
+                // SAFETY: acc[slot·hd + 16c..+16], slot < slots and c < C: below slots·hd =
+                // acc.len() (asserted).
+                unsafe { _mm512_storeu_ps(acc.as_mut_ptr().add(slot * hd + 16 * c), *sum) };
             }
         }
     }
 
     /// tinyBLAS's dot product in sixteen lanes ([`crate::engine::quant::tinyblas_dot_lanes`]).
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
-    pub unsafe fn tinyblas_dot16(a: &[f32], b: &[f16]) -> f32 {
+    pub fn tinyblas_dot16(a: &[f32], b: &[f16]) -> f32 {
         let n = a.len().min(b.len());
         let n16 = n / 16 * 16;
         let mut acc = _mm512_setzero_ps();
         for i in (0..n16).step_by(16) {
-            acc = _mm512_fmadd_ps(_mm512_loadu_ps(a.as_ptr().add(i)), load16(b.as_ptr().add(i)), acc);
+            // SAFETY: i + 16 <= n16 <= a.len(), by the loop bound.
+            let x = unsafe { _mm512_loadu_ps(a.as_ptr().add(i)) };
+            acc = _mm512_fmadd_ps(x, load16(b, i), acc);
         }
         let mut lanes = [0f32; 16];
-        _mm512_storeu_ps(lanes.as_mut_ptr(), acc);
+        // SAFETY: sixteen f32 into the sixteen of `lanes`.
+        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), acc) };
         let mut sum = crate::engine::cpu::hsum::<16>(&lanes);
         for (x, y) in a[n16..n].iter().zip(&b[n16..n]) {
             sum = x.mul_add(y.to_f32(), sum);
@@ -1004,15 +1047,18 @@ mod x86 {
 
     /// tinyBLAS's dot product in eight lanes (`cpu::dot_f32`).
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn tinyblas_dot8(a: &[f32], b: &[f16]) -> f32 {
+    pub fn tinyblas_dot8(a: &[f32], b: &[f16]) -> f32 {
         let n = a.len().min(b.len());
         let n8 = n / 8 * 8;
         let mut acc = _mm256_setzero_ps();
         for i in (0..n8).step_by(8) {
-            acc = _mm256_fmadd_ps(_mm256_loadu_ps(a.as_ptr().add(i)), load8(b.as_ptr().add(i)), acc);
+            // SAFETY: i + 8 <= n8 <= a.len(), by the loop bound.
+            let x = unsafe { _mm256_loadu_ps(a.as_ptr().add(i)) };
+            acc = _mm256_fmadd_ps(x, load8(b, i), acc);
         }
         let mut lanes = [0f32; 8];
-        _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+        // SAFETY: eight f32 into the eight of `lanes`.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
         let mut sum = crate::engine::cpu::hsum::<8>(&lanes);
         for (x, y) in a[n8..n].iter().zip(&b[n8..n]) {
             sum = x.mul_add(y.to_f32(), sum);
@@ -1020,13 +1066,18 @@ mod x86 {
         sum
     }
 
+    /// Panics unless `acc.len()` is a multiple of 8 and `v` at least as long.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn axpy(acc: &mut [f32], p: f32, v: &[f16]) {
+    pub fn axpy(acc: &mut [f32], p: f32, v: &[f16]) {
         assert!(v.len() >= acc.len() && acc.len().is_multiple_of(8));
         let p = _mm256_set1_ps(p);
         for i in (0..acc.len()).step_by(8) {
-            let a = acc.as_mut_ptr().add(i);
-            _mm256_storeu_ps(a, _mm256_fmadd_ps(p, load8(v.as_ptr().add(i)), _mm256_loadu_ps(a)));
+            let v = load8(v, i);
+            // SAFETY: i + 8 <= acc.len() (a multiple of 8, asserted).
+            unsafe {
+                let a = acc.as_mut_ptr().add(i);
+                _mm256_storeu_ps(a, _mm256_fmadd_ps(p, v, _mm256_loadu_ps(a)));
+            }
         }
     }
 }
@@ -1352,7 +1403,11 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_avx512_attention_dot_products_give_the_bits_of_the_lane_sums() {
-        if !is_x86_feature_detected!("avx512f") || !is_x86_feature_detected!("fma") {
+        if !is_x86_feature_detected!("avx512f")
+            || !is_x86_feature_detected!("avx2")
+            || !is_x86_feature_detected!("fma")
+            || !is_x86_feature_detected!("f16c")
+        {
             return;
         }
         let fma = super::super::cpu::fused_mul_add;
@@ -1394,8 +1449,9 @@ mod tests {
         }
         use std::arch::x86_64::*;
         #[target_feature(enable = "avx512f,avx512dq")]
-        unsafe fn v_expf(x: &[f32; 16]) -> [f32; 16] {
-            let x = _mm512_loadu_ps(x.as_ptr());
+        fn v_expf(x: &[f32; 16]) -> [f32; 16] {
+            // SAFETY: the sixteen f32 of `x`.
+            let x = unsafe { _mm512_loadu_ps(x.as_ptr()) };
             let c = |v: f32| _mm512_set1_ps(v);
             let r = c(ggml_hex(0x1800000, 23));
             let z = _mm512_fmadd_ps(x, c(ggml_hex(0x1715476, 0)), r);
@@ -1415,7 +1471,8 @@ mod tests {
             let res = _mm512_scalef_ps(j, n);
             let alt = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LE_OQ>(n, _mm512_setzero_ps()), c(f32::INFINITY), _mm512_setzero_ps());
             let mut out = [0f32; 16];
-            _mm512_storeu_ps(out.as_mut_ptr(), _mm512_mask_blend_ps(d, res, alt));
+            // SAFETY: sixteen f32 into the sixteen of `out`.
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr(), _mm512_mask_blend_ps(d, res, alt)) };
             out
         }
         let mut values: Vec<f32> = Vec::new();

@@ -55,7 +55,12 @@ fn shared() -> &'static Shared {
     static POOL: OnceLock<&'static Shared> = OnceLock::new();
     POOL.get_or_init(|| {
         // The same thread count as rayon's global pool (`--threads` sets it before any work).
+        #[cfg(not(miri))]
         let workers = rayon::current_num_threads().saturating_sub(1);
+        // Under Miri (scripts/miri.sh) the count rayon would take, without starting its pool:
+        // its workers use crossbeam-epoch, which Stacked Borrows rejects (crossbeam-rs/crossbeam#545).
+        #[cfg(miri)]
+        let workers = std::env::var("RAYON_NUM_THREADS").ok().and_then(|n| n.parse::<usize>().ok()).unwrap_or(1).saturating_sub(1);
         let shared: &'static Shared = Box::leak(Box::new(Shared {
             epoch: AtomicU64::new(0),
             job: UnsafeCell::new(None),
@@ -104,6 +109,8 @@ fn worker(shared: &'static Shared) {
         // SAFETY: see `Shared`; the caller keeps the job alive until `running` reaches zero.
         let job = unsafe { (*shared.job.get()).expect("a job is set before the epoch moves") };
         IN_REGION.with(|f| f.set(true));
+        // SAFETY: `job` points to the caller's job, alive until this worker decrements
+        // `running` below (the caller waits for that before it returns).
         if catch_unwind(AssertUnwindSafe(|| unsafe { (*job)() })).is_err() {
             shared.panicked.store(true, Ordering::Relaxed);
         }
@@ -137,6 +144,8 @@ fn run(job: &Job) {
     while shared.running.load(Ordering::Acquire) != 0 {
         std::hint::spin_loop();
     }
+    // SAFETY: every worker has finished with the job (`running` is zero, Acquire), and none
+    // reads it again before the next bump of `epoch`, by the `submit` holder.
     unsafe { *shared.job.get() = None };
     if let Err(payload) = mine {
         resume_unwind(payload);
@@ -153,6 +162,7 @@ pub(crate) struct SharedOut(pub(crate) *mut f32);
 // SAFETY: the tasks that share it write disjoint elements, and the buffer outlives the region
 // (both are the callers' to uphold, at each write).
 unsafe impl Send for SharedOut {}
+// SAFETY: as for `Send`.
 unsafe impl Sync for SharedOut {}
 
 impl SharedOut {

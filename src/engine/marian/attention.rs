@@ -46,11 +46,13 @@ fn head(q: &[f32], data: &[f32], offsets: &[usize], at: usize, d: usize, scores:
     let hd = q.len();
     #[cfg(target_arch = "x86_64")]
     if hd.is_multiple_of(8) && crate::engine::cpu::simd_available() {
+        assert_eq!(out.len(), hd, "attention output of another width than the query's");
         for &o in offsets {
-            assert!(o + at + d + hd <= data.len(), "attention key past its buffer");
+            // (Saturating: a sum past usize::MAX fails the check instead of wrapping.)
+            assert!(o.saturating_add(at).saturating_add(d).saturating_add(hd) <= data.len(), "attention key past its buffer");
         }
-        // SAFETY: the features were detected on this CPU; every K and V read is in bounds
-        // (checked above), and hd is a multiple of eight.
+        // SAFETY: `simd_available` says AVX2 and FMA were detected; hd is a multiple of eight,
+        // `out` holds hd values, and every K and V read is in bounds (checked above).
         return unsafe { x86::head(q, data, offsets, at, d, scores, out) };
     }
     head_portable(q, data, offsets, at, d, scores, out);
@@ -84,21 +86,35 @@ mod x86 {
 
     use super::super::simd::x86::expf;
 
+    /// [`super::head`] for a multiple of eight values per head.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; `hd` = `q.len()` must be a multiple of 8, `out` hold at
+    /// least `hd` values, and every offset `o` in `offsets` have `o + at + d + hd <=
+    /// data.len()` (K is read at `o + at`, V at `o + at + d`, `hd` values each).
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn head(q: &[f32], data: &[f32], offsets: &[usize], at: usize, d: usize, scores: &mut [f32], out: &mut [f32]) {
         let hd = q.len();
         let base = data.as_ptr();
         for (s, &o) in scores.iter_mut().zip(offsets) {
-            let k = base.add(o + at);
+            // SAFETY: K starts inside `data` (the caller's bound on `o`).
+            let k = unsafe { base.add(o + at) };
             let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
             let mut i = 0;
             while i + 16 <= hd {
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i)), _mm256_loadu_ps(k.add(i)), a0);
-                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i + 8)), _mm256_loadu_ps(k.add(i + 8)), a1);
+                // SAFETY: i + 16 <= hd by the loop condition; q has hd values, K hd from `k`.
+                let (x0, y0, x1, y1) = unsafe {
+                    let (q, k) = (q.as_ptr().add(i), k.add(i));
+                    (_mm256_loadu_ps(q), _mm256_loadu_ps(k), _mm256_loadu_ps(q.add(8)), _mm256_loadu_ps(k.add(8)))
+                };
+                a0 = _mm256_fmadd_ps(x0, y0, a0);
+                a1 = _mm256_fmadd_ps(x1, y1, a1);
                 i += 16;
             }
             if i < hd {
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q.as_ptr().add(i)), _mm256_loadu_ps(k.add(i)), a0);
+                // SAFETY: i + 8 <= hd, hd being a multiple of 8 (the caller's obligation).
+                let (x0, y0) = unsafe { (_mm256_loadu_ps(q.as_ptr().add(i)), _mm256_loadu_ps(k.add(i))) };
+                a0 = _mm256_fmadd_ps(x0, y0, a0);
             }
             *s = hsum(_mm256_add_ps(a0, a1));
         }
@@ -107,9 +123,12 @@ mod x86 {
         let (vmax, floor) = (_mm256_set1_ps(max), _mm256_set1_ps(-87.0));
         let mut vsum = _mm256_setzero_ps();
         for j in (0..n8).step_by(8) {
-            let p = scores.as_mut_ptr().add(j);
-            let e = expf(_mm256_max_ps(_mm256_sub_ps(_mm256_loadu_ps(p), vmax), floor));
-            _mm256_storeu_ps(p, e);
+            // SAFETY: j + 8 <= n8 <= scores.len(), by the loop bound.
+            let p = unsafe { scores.as_mut_ptr().add(j) };
+            // SAFETY: eight values of `scores` at `p` (above).
+            let e = expf(_mm256_max_ps(_mm256_sub_ps(unsafe { _mm256_loadu_ps(p) }, vmax), floor));
+            // SAFETY: as for the load.
+            unsafe { _mm256_storeu_ps(p, e) };
             vsum = _mm256_add_ps(vsum, e);
         }
         let mut sum = hsum(vsum);
@@ -121,16 +140,19 @@ mod x86 {
         let o = out.as_mut_ptr();
         for (s, &off) in scores.iter().zip(offsets) {
             let p = _mm256_set1_ps(s / sum);
-            let v = base.add(off + at + d);
+            // SAFETY: V starts inside `data` (the caller's bound on `off`).
+            let v = unsafe { base.add(off + at + d) };
             for i in (0..hd).step_by(8) {
-                _mm256_storeu_ps(o.add(i), _mm256_fmadd_ps(p, _mm256_loadu_ps(v.add(i)), _mm256_loadu_ps(o.add(i))));
+                // SAFETY: i + 8 <= hd (a multiple of 8): inside V's hd values and `out`'s
+                // (at least hd, the caller's obligation).
+                unsafe { _mm256_storeu_ps(o.add(i), _mm256_fmadd_ps(p, _mm256_loadu_ps(v.add(i)), _mm256_loadu_ps(o.add(i)))) };
             }
         }
     }
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn hsum(v: __m256) -> f32 {
+    fn hsum(v: __m256) -> f32 {
         let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))

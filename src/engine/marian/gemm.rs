@@ -98,20 +98,26 @@ impl PackedLinear {
         panels_in_parallel(xs.len() / k, n, MR, |p, i, rows, at, stride| {
             let panel = &self.panels[p * k * NR..(p + 1) * k * NR];
             let bias = &self.bias[p * NR..(p + 1) * NR];
-            // SAFETY: `panels_in_parallel` gives a tile of `rows` rows of NR values at `at`.
+            // SAFETY: `panels_in_parallel` gives a tile of `rows` rows (1 to MR) of NR values at
+            // `at`, `stride` apart.
             unsafe { kernel(&xs[i * k..(i + rows) * k], k, panel, bias, at, stride, rows) };
         })
     }
 }
 
 /// One tile of `rows` rows: `at[r·stride + j] = bias[j] + Σ_k xs[r][k] · panel[k][j]`.
+/// Panics unless `rows` is 1 to [`MR`], `xs` holds `rows` rows of `k`, `panel` `k` steps of
+/// [`NR`] and `bias` [`NR`] values.
 ///
 /// # Safety
 /// `at` must be valid for writing `rows` rows of [`NR`] values, `stride` apart.
 unsafe fn kernel(xs: &[f32], k: usize, panel: &[f32], bias: &[f32], at: *mut f32, stride: usize, rows: usize) {
+    assert!((1..=MR).contains(&rows), "a tile of {rows} rows");
     #[cfg(target_arch = "x86_64")]
     if crate::engine::cpu::simd_available() {
-        // SAFETY: the features were detected on this CPU; the tile has 1 to MR rows.
+        // SAFETY: `simd_available` says AVX2 and FMA were detected; the kernel writes R =
+        // `rows` rows (1 to MR, asserted above), for which `at` has room (the caller's
+        // obligation); it asserts its slices' lengths itself.
         unsafe {
             return match rows {
                 1 => x86::kernel::<1>(xs, k, panel, bias, at, stride),
@@ -131,7 +137,7 @@ unsafe fn kernel(xs: &[f32], k: usize, panel: &[f32], bias: &[f32], at: *mut f32
                 *o = a.mul_add(w, *o);
             }
         }
-        // SAFETY: the caller's tile has room for this row.
+        // SAFETY: the caller's tile has room for row r < `rows` (`take(rows)`).
         unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), at.add(r * stride), NR) };
     }
 }
@@ -142,26 +148,35 @@ mod x86 {
 
     use super::NR;
 
+    /// [`super::kernel`] for a tile of R rows. Panics unless `xs` holds R rows of `k`, `panel`
+    /// `k` steps of [`NR`] and `bias` [`NR`] values.
+    ///
     /// # Safety
-    /// AVX2 and FMA present; `out` valid for writing R rows of NR values, `stride` apart.
+    /// The CPU must have AVX2 and FMA; `out` must be valid for writing R rows of [`NR`] values,
+    /// `stride` apart.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn kernel<const R: usize>(xs: &[f32], k: usize, panel: &[f32], bias: &[f32], out: *mut f32, stride: usize) {
         assert!(xs.len() >= R * k && panel.len() >= k * NR && bias.len() >= NR);
-        let (b0, b1) = (_mm256_loadu_ps(bias.as_ptr()), _mm256_loadu_ps(bias.as_ptr().add(8)));
+        // SAFETY: bias[0..16] (asserted).
+        let (b0, b1) = unsafe { (_mm256_loadu_ps(bias.as_ptr()), _mm256_loadu_ps(bias.as_ptr().add(8))) };
         let mut acc = [[b0, b1]; R];
         let (x, w) = (xs.as_ptr(), panel.as_ptr());
         for kk in 0..k {
-            let w0 = _mm256_loadu_ps(w.add(kk * NR));
-            let w1 = _mm256_loadu_ps(w.add(kk * NR + 8));
+            // SAFETY: panel[kk·NR..kk·NR + 16], kk < k and k·NR <= panel.len() (asserted).
+            let (w0, w1) = unsafe { (_mm256_loadu_ps(w.add(kk * NR)), _mm256_loadu_ps(w.add(kk * NR + 8))) };
             for (r, acc) in acc.iter_mut().enumerate() {
-                let a = _mm256_broadcast_ss(&*x.add(r * k + kk));
+                // SAFETY: xs[r·k + kk], r < R and kk < k, R·k <= xs.len() (asserted).
+                let a = _mm256_broadcast_ss(unsafe { &*x.add(r * k + kk) });
                 acc[0] = _mm256_fmadd_ps(a, w0, acc[0]);
                 acc[1] = _mm256_fmadd_ps(a, w1, acc[1]);
             }
         }
         for (r, acc) in acc.iter().enumerate() {
-            _mm256_storeu_ps(out.add(r * stride), acc[0]);
-            _mm256_storeu_ps(out.add(r * stride + 8), acc[1]);
+            // SAFETY: row r < R of the caller's tile: NR = 16 values at out + r·stride.
+            unsafe {
+                _mm256_storeu_ps(out.add(r * stride), acc[0]);
+                _mm256_storeu_ps(out.add(r * stride + 8), acc[1]);
+            }
         }
     }
 }

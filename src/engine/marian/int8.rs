@@ -100,7 +100,8 @@ impl Int8Linear {
             let (scales, bias) = (&self.scales[p * NR..][..NR], &self.bias[p * NR..][..NR]);
             let offsets = &self.offsets[p * NR..][..NR];
             let (acts, act_scales) = (&acts[i * k4..(i + rows) * k4], &act_scales[i..i + rows]);
-            // SAFETY: `panels_in_parallel` gives a tile of `rows` rows of NR values at `at`.
+            // SAFETY: `panels_in_parallel` gives a tile of `rows` rows (1 to MR) of NR values at
+            // `at`, `stride` apart.
             unsafe { tile_product(acts, act_scales, k4, w, offsets, scales, bias, at, stride, rows) };
         })
     }
@@ -108,6 +109,8 @@ impl Int8Linear {
 
 /// Row `r` of the tile, at `at + r · stride`:
 /// `bias[j] + act_scales[r] · scales[j] · (Σ_k acts[r][k] · w[k][j] - offsets[j])`.
+/// Panics unless `rows` is 1 to [`MR`] and the slices hold `rows` rows of `k4` inputs and their
+/// scales, `k4 / 4` groups of [`NR`] × 4 weights, and [`NR`] offsets, scales and biases.
 ///
 /// # Safety
 /// `at` must be valid for writing `rows` rows of [`NR`] values, `stride` apart.
@@ -124,10 +127,14 @@ unsafe fn tile_product(
     stride: usize,
     rows: usize,
 ) {
+    assert!((1..=MR).contains(&rows), "a tile of {rows} rows");
     #[cfg(target_arch = "x86_64")]
     if crate::engine::cpu::vnni_available() {
         let args = (acts, act_scales, k4, w, offsets, scales, bias, at, stride);
-        // SAFETY: the features were detected on this CPU; the tile has 1 to MR rows.
+        // SAFETY: `vnni_available` says AVX2, FMA and AVX-512 F/BW/VL/VNNI were detected (it
+        // implies `Level::Avx512`); the kernel writes R = `rows` rows (1 to MR, asserted
+        // above), for which `at` has room (the caller's obligation); it asserts its slices'
+        // lengths itself.
         unsafe {
             return match rows {
                 1 => x86::tile_vnni::<1>(args),
@@ -140,7 +147,7 @@ unsafe fn tile_product(
     #[cfg(target_arch = "x86_64")]
     if crate::engine::cpu::simd_available() {
         let args = (acts, act_scales, k4, w, offsets, scales, bias, at, stride);
-        // SAFETY: the features were detected on this CPU; the tile has 1 to MR rows.
+        // SAFETY: `simd_available` says AVX2 and FMA were detected; the rest as above.
         unsafe {
             return match rows {
                 1 => x86::tile::<1>(args),
@@ -154,7 +161,7 @@ unsafe fn tile_product(
         let a = &acts[r * k4..(r + 1) * k4];
         for j in 0..NR {
             let sum: i32 = (0..k4).map(|k| a[k] as i32 * w[(k / 4) * NR * 4 + j * 4 + k % 4] as i32).sum();
-            // SAFETY: the caller's tile has room for this row.
+            // SAFETY: the caller's tile has room for row r < `rows`, j < NR.
             unsafe { *at.add(r * stride + j) = bias[j] + act_scales[r] * scales[j] * (sum - offsets[j]) as f32 };
         }
     }
@@ -169,24 +176,30 @@ mod x86 {
     /// [`super::tile_product`]'s arguments but the row count.
     pub type Args<'a> = (&'a [u8], &'a [f32], usize, &'a [i8], &'a [i32], &'a [f32], &'a [f32], *mut f32, usize);
 
+    /// [`super::tile_product`] for a tile of R rows, with its panics.
+    ///
     /// # Safety
-    /// AVX2 and FMA present; `out` valid for writing R rows of NR values, `stride` apart.
+    /// The CPU must have AVX2 and FMA; `out` must be valid for writing R rows of [`NR`] values,
+    /// `stride` apart.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn tile<const R: usize>((acts, act_scales, k4, w, offsets, scales, bias, out, stride): Args) {
-        assert!(acts.len() >= R * k4 && act_scales.len() >= R && w.len() >= NR * k4 && offsets.len() >= NR);
+        assert!(acts.len() >= R * k4 && w.len() >= NR * k4);
         let ones = _mm256_set1_epi16(1);
         let mut acc = [[_mm256_setzero_si256(); 2]; R];
         let (a, wp) = (acts.as_ptr(), w.as_ptr());
         for q in 0..k4 / 4 {
-            let w0 = _mm256_loadu_si256(wp.add(q * 64).cast());
-            let w1 = _mm256_loadu_si256(wp.add(q * 64 + 32).cast());
+            // SAFETY: w[64q..64q + 64], q < k4 / 4 and NR·k4 = 16·k4 <= w.len() (asserted).
+            let (w0, w1) = unsafe { (_mm256_loadu_si256(wp.add(q * 64).cast()), _mm256_loadu_si256(wp.add(q * 64 + 32).cast())) };
             for (r, acc) in acc.iter_mut().enumerate() {
-                let x = _mm256_set1_epi32(a.add(r * k4 + q * 4).cast::<i32>().read_unaligned());
+                // SAFETY: acts[r·k4 + 4q..+4], r < R and 4q + 4 <= k4, R·k4 <= acts.len()
+                // (asserted).
+                let x = _mm256_set1_epi32(unsafe { a.add(r * k4 + q * 4).cast::<i32>().read_unaligned() });
                 acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(_mm256_maddubs_epi16(x, w0), ones));
                 acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(_mm256_maddubs_epi16(x, w1), ones));
             }
         }
-        finish::<R>(&acc, act_scales, offsets, scales, bias, out, stride)
+        // SAFETY: `out` as the caller guarantees.
+        unsafe { finish::<R>(&acc, act_scales, offsets, scales, bias, out, stride) }
     }
 
     /// [`tile`] with AVX-512 VNNI: a group of four inputs of all sixteen rows is one 512-bit
@@ -194,25 +207,34 @@ mod x86 {
     /// instruction. The same exact sums (inputs are 7-bit here too), so the same outputs.
     ///
     /// # Safety
-    /// AVX2, FMA and AVX-512 F/BW/VL/VNNI present; `out` as for [`tile`].
+    /// The CPU must have AVX2, FMA and AVX-512 F/BW/VL/VNNI; `out` as for [`tile`].
     #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")]
     pub unsafe fn tile_vnni<const R: usize>((acts, act_scales, k4, w, offsets, scales, bias, out, stride): Args) {
-        assert!(acts.len() >= R * k4 && act_scales.len() >= R && w.len() >= NR * k4 && offsets.len() >= NR);
+        assert!(acts.len() >= R * k4 && w.len() >= NR * k4);
         let mut acc = [_mm512_setzero_si512(); R];
         let (a, wp) = (acts.as_ptr(), w.as_ptr());
         for q in 0..k4 / 4 {
-            let w = _mm512_loadu_si512(wp.add(q * 64).cast());
+            // SAFETY: w[64q..64q + 64], q < k4 / 4 and NR·k4 = 16·k4 <= w.len() (asserted).
+            let w = unsafe { _mm512_loadu_si512(wp.add(q * 64).cast()) };
             for (r, acc) in acc.iter_mut().enumerate() {
-                let x = _mm512_set1_epi32(a.add(r * k4 + q * 4).cast::<i32>().read_unaligned());
+                // SAFETY: acts[r·k4 + 4q..+4], r < R and 4q + 4 <= k4, R·k4 <= acts.len()
+                // (asserted).
+                let x = _mm512_set1_epi32(unsafe { a.add(r * k4 + q * 4).cast::<i32>().read_unaligned() });
                 *acc = _mm512_dpbusd_epi32(*acc, x, w);
             }
         }
         let halves: [[__m256i; 2]; R] = std::array::from_fn(|r| [_mm512_castsi512_si256(acc[r]), _mm512_extracti64x4_epi64::<1>(acc[r])]);
-        finish::<R>(&halves, act_scales, offsets, scales, bias, out, stride)
+        // SAFETY: `out` as the caller guarantees.
+        unsafe { finish::<R>(&halves, act_scales, offsets, scales, bias, out, stride) }
     }
 
     /// Each tile row's sums (rows 0-7 and 8-15) less the offsets, scaled, plus the bias.
-    #[inline(always)]
+    /// Panics unless `act_scales` holds R values and `offsets`, `scales` and `bias` [`NR`].
+    ///
+    /// # Safety
+    /// `out` must be valid for writing R rows of [`NR`] values, `stride` apart.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn finish<const R: usize>(
         acc: &[[__m256i; 2]; R],
         act_scales: &[f32],
@@ -222,15 +244,27 @@ mod x86 {
         out: *mut f32,
         stride: usize,
     ) {
-        let (o0, o1) = (_mm256_loadu_si256(offsets.as_ptr().cast()), _mm256_loadu_si256(offsets.as_ptr().add(8).cast()));
-        let (s0, s1) = (_mm256_loadu_ps(scales.as_ptr()), _mm256_loadu_ps(scales.as_ptr().add(8)));
-        let (b0, b1) = (_mm256_loadu_ps(bias.as_ptr()), _mm256_loadu_ps(bias.as_ptr().add(8)));
+        assert!(act_scales.len() >= R && offsets.len() >= NR && scales.len() >= NR && bias.len() >= NR);
+        // SAFETY: the first NR = 16 values of `offsets`, `scales` and `bias` (asserted).
+        let (o0, o1, s0, s1, b0, b1) = unsafe {
+            (
+                _mm256_loadu_si256(offsets.as_ptr().cast()),
+                _mm256_loadu_si256(offsets.as_ptr().add(8).cast()),
+                _mm256_loadu_ps(scales.as_ptr()),
+                _mm256_loadu_ps(scales.as_ptr().add(8)),
+                _mm256_loadu_ps(bias.as_ptr()),
+                _mm256_loadu_ps(bias.as_ptr().add(8)),
+            )
+        };
         for (r, acc) in acc.iter().enumerate() {
             let sa = _mm256_set1_ps(act_scales[r]);
             let y0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[0], o0)), _mm256_mul_ps(sa, s0), b0);
             let y1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[1], o1)), _mm256_mul_ps(sa, s1), b1);
-            _mm256_storeu_ps(out.add(r * stride), y0);
-            _mm256_storeu_ps(out.add(r * stride + 8), y1);
+            // SAFETY: row r < R of the caller's tile: NR = 16 values at out + r·stride.
+            unsafe {
+                _mm256_storeu_ps(out.add(r * stride), y0);
+                _mm256_storeu_ps(out.add(r * stride + 8), y1);
+            }
         }
     }
 }
@@ -263,6 +297,7 @@ mod tests {
     #[test]
     fn the_vnni_tile_gives_the_bits_of_the_avx2_tile() {
         if !(is_x86_feature_detected!("avx512vnni")
+            && is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vl")
             && crate::engine::cpu::simd_available())

@@ -80,7 +80,8 @@ impl Processors<'_> {
 fn log_sum_exp(row: &[f32]) -> (f32, f32) {
     #[cfg(target_arch = "x86_64")]
     if crate::engine::cpu::simd_available() {
-        // SAFETY: the features were detected on this CPU.
+        // SAFETY: `x86::log_sum_exp` needs only AVX2 and FMA, which `simd_available` says were
+        // detected.
         return unsafe { x86::log_sum_exp(row) };
     }
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -194,7 +195,8 @@ fn top_candidates(
             }
             #[cfg(target_arch = "x86_64")]
             if crate::engine::cpu::simd_available() {
-                // SAFETY: the features were detected on this CPU.
+                // SAFETY: `x86::scan` needs only AVX2 and FMA, which `simd_available` says were
+                // detected.
                 v = unsafe { x86::scan(row, v, [max, log_sum, *running], b, &mut top, keep_k) };
             }
             for (v, &x) in row.iter().enumerate().skip(v) {
@@ -226,23 +228,27 @@ mod x86 {
     /// lanes. Arguments below -87 count as exp(-87) ≈ 1.6e-38 instead of less: nothing next to
     /// the sum, which is at least 1 (the maximum's own term).
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn log_sum_exp(row: &[f32]) -> (f32, f32) {
+    pub fn log_sum_exp(row: &[f32]) -> (f32, f32) {
         let n8 = row.len() / 8 * 8;
         let p = row.as_ptr();
         let mut m = _mm256_set1_ps(f32::NEG_INFINITY);
         for i in (0..n8).step_by(8) {
-            m = _mm256_max_ps(m, _mm256_loadu_ps(p.add(i)));
+            // SAFETY: i + 8 <= n8 <= row.len(), by the loop bound.
+            m = _mm256_max_ps(m, unsafe { _mm256_loadu_ps(p.add(i)) });
         }
         let mut lanes = [0f32; 8];
-        _mm256_storeu_ps(lanes.as_mut_ptr(), m);
+        // SAFETY: eight f32 into the eight of `lanes`.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), m) };
         let max = lanes.iter().chain(&row[n8..]).copied().fold(f32::NEG_INFINITY, f32::max);
         let (vmax, floor) = (_mm256_set1_ps(max), _mm256_set1_ps(-87.0));
         let mut sum = _mm256_setzero_ps();
         for i in (0..n8).step_by(8) {
-            let x = _mm256_max_ps(_mm256_sub_ps(_mm256_loadu_ps(p.add(i)), vmax), floor);
+            // SAFETY: as above.
+            let x = _mm256_max_ps(_mm256_sub_ps(unsafe { _mm256_loadu_ps(p.add(i)) }, vmax), floor);
             sum = _mm256_add_ps(sum, super::super::simd::x86::expf(x));
         }
-        _mm256_storeu_ps(lanes.as_mut_ptr(), sum);
+        // SAFETY: as above.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
         let tail: f32 = row[n8..].iter().map(|&x| (x - max).exp()).sum();
         let [l0, l1, l2, l3, l4, l5, l6, l7] = lanes;
         (max, (((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)) + tail).ln())
@@ -253,12 +259,13 @@ mod x86 {
     /// token, so the result is the scalar scan's. `stats` = (max, log_sum, running); returns
     /// where the scalar scan takes over (the last partial group).
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn scan(row: &[f32], from: usize, stats: [f32; 3], b: usize, top: &mut Vec<(f32, usize, u32)>, keep_k: usize) -> usize {
+    pub fn scan(row: &[f32], from: usize, stats: [f32; 3], b: usize, top: &mut Vec<(f32, usize, u32)>, keep_k: usize) -> usize {
         let [max, log_sum, running] = stats;
         let (vmax, vlog, vrun) = (_mm256_set1_ps(max), _mm256_set1_ps(log_sum), _mm256_set1_ps(running));
         let mut v = from;
         while v + 8 <= row.len() {
-            let x = _mm256_loadu_ps(row.as_ptr().add(v));
+            // SAFETY: v + 8 <= row.len(), by the loop condition.
+            let x = unsafe { _mm256_loadu_ps(row.as_ptr().add(v)) };
             let score = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(x, vmax), vlog), vrun);
             let last = _mm256_set1_ps(top[top.len() - 1].0);
             if _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(score, last)) != 0 {

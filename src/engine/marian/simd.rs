@@ -1,5 +1,5 @@
 //! AVX2 helpers of the Marian engine (the portable build is SSE2 only): exp and the swish
-//! activation. Callers check `cpu::simd_available()` first.
+//! activation. Callers compiled without AVX2 and FMA check `cpu::simd_available()` first.
 
 /// `xs = xs * sigmoid(xs)` (swish / SiLU), as `x / (1 + exp(-x))` with ggml's vector exp
 /// (about 1.5 ulp; torch's own vector exp is not libm's either).
@@ -8,7 +8,8 @@ pub fn silu_in_place(xs: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if crate::engine::cpu::simd_available() {
         let n8 = xs.len() / 8 * 8;
-        // SAFETY: the features were detected on this CPU; the vector loop stays below n8.
+        // SAFETY: `x86::silu` needs only AVX2 and FMA, which `simd_available` says were
+        // detected.
         unsafe { x86::silu(&mut xs[..n8]) };
         xs[n8..].iter_mut().for_each(portable);
         return;
@@ -20,24 +21,28 @@ pub fn silu_in_place(xs: &mut [f32]) {
 pub mod x86 {
     use std::arch::x86_64::*;
 
-    /// [`super::silu_in_place`] on a multiple of eight values. exp's argument is clamped to
-    /// [-87, 87], where the fast path of `expf` holds: past it swish is `x` or ±0 within 1e-35.
+    /// [`super::silu_in_place`] on a multiple of eight values (panics otherwise). exp's argument
+    /// is clamped to [-87, 87], where the fast path of `expf` holds: past it swish is `x` or ±0
+    /// within 1e-35.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn silu(xs: &mut [f32]) {
+    pub fn silu(xs: &mut [f32]) {
         assert!(xs.len().is_multiple_of(8));
         let (lo, hi, one) = (_mm256_set1_ps(-87.0), _mm256_set1_ps(87.0), _mm256_set1_ps(1.0));
         for i in (0..xs.len()).step_by(8) {
-            let p = xs.as_mut_ptr().add(i);
-            let x = _mm256_loadu_ps(p);
+            // SAFETY: i + 8 <= xs.len(), a multiple of eight (asserted), by the loop bound.
+            let p = unsafe { xs.as_mut_ptr().add(i) };
+            // SAFETY: `p` points to eight values of `xs` (above).
+            let x = unsafe { _mm256_loadu_ps(p) };
             let e = expf(_mm256_min_ps(_mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), x), lo), hi));
-            _mm256_storeu_ps(p, _mm256_div_ps(x, _mm256_add_ps(one, e)));
+            // SAFETY: as for the load.
+            unsafe { _mm256_storeu_ps(p, _mm256_div_ps(x, _mm256_add_ps(one, e))) };
         }
     }
 
     /// ggml's `ggml_v_expf` for arguments in [-87, 87] (no overflow or underflow branch needed).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn expf(x: __m256) -> __m256 {
+    pub fn expf(x: __m256) -> __m256 {
         let r = _mm256_set1_ps(f32::from_bits(0x4b40_0000)); // 0x1.8p23
         let z = _mm256_fmadd_ps(x, _mm256_set1_ps(f32::from_bits(0x3fb8_aa3b)), r); // log2(e)
         let n = _mm256_sub_ps(z, r);

@@ -11,6 +11,7 @@ use crate::lanes_dispatch;
 
 /// Calls the AVX2 kernel specialised for the number of activation rows (1 to 4, or 1 to 8
 /// when the call starts with `8:`), or the portable one, with `kernel(w, acts, extra..., out)`.
+/// The caller has checked the lengths ([`check_rows`]).
 macro_rules! by_rows {
     ($kernel:ident, $w:expr, $acts:expr $(, $extra:expr)*; $out:expr) => {{
         let (w, acts, out) = ($w, $acts, $out);
@@ -23,8 +24,9 @@ macro_rules! by_rows {
     (@rows [$($r:literal)*] $max:literal; $kernel:ident, $acts:ident, $args:tt) => {{
         #[cfg(target_arch = "x86_64")]
         if crate::engine::cpu::simd_available() {
-            // SAFETY: AVX2, FMA and F16C were detected on this CPU; the kernels take 1 to
-            // $max activation rows.
+            // SAFETY: the kernels' only precondition is their CPU features (their slices are
+            // indexed with bounds checks), and `simd_available` is true only at a level whose
+            // features were detected on this CPU (AVX2, FMA and F16C: see `cpu::level`).
             unsafe {
                 return match $acts.len() {
                     $($r => avx2::$kernel::<$r> $args,)*
@@ -36,24 +38,43 @@ macro_rules! by_rows {
     }};
 }
 
+/// The lengths every `*_rows` kernel below expects, asserted before it dispatches: 1 to
+/// `max_acts` activation rows of `kb` blocks each, `w` whole weight rows (or interleaved groups)
+/// of `kb` blocks, each giving `per_row` outputs (8 for a group), and room in `out` for the last
+/// activation row's outputs, `stride` after the one before.
+#[inline(always)]
+fn check_rows<W, A>(w: &[W], acts: &[&[A]], kb: usize, stride: usize, per_row: usize, max_acts: usize, out: &[f32]) {
+    assert!((1..=max_acts).contains(&acts.len()), "{} activation rows for a kernel of 1 to {max_acts}", acts.len());
+    assert!(acts.iter().all(|a| a.len() == kb), "activation rows of other than {kb} blocks");
+    assert!(kb > 0 && w.len().is_multiple_of(kb), "{} weight blocks are not whole rows of {kb}", w.len());
+    let outputs = w.len() / kb * per_row;
+    if outputs > 0 {
+        let end = (acts.len() - 1).saturating_mul(stride).saturating_add(outputs);
+        assert!(end <= out.len(), "{} outputs for {} activation rows of {outputs}, {stride} apart", out.len(), acts.len());
+    }
+}
+
 // Non-interleaved formats, over consecutive weight rows of `kb` blocks each, weight row i
 // writing activation row j's output at `out[j * stride + i]`: one dispatch for a whole run
 // of rows (a decode step's output layer alone is 150k rows). `tiled[i]`: activation row i as
 // llama.cpp's tiled K-quant matmul computes it.
 
 pub fn q4k_rows(w: &[BlockQ4K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, out: &mut [f32]) {
+    check_rows(w, acts, kb, stride, 1, 4, out);
     by_rows!(q4k_rows, w, acts, kb, stride; out)
 }
 
 /// Groups of eight interleaved rows; `gemm[i]`: fold activation row i's sums every pair of
 /// sub-blocks, as llama.cpp's GEMM does.
 pub fn q4kx8_rows(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], kb: usize, stride: usize, gemm: [bool; 4], out: &mut [f32]) {
+    check_rows(w, acts, kb, stride, 8, 4, out);
     // VNNI for batches: a lone row's product is bound by memory, and there the AVX2 kernel
     // was as fast (decode steps of the 1.5B model, one thread).
     #[cfg(target_arch = "x86_64")]
     if acts.len() > 1 && crate::engine::cpu::vnni_available() {
-        // SAFETY: AVX2, FMA, F16C and AVX-512 F/VL/VNNI were detected on this CPU; the
-        // kernels take 2 to 4 activation rows here.
+        // SAFETY: the kernels' only precondition is their CPU features, and `vnni_available`
+        // is true only at `Level::Avx512` (AVX2, FMA, F16C and AVX-512 F detected) with
+        // AVX-512 VL and VNNI detected; 2 to 4 activation rows here.
         unsafe {
             return match acts.len() {
                 2 => avx2::q4kx8_vnni_rows::<2>(w, acts, kb, stride, gemm, out),
@@ -98,16 +119,19 @@ pub(super) fn scatter_row(values: &[f32], i: usize, stride: usize, out: &mut [f3
 /// Up to eight activation rows at a time (the other formats take four): a Q6_K block's
 /// unpacking is shared by all of them, and it costs as much as a row's products.
 pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
+    check_rows(w, acts, kb, stride, 1, 8, out);
     by_rows!(8: q6k_rows, w, acts, kb, stride, tiled; out)
 }
 
 pub fn q8_0_rows(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+    check_rows(w, acts, kb, stride, 1, 4, out);
     by_rows!(q8_0_rows, w, acts, kb, stride; out)
 }
 
 /// `tiled[i]`: activation row i as llama.cpp's tiled K-quant matmul computes it, else as
 /// `ggml_vec_dot_q5_K_q8_K`.
 pub fn q5k_rows(w: &[BlockQ5K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
+    check_rows(w, acts, kb, stride, 1, 8, out);
     by_rows!(8: q5k_rows, w, acts, kb, stride, tiled; out)
 }
 
@@ -117,6 +141,7 @@ pub fn q5k_rows(w: &[BlockQ5K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, 
 /// accumulated apart in one scalar with fused multiply-adds; the lanes summed in ggml's order,
 /// then that scalar added.
 pub fn q5_1_rows(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], kb: usize, stride: usize, out: &mut [f32]) {
+    check_rows(w, acts, kb, stride, 1, 4, out);
     by_rows!(q5_1_rows, w, acts, kb, stride; out)
 }
 
@@ -125,6 +150,7 @@ pub fn q5_1_rows(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], kb: usize, stride: usiz
 /// integer dot product, folded into one f32 accumulator with one fused multiply-add by the
 /// product of the two scales.
 pub fn q4_0x8_rows(w: &[BlockQ4_0x8], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+    check_rows(w, acts, kb, stride, 8, 4, out);
     by_rows!(q4_0x8_rows, w, acts, kb, stride; out)
 }
 
