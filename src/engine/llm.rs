@@ -891,12 +891,37 @@ mod x86 {
                 *acc = _mm256_fmadd_ps(x, y, *acc);
             }
         }
-        let mut x = [0f32; 32];
-        for (s, acc) in acc.iter().enumerate() {
-            // SAFETY: x[8s..8s + 8], s < 4.
-            unsafe { _mm256_storeu_ps(x.as_mut_ptr().add(8 * s), *acc) };
-        }
-        super::reduce_f16_style::<8>(&x)
+        reduce_f16_style8(acc)
+    }
+
+    /// [`super::reduce_f16_style`] of four accumulators of eight lanes, in registers: (0+2) +
+    /// (1+3), then `hadd(hadd(lo + hi))`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn reduce_f16_style8(acc: [__m256; 4]) -> f32 {
+        let x0 = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+        let t = _mm_add_ps(_mm256_castps256_ps128(x0), _mm256_extractf128_ps::<1>(x0));
+        let h = _mm_hadd_ps(t, t);
+        _mm_cvtss_f32(_mm_hadd_ps(h, h))
+    }
+
+    /// ggml's `hsum_float_8` ([`crate::engine::cpu::hsum8`]) in registers: (l + l+4), then
+    /// (0+2) + (1+3).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn hsum8(x: __m256) -> f32 {
+        let a = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps::<1>(x));
+        let b = _mm_add_ps(a, _mm_movehl_ps(a, a));
+        _mm_cvtss_f32(_mm_add_ss(b, _mm_shuffle_ps::<1>(b, b)))
+    }
+
+    /// [`crate::engine::cpu::hsum`] of sixteen lanes (`_mm512_reduce_add_ps`) in registers:
+    /// (l + l+8), then [`hsum8`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2")]
+    fn hsum16(x: __m512) -> f32 {
+        let high = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x)));
+        hsum8(_mm256_add_ps(_mm512_castps512_ps256(x), high))
     }
 
     /// Eight outputs at a time, each lane through the same additions as the scalar sums.
@@ -941,12 +966,8 @@ mod x86 {
                 *acc = _mm512_fmadd_ps(x, y, *acc);
             }
         }
-        let mut x = [0f32; 64];
-        for (s, acc) in acc.iter().enumerate() {
-            // SAFETY: x[16s..16s + 16], s < 4.
-            unsafe { _mm512_storeu_ps(x.as_mut_ptr().add(16 * s), *acc) };
-        }
-        super::reduce_f16_style::<16>(&x)
+        // reduce_f16_style: (0+2) + (1+3), then the sixteen lanes.
+        hsum16(_mm512_add_ps(_mm512_add_ps(acc[0], acc[2]), _mm512_add_ps(acc[1], acc[3])))
     }
 
     /// The attention's slot sums (`acc[slot · hd + d]` = Σ over visible j ≡ slot (mod `slots`)
@@ -1035,10 +1056,7 @@ mod x86 {
             let x = unsafe { _mm512_loadu_ps(a.as_ptr().add(i)) };
             acc = _mm512_fmadd_ps(x, load16(b, i), acc);
         }
-        let mut lanes = [0f32; 16];
-        // SAFETY: sixteen f32 into the sixteen of `lanes`.
-        unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), acc) };
-        let mut sum = crate::engine::cpu::hsum::<16>(&lanes);
+        let mut sum = hsum16(acc);
         for (x, y) in a[n16..n].iter().zip(&b[n16..n]) {
             sum = x.mul_add(y.to_f32(), sum);
         }
@@ -1056,10 +1074,7 @@ mod x86 {
             let x = unsafe { _mm256_loadu_ps(a.as_ptr().add(i)) };
             acc = _mm256_fmadd_ps(x, load8(b, i), acc);
         }
-        let mut lanes = [0f32; 8];
-        // SAFETY: eight f32 into the eight of `lanes`.
-        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
-        let mut sum = crate::engine::cpu::hsum::<8>(&lanes);
+        let mut sum = hsum8(acc);
         for (x, y) in a[n8..n].iter().zip(&b[n8..n]) {
             sum = x.mul_add(y.to_f32(), sum);
         }
@@ -1433,6 +1448,21 @@ mod tests {
             let got = unsafe { x86::tinyblas_dot16(&a, &b16) };
             assert_eq!(got.to_bits(), hsum::<16>(&lanes).to_bits(), "tinyBLAS, {n}");
             differs |= hsum::<16>(&lanes) != super::super::cpu::dot_f32(&a, &b);
+            // The AVX2 versions, in eight lanes.
+            let mut slots = vec![0f32; 32];
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                slots[((i / 8) % 4) * 8 + i % 8] = fma(*x, *y, slots[((i / 8) % 4) * 8 + i % 8]);
+            }
+            // SAFETY: as above.
+            let got = unsafe { x86::dot_f16_style(&a, &b16) };
+            assert_eq!(got.to_bits(), reduce_f16_style::<8>(&slots).to_bits(), "ggml_vec_dot_f16, 8 lanes, {n}");
+            let mut lanes = [0f32; 8];
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                lanes[i % 8] = fma(*x, *y, lanes[i % 8]);
+            }
+            // SAFETY: as above.
+            let got = unsafe { x86::tinyblas_dot8(&a, &b16) };
+            assert_eq!(got.to_bits(), hsum::<8>(&lanes).to_bits(), "tinyBLAS, 8 lanes, {n}");
         }
         // Eight lanes sum in another order, and the result differs: the test can fail.
         assert!(differs);
