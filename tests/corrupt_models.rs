@@ -132,11 +132,15 @@ fn edited(base: &Gguf, cases: &[(&str, Edit, Expect)]) -> Vec<(String, Vec<u8>, 
 
 #[test]
 fn intact_fixtures_run_the_same_twice() {
-    let cases =
-        ["tests/fixtures/models/tiny-qwen2-q4_0.gguf", "tests/fixtures/arch/qwen3-tiny.gguf", "tests/fixtures/arch/llama-tiny.gguf"]
-            .iter()
-            .map(|path| (Path::new(path).file_stem().unwrap().to_string_lossy().into_owned(), fixture(path).to_bytes(), Expect::Runs))
-            .collect();
+    let cases = [
+        "tests/fixtures/models/tiny-qwen2-q4_0.gguf",
+        "tests/fixtures/arch/qwen3-tiny.gguf",
+        "tests/fixtures/arch/llama-tiny.gguf",
+        "tests/fixtures/arch/llama3-tiny.gguf",
+    ]
+    .iter()
+    .map(|path| (Path::new(path).file_stem().unwrap().to_string_lossy().into_owned(), fixture(path).to_bytes(), Expect::Runs))
+    .collect();
     run_cases("intact", cases);
 }
 
@@ -427,6 +431,39 @@ fn other_architectures_are_checked_too() {
             ),
             ("llama_as_gemma3", |g| rename_arch(g, "llama", "gemma3"), Expect::Refused("attn_q_norm")),
             ("llama_as_qwen2", |g| rename_arch(g, "llama", "qwen2"), Expect::Refused("bias")),
+        ],
+    ));
+    let llama3 = fixture("tests/fixtures/arch/llama3-tiny.gguf");
+    cases.extend(edited(
+        &llama3,
+        &[
+            ("llama3_rope_freqs_short", |g| g.tensor("rope_freqs.weight").dims = vec![16], Expect::Refused("rope_freqs.weight")),
+            (
+                "llama3_rope_freqs_f16",
+                |g| {
+                    let t = g.tensor("rope_freqs.weight");
+                    (t.dims, t.ggml_type) = (vec![64], 1);
+                },
+                Expect::Refused("rope_freqs.weight"),
+            ),
+            (
+                "llama3_rope_freqs_zero",
+                |g| {
+                    let at = g.tensor("rope_freqs.weight").offset as usize + 4 * 9;
+                    g.data[at..at + 4].copy_from_slice(&0f32.to_le_bytes());
+                },
+                Expect::Refused("rope_freqs.weight"),
+            ),
+            (
+                "llama3_rope_freqs_nan",
+                |g| {
+                    let at = g.tensor("rope_freqs.weight").offset as usize;
+                    g.data[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+                },
+                Expect::Refused("rope_freqs.weight"),
+            ),
+            ("llama3_as_qwen3", |g| rename_arch(g, "llama", "qwen3"), Expect::Refused("")),
+            ("llama3_without_rope_freqs", |g| _ = g.remove_tensor("rope_freqs.weight"), Expect::Runs),
         ],
     ));
     run_cases("arch", cases);

@@ -18,6 +18,11 @@ files are reproducible byte for byte with the same gguf-py and numpy.
   embeddings (no output.weight), NeoX rotary embedding.
 - llama-tiny.gguf: 4 query heads and 1 key/value head of 64, a separate output matrix,
   interleaved rotary embedding with base 500000.
+- llama3-tiny.gguf: Llama 3.1/3.2's rotary frequency factors (`rope_freqs.weight`, computed as
+  llama.cpp's converter computes them for `rope_scaling.rope_type = llama3`, factor 8, with an
+  original context of 512 instead of 8192 so that most pairs of dimensions get a factor other
+  than 1 within the test prompts), 4 query heads and 2 key/value heads of 64, output tied to
+  the embeddings (as in Llama 3.2 1B and 3B).
 
 Usage: python3 scripts/ref/make_arch_models.py [--out-dir tests/fixtures/arch]
 """
@@ -126,6 +131,28 @@ class Weights:
             raw[:, 208:210] = halves
 
 
+def llama3_rope_factors(base: float, head_dim: int, factor: float, low: float, high: float, original_context: int):
+    """The divisors of the rotary angle per pair of head dimensions, as convert_hf_to_gguf.py
+    computes them for Llama 3.1's `rope_scaling` (rope_type llama3)."""
+    import math
+
+    import numpy as np
+
+    freqs = 1.0 / (base ** (np.arange(0, head_dim, 2, dtype=np.float32) / head_dim))
+    low_wavelen, high_wavelen = original_context / low, original_context / high
+    factors = []
+    for freq in freqs:
+        wavelen = 2 * math.pi / freq
+        if wavelen < high_wavelen:
+            factors.append(1.0)
+        elif wavelen > low_wavelen:
+            factors.append(factor)
+        else:
+            smooth = (original_context / wavelen - low) / (high - low)
+            factors.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(factors, dtype=np.float32)
+
+
 def write_model(path: Path, arch: str, spec: dict, seed: int) -> None:
     import gguf
     from gguf import GGMLQuantizationType as T
@@ -162,6 +189,8 @@ def write_model(path: Path, arch: str, spec: dict, seed: int) -> None:
     # of a few units.
     matrix("token_embd.weight", spec["embd_type"], N_VOCAB, N_EMBD, gain=N_EMBD**0.5)
     writer.add_tensor("output_norm.weight", w.norm(N_EMBD))
+    if spec.get("llama3_rope") is not None:
+        writer.add_tensor("rope_freqs.weight", llama3_rope_factors(spec["rope_base"], head_dim, **spec["llama3_rope"]))
     if spec["output_type"] is not None:
         matrix("output.weight", spec["output_type"], N_VOCAB, N_EMBD, gain=4.0)
     for il in range(N_LAYER):
@@ -227,6 +256,26 @@ def specs() -> dict[str, tuple[str, dict, int]]:
                 ],
             },
             5,
+        ),
+        "llama3-tiny.gguf": (
+            "llama",
+            {
+                "n_head": 4,
+                "n_head_kv": 2,
+                "head_dim": 64,
+                "n_ff": 512,
+                "rope_base": 500000.0,
+                "llama3_rope": {"factor": 8.0, "low": 1.0, "high": 4.0, "original_context": 512},
+                "pre": "llama-bpe",
+                "head_norms": False,
+                "embd_type": T.Q6_K,
+                "output_type": None,
+                "layer_types": [
+                    {"q": T.Q4_K, "k": T.Q4_K, "v": T.Q6_K, "o": T.Q4_K, "gate": T.Q4_K, "up": T.Q4_K, "down": T.Q6_K},
+                    {"q": T.Q8_0, "k": T.Q6_K, "v": T.Q4_K, "o": T.Q6_K, "gate": T.Q6_K, "up": T.Q4_K, "down": T.Q8_0},
+                ],
+            },
+            7,
         ),
     }
 

@@ -152,6 +152,11 @@ impl GgufFile {
         self.content.tensor_infos.keys().map(String::as_str)
     }
 
+    /// The stored type of tensor `name`, if the file has it.
+    pub fn tensor_dtype(&self, name: &str) -> Option<GgmlDType> {
+        self.content.tensor_infos.get(name).map(|info| info.ggml_dtype)
+    }
+
     pub fn has_tensor(&self, name: &str) -> bool {
         self.content.tensor_infos.contains_key(name)
     }

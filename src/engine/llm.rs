@@ -407,6 +407,8 @@ pub struct Llm {
     /// `None` when the output projection is tied to the embeddings.
     output: Option<QMatrix>,
     output_norm: Vec<f32>,
+    /// Divisors of the rotary angle per pair of head dimensions (Llama 3.1's `rope_freqs`).
+    rope_factors: Option<Vec<f32>>,
     blocks: Vec<Block>,
     vocab: usize,
 }
@@ -419,6 +421,16 @@ impl Llm {
         let tok_embeddings = gguf.matrix("token_embd.weight")?;
         let output = if gguf.has_tensor("output.weight") { Some(gguf.matrix("output.weight")?) } else { None };
         let output_norm = gguf.vector("output_norm.weight")?;
+        let rope_factors = if gguf.has_tensor(shapes::ROPE_FREQS) {
+            let factors = gguf.vector(shapes::ROPE_FREQS)?;
+            if let Some((i, f)) = factors.iter().enumerate().find(|(_, f)| !(f.is_finite() && **f > 0.0)) {
+                let message = format!("tensor `{}` holds {f} at {i}, expected finite factors > 0", shapes::ROPE_FREQS);
+                return Err(Error::model(gguf.path(), message));
+            }
+            Some(factors)
+        } else {
+            None
+        };
         let (head_norms, post_norms) = (config.arch.head_norms(), config.arch == Arch::Gemma3);
         let optional = |gguf: &mut GgufFile, wanted: bool, name: String| if wanted { gguf.vector(&name).map(Some) } else { Ok(None) };
         let mut blocks = Vec::with_capacity(config.n_layer);
@@ -440,7 +452,7 @@ impl Llm {
                 post_ffn_norm: optional(gguf, post_norms, format!("{p}.post_ffw_norm.weight"))?,
             });
         }
-        Ok(Self { config, tok_embeddings, output, output_norm, blocks, vocab })
+        Ok(Self { config, tok_embeddings, output, output_norm, rope_factors, blocks, vocab })
     }
 
     pub fn config(&self) -> &LlmConfig {
@@ -506,9 +518,9 @@ impl Llm {
             xs.iter_mut().for_each(|x| *x *= scale);
         }
         let positions = || rows.iter().map(|&(_, pos)| pos);
-        let rope = Rope::new(c.rope_freq_base, c.rope_freq_scale, c.head_dim, positions());
+        let rope = Rope::new(c.rope_freq_base, c.rope_freq_scale, self.rope_factors.as_deref(), c.head_dim, positions());
         // Sliding-window layers have their own base, without scaling.
-        let rope_swa = c.sliding_window.as_ref().map(|swa| Rope::new(swa.rope_freq_base, 1.0, c.head_dim, positions()));
+        let rope_swa = c.sliding_window.as_ref().map(|swa| Rope::new(swa.rope_freq_base, 1.0, None, c.head_dim, positions()));
         let neox = c.arch.neox_rope();
         let eps = c.rms_norm_eps as f32;
         let kv_width = c.n_kv_head * c.head_dim;
@@ -1260,22 +1272,24 @@ pub fn ggml_expf_avx512(x: f32) -> f32 {
 
 /// Rotary embedding angles for a batch's positions, computed as ggml does: `theta` starts at
 /// the position and is multiplied by `base^(-2/head_dim)` from one pair of dimensions to the
-/// next; the angle is `freq_scale · theta` (linear scaling; the product is exact when 1).
+/// next; the angle is `freq_scale · (theta / factor)` (linear scaling and the pair's frequency
+/// factor; the product and the quotient are exact when they are 1).
 struct Rope {
     /// Per row: (cos, sin) of each dimension pair.
     tables: Vec<Vec<(f32, f32)>>,
 }
 
 impl Rope {
-    fn new(freq_base: f32, freq_scale: f32, head_dim: usize, positions: impl Iterator<Item = usize>) -> Self {
+    fn new(freq_base: f32, freq_scale: f32, factors: Option<&[f32]>, head_dim: usize, positions: impl Iterator<Item = usize>) -> Self {
         let half = head_dim / 2;
         let theta_scale = freq_base.powf(-2.0 / head_dim as f32);
+        let factor = |i: usize| factors.map_or(1.0, |f| f[i]);
         let tables = positions
             .map(|pos| {
                 let mut theta = pos as f32;
                 (0..half)
-                    .map(|_| {
-                        let angle = freq_scale * theta;
+                    .map(|i| {
+                        let angle = freq_scale * (theta / factor(i));
                         let cs = (angle.cos(), angle.sin());
                         theta *= theta_scale;
                         cs

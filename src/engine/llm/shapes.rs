@@ -8,6 +8,9 @@ use super::{Arch, LlmConfig};
 use crate::engine::gguf::GgufFile;
 use crate::{Error, Result};
 
+/// The rotary frequency factors of Llama 3.1 and later (`rope_freqs.weight`).
+pub const ROPE_FREQS: &str = "rope_freqs.weight";
+
 /// One tensor the model reads: its name, its shape (outermost dimension first: `[rows, cols]`
 /// for a matrix) and whether it may be absent.
 struct Expected {
@@ -67,10 +70,17 @@ pub fn check(gguf: &GgufFile, config: &LlmConfig) -> Result<usize> {
             add("post_ffw_norm.weight", vec![c.n_embd], false);
         }
     }
+    if arch == Arch::Llama {
+        // Llama 3.1 and later: one divisor of the rotary angle per pair of head dimensions
+        // (`rope_freqs.weight`, f32, which ggml's rope requires).
+        expected.push(Expected { name: ROPE_FREQS.into(), shape: vec![c.head_dim / 2], optional: true });
+        if gguf.tensor_dtype(ROPE_FREQS).is_some_and(|t| t != candle_core::quantized::GgmlDType::F32) {
+            return Err(fail(format!("tensor `{ROPE_FREQS}` is stored as {:?}, expected F32", gguf.tensor_dtype(ROPE_FREQS).unwrap())));
+        }
+    }
     let known: HashSet<&str> = expected.iter().map(|e| e.name.as_str()).collect();
     if let Some(extra) = gguf.tensor_names().find(|name| !known.contains(name)) {
-        let hint = if extra == "rope_freqs.weight" { " (rope frequency factors are not supported yet)" } else { "" };
-        return Err(fail(format!("unexpected tensor `{extra}` for architecture {}{hint}", c.arch.name())));
+        return Err(fail(format!("unexpected tensor `{extra}` for architecture {}", c.arch.name())));
     }
     for e in &expected {
         match gguf.tensor_shape(&e.name) {
