@@ -446,6 +446,145 @@ pub fn q8_0<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], out: &mut [f
     }
 }
 
+/// [`q8_0_rows`] in tiles of `W` weight rows by the R activation rows, each product computed
+/// as [`q8_0`] computes it: per block, eight lanes of exact four-byte sums, one fused
+/// multiply-add into the pair's lanes by the product of the two scales, the lanes summed at
+/// the end. A tile loads each activation block and converts its scale once for `W` weight rows.
+/// With VNNI the weights are made unsigned (`q + 128`, one `vpdpbusd` per pair) and the lane
+/// starts at `-128 ×` the activation's four bytes, so that it ends at the same sum; without
+/// it, the 16-bit pairs of [`q8_0`]. Activations are this crate's Q8_0 (|q| ≤ 127), so the
+/// 16-bit pairs never saturate and both give the same integers.
+///
+/// # Safety
+/// With `AVX512_VNNI`, the CPU must have AVX-512 VL and VNNI; with `AVX_VNNI`, AVX-VNNI.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q8_0_tiles<const R: usize, const W: usize, const VNNI: u8>(
+    w: &[BlockQ8_0],
+    acts: &[&[BlockQ8_0]],
+    kb: usize,
+    stride: usize,
+    out: &mut [f32],
+) {
+    let acts = rows_of::<BlockQ8_0, R>(acts, kb);
+    let rows = w.len() / kb;
+    let whole = rows / W * W;
+    for first in (0..whole).step_by(W) {
+        // SAFETY: the caller's guarantee for `VNNI`.
+        unsafe { q8_0_tile::<R, W, VNNI>(&w[first * kb..(first + W) * kb], &acts, first, stride, out) };
+    }
+    for first in whole..rows {
+        // SAFETY: as above.
+        unsafe { q8_0_tile::<R, 1, VNNI>(&w[first * kb..(first + 1) * kb], &acts, first, stride, out) };
+    }
+}
+
+/// Up to four f16 values as f32 in the first lanes of one vector (exact).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16_lanes<const N: usize>(values: [half::f16; N]) -> __m128 {
+    let mut bits = 0u64;
+    for (k, v) in values.iter().enumerate().take(4) {
+        bits |= (v.to_bits() as u64) << (16 * k);
+    }
+    _mm_cvtph_ps(_mm_cvtsi64_si128(bits as i64))
+}
+
+/// `W` weight rows (`w`, from weight row `first` on) of [`q8_0_tiles`] against its R activation
+/// rows of as many blocks each.
+///
+/// # Safety
+/// As [`q8_0_tiles`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q8_0_tile<const R: usize, const W: usize, const VNNI: u8>(
+    w: &[BlockQ8_0],
+    acts: &[&[BlockQ8_0]; R],
+    first: usize,
+    stride: usize,
+    out: &mut [f32],
+) {
+    let kb = w.len() / W;
+    let load = |qs: &[i8; 32]| {
+        // SAFETY: the 32 bytes of `qs`.
+        unsafe { _mm256_loadu_si256(qs.as_ptr() as *const __m256i) }
+    };
+    // Lane k of `v` in every lane.
+    let lane = |v: __m256, k: usize| match k {
+        0 => _mm256_shuffle_ps::<0x00>(v, v),
+        1 => _mm256_shuffle_ps::<0x55>(v, v),
+        2 => _mm256_shuffle_ps::<0xAA>(v, v),
+        _ => _mm256_shuffle_ps::<0xFF>(v, v),
+    };
+    let dot = |src: __m256i, u: __m256i, s: __m256i| {
+        if VNNI == AVX512_VNNI {
+            // SAFETY: the caller guarantees AVX-512 VL and VNNI with this mode.
+            unsafe { _mm256_dpbusd_epi32(src, u, s) }
+        } else {
+            // SAFETY: the caller guarantees AVX-VNNI with this mode.
+            unsafe { _mm256_dpbusd_avx_epi32(src, u, s) }
+        }
+    };
+    let (ones, flip) = (_mm256_set1_epi16(1), _mm256_set1_epi8(-128));
+    let mut acc = [[_mm256_setzero_ps(); R]; W];
+    for b in 0..kb {
+        let ys: [__m256i; R] = std::array::from_fn(|i| load(&acts[i][b].qs));
+        let yd = f16_lanes::<R>(std::array::from_fn(|i| acts[i][b].d));
+        let xd = f16_lanes::<W>(std::array::from_fn(|j| w[j * kb + b].d));
+        let xd = _mm256_set_m128(xd, xd);
+        // With VNNI: -128 × each lane's four activation bytes.
+        let starts: [__m256i; R] = std::array::from_fn(|i| {
+            if VNNI == NO_VNNI {
+                _mm256_setzero_si256()
+            } else {
+                _mm256_sub_epi32(_mm256_setzero_si256(), dot(_mm256_setzero_si256(), flip, ys[i]))
+            }
+        });
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let qx = load(&w[j * kb + b].qs);
+            let unsigned = if VNNI == NO_VNNI { _mm256_sign_epi8(qx, qx) } else { _mm256_xor_si256(qx, flip) };
+            // The products of weight row j's scale with each activation row's (one rounding
+            // each, as the scalar product), in lanes i and 4 + i.
+            let d = _mm256_mul_ps(lane(xd, j), _mm256_set_m128(yd, yd));
+            for i in 0..R {
+                let lanes = if VNNI == NO_VNNI {
+                    _mm256_madd_epi16(ones, _mm256_maddubs_epi16(unsigned, _mm256_sign_epi8(ys[i], qx)))
+                } else {
+                    dot(starts[i], unsigned, ys[i])
+                };
+                acc[i] = _mm256_fmadd_ps(lane(d, i), _mm256_cvtepi32_ps(lanes), acc[i]);
+            }
+        }
+    }
+    for (j, acc) in acc.iter().enumerate() {
+        let values: [f32; R] = std::array::from_fn(|i| hsum_f32(acc[i]));
+        scatter_row(&values, first + j, stride, out);
+    }
+}
+
+/// [`q8_0_rows`] with AVX-512 VNNI's byte products on 256-bit registers, four weight rows at a
+/// time (see [`q8_0_tiles`]).
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+pub fn q8_0_vnni_rows<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+    // SAFETY: this function's features include AVX-512 VL and VNNI.
+    unsafe { q8_0_tiles::<R, 4, AVX512_VNNI>(w, acts, kb, stride, out) }
+}
+
+/// [`q8_0_vnni_rows`] with AVX-VNNI (CPUs with VNNI but no AVX-512; 16 vector registers, so
+/// two weight rows at a time).
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+pub fn q8_0_avx_vnni_rows<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+    // SAFETY: this function's features include AVX-VNNI.
+    unsafe { q8_0_tiles::<R, 2, AVX_VNNI>(w, acts, kb, stride, out) }
+}
+
+/// [`q8_0_rows`] two weight rows at a time (see [`q8_0_tiles`]), for batches of activation rows.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn q8_0_tiled_rows<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+    // SAFETY: without VNNI, the body needs only this function's features.
+    unsafe { q8_0_tiles::<R, 2, NO_VNNI>(w, acts, kb, stride, out) }
+}
+
 /// [`q5_1`] over consecutive weight rows of `kb` blocks (see [`super::kernels::q5_1_rows`]).
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q5_1_rows<const R: usize>(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], kb: usize, stride: usize, out: &mut [f32]) {

@@ -123,8 +123,38 @@ pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, 
     by_rows!(8: q6k_rows, w, acts, kb, stride, tiled; out)
 }
 
+/// Each row computed as `ggml_vec_dot_q8_0_q8_0` computes it (and llamafile's tinyBLAS, which
+/// llama.cpp uses for batches: the same lanes and order): per block, eight lanes of exact
+/// four-byte sums, each folded into its f32 lane with one fused multiply-add by the product of
+/// the two scales; the lanes summed in ggml's order. Batches go through tiles of weight rows
+/// (VNNI's byte products where the CPU has them): the same sums.
 pub fn q8_0_rows(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
     check_rows(w, acts, kb, stride, 1, 4, out);
+    #[cfg(target_arch = "x86_64")]
+    if acts.len() > 1 {
+        use crate::engine::cpu::{avx_vnni_available, simd_available, vnni_available};
+        macro_rules! rows {
+            ($kernel:ident) => {
+                // SAFETY: each arm runs only where its features were detected (see the
+                // conditions below: `vnni_available` implies AVX2, FMA, F16C, AVX-512 VL and
+                // VNNI; `avx_vnni_available` AVX2, FMA, F16C and AVX-VNNI); 2 to 4 rows here.
+                unsafe {
+                    return match acts.len() {
+                        2 => avx2::$kernel::<2>(w, acts, kb, stride, out),
+                        3 => avx2::$kernel::<3>(w, acts, kb, stride, out),
+                        _ => avx2::$kernel::<4>(w, acts, kb, stride, out),
+                    };
+                }
+            };
+        }
+        if vnni_available() {
+            rows!(q8_0_vnni_rows);
+        } else if avx_vnni_available() {
+            rows!(q8_0_avx_vnni_rows);
+        } else if simd_available() {
+            rows!(q8_0_tiled_rows);
+        }
+    }
     by_rows!(q8_0_rows, w, acts, kb, stride; out)
 }
 

@@ -743,6 +743,40 @@ mod tests {
         (0..m).flat_map(|r| all.iter().map(move |col| col[r])).collect()
     }
 
+    /// Q8_0 weights of every byte value, -128 included (which llama.cpp's quantizer never
+    /// writes, but a file may hold), against activations at the ends of their range: the tiled
+    /// batch kernels (VNNI's unsigned weights, AVX2's 16-bit pairs) give the portable sums, and
+    /// each row the bits it has alone; 7 weight rows, so tiles of four or two and a remainder.
+    #[test]
+    fn q8_0_tiles_agree_with_the_portable_sums_on_every_byte_value() {
+        let (rows, cols) = (7, 256);
+        let mut bytes = Vec::new();
+        for r in 0..rows {
+            for b in 0..cols / QK8_0 {
+                bytes.extend(half::f16::from_f32(0.01 * (1 + r + b) as f32).to_le_bytes());
+                bytes.extend((0..QK8_0).map(|k| ((r * 97 + b * 31 + k * 11) % 256) as u8));
+            }
+        }
+        let matrix = QMatrix::from_blocks(Kind::Q8_0, rows, cols, &bytes).unwrap();
+        // Rows of ±1 with one larger value per block: quantized to ±127 and small values.
+        let xs: Vec<f32> = (0..5 * cols)
+            .map(|k| {
+                if k % 37 == 0 {
+                    40.0
+                } else if k % 3 == 0 {
+                    -1.0
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let batch = matrix.matmul(&xs);
+        assert_eq!(portable(&matrix, &xs, &[]), batch);
+        for (r, x) in xs.chunks_exact(cols).enumerate() {
+            assert_eq!(matrix.matmul(x), batch[r * rows..(r + 1) * rows], "row {r}");
+        }
+    }
+
     #[test]
     fn q4_0_with_rows_not_in_groups_of_eight_is_held_as_the_same_q8_0_values() {
         // llama.cpp repacks Q4_0 by groups of eight rows only; 13 rows are multiplied like Q8_0.
