@@ -204,7 +204,9 @@ impl GgufFile {
         if let (Some(kind), &[rows, cols]) = (kept_kind(info.ggml_dtype), info.shape.dims()) {
             let path = self.path.clone();
             let bytes = self.tensor_bytes(name)?;
-            return QMatrix::from_blocks(kind, rows, cols, bytes).map_err(|e| Error::model(&path, format!("tensor `{name}`: {e}")));
+            let matrix = QMatrix::from_blocks(kind, rows, cols, bytes).map_err(|e| Error::model(&path, format!("tensor `{name}`: {e}")));
+            self.release_scratch();
+            return matrix;
         }
         let tensor = self.tensor(name, &Device::Cpu)?;
         let fail = |e: String| Error::model(&self.path, format!("tensor `{name}`: {e}"));
@@ -229,7 +231,9 @@ impl GgufFile {
             }
         };
         let bytes = tensor.data().map_err(|e| fail(e.to_string()))?;
-        QMatrix::from_blocks(kind, rows, cols, &bytes).map_err(fail)
+        let matrix = QMatrix::from_blocks(kind, rows, cols, &bytes).map_err(fail);
+        self.release_scratch();
+        matrix
     }
 
     /// What loading the file's weight matrices of types that are not run natively costs (they
@@ -287,11 +291,23 @@ impl GgufFile {
             let file_size = self.file_size;
             return Err(fail(format!("{size} bytes at offset {start} go past the end of the file ({file_size} bytes): truncated?")));
         }
+        if size > KEPT_SCRATCH_BYTES {
+            // A large tensor (an embedding matrix: 145 MB in Qwen2.5 0.5B) gets a buffer of its
+            // own, freed once it is converted, so that none stays beside the weights.
+            self.scratch = Vec::new();
+        }
         if self.scratch.len() < size {
             self.scratch.resize(size, 0);
         }
         read_at(&self.file, &mut self.scratch[..size], start).map_err(|e| Error::io(&self.path, e))?;
         Ok(&self.scratch[..size])
+    }
+
+    /// Frees the buffer a large tensor was read into (see [`GgufFile::tensor_bytes`]).
+    fn release_scratch(&mut self) {
+        if self.scratch.len() > KEPT_SCRATCH_BYTES {
+            self.scratch = Vec::new();
+        }
     }
 
     /// A 1-D tensor (norm weights, biases) as f32.
@@ -303,6 +319,10 @@ impl GgufFile {
             .map_err(|e| Error::model(&self.path, format!("tensor `{name}`: {e}")))
     }
 }
+
+/// Tensors up to this size are read into a buffer kept for the next (the per-layer matrices);
+/// larger ones into a buffer freed after use.
+const KEPT_SCRATCH_BYTES: usize = 32 << 20;
 
 /// Fills `buf` from `file` at `offset`; a large read in parallel pieces (one per thread, see
 /// [`super::quant::load_task_len`]), which copy out of the page cache faster than one.
