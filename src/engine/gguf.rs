@@ -169,28 +169,13 @@ impl GgufFile {
         let info = self.info(name)?;
         let (path, dtype, dims) = (self.path.clone(), info.ggml_dtype, info.shape.dims().to_vec());
         let bytes = self.tensor_bytes(name)?;
-        let tensor =
-            qtensor_from_ggml(dtype, bytes, dims, device).map_err(|e| Error::model(&path, format!("reading tensor `{name}`: {e}")))?;
-        if tensor.dtype() != GgmlDType::Q5_0 {
-            return Ok(tensor);
-        }
-        // Every Q5_0 weight is `d * q` with q in [-16, 15], which Q8_0 (`d * q`, q an i8) holds
-        // exactly. Both formats multiply against Q8_0-quantized activations, and llama.cpp's
-        // AVX2 dot products of the two sum the same integers in the same lanes, so one Q8_0
-        // kernel serves both with the same bits.
-        tracing::debug!("tensor {name}: Q5_0 held as Q8_0 (same values)");
-        let convert = || -> candle_core::Result<QTensor> {
-            let bytes = q5_0_as_q8_0(&tensor.data()?);
-            qtensor_from_ggml(GgmlDType::Q8_0, &bytes, tensor.shape().dims().to_vec(), device)
-        };
-        convert().map_err(|e| Error::model(&self.path, format!("converting tensor `{name}` from Q5_0 to Q8_0: {e}")))
+        qtensor_from_ggml(dtype, bytes, dims, device).map_err(|e| Error::model(&path, format!("reading tensor `{name}`: {e}")))
     }
 }
 
 impl GgufFile {
     /// A 2-D weight tensor as a [`QMatrix`] of `(rows, cols)`: the types of [`NATIVE_TYPES`]
-    /// stay quantized in the file's block layout (Q5_0 becomes the equivalent Q8_0, see
-    /// [`GgufFile::tensor`]); any other type is dequantized to f32, with a warning (once per
+    /// stay quantized in the file's block layout; any other type is dequantized to f32, with a warning (once per
     /// file, see [`GgufFile::expansion_warning`]).
     ///
     /// Expanding rather than refusing: a file of native types may hold a few matrices of
@@ -214,26 +199,17 @@ impl GgufFile {
             [rows, cols] => (*rows, *cols),
             dims => return Err(fail(format!("expected a matrix, found shape {dims:?}"))),
         };
-        // Q8_0 here is a converted Q5_0; any other type is dequantized.
-        let kind = match kept_kind(tensor.dtype()) {
-            Some(kind) => kind,
-            None => {
-                if !self.warned {
-                    self.warned = true;
-                    if let Some(warning) = self.expansion_warning() {
-                        tracing::warn!("{}: {warning}", self.path.display());
-                    }
-                }
-                tracing::debug!("tensor {name}: {} dequantized to f32", type_name(tensor.dtype()));
-                let values =
-                    tensor.dequantize(&Device::Cpu).and_then(|t| t.flatten_all()?.to_vec1::<f32>()).map_err(|e| fail(e.to_string()))?;
-                return Ok(QMatrix::from_f32(rows, cols, values));
+        // Any type not kept is dequantized.
+        if !self.warned {
+            self.warned = true;
+            if let Some(warning) = self.expansion_warning() {
+                tracing::warn!("{}: {warning}", self.path.display());
             }
-        };
-        let bytes = tensor.data().map_err(|e| fail(e.to_string()))?;
-        let matrix = QMatrix::from_blocks(kind, rows, cols, &bytes).map_err(fail);
+        }
+        tracing::debug!("tensor {name}: {} dequantized to f32", type_name(tensor.dtype()));
+        let values = tensor.dequantize(&Device::Cpu).and_then(|t| t.flatten_all()?.to_vec1::<f32>()).map_err(|e| fail(e.to_string()))?;
         self.release_scratch();
-        matrix
+        Ok(QMatrix::from_f32(rows, cols, values))
     }
 
     /// What loading the file's weight matrices of types that are not run natively costs (they
@@ -243,7 +219,7 @@ impl GgufFile {
         let mut by_type: Vec<(GgmlDType, usize, usize, usize)> = Vec::new();
         for info in self.content.tensor_infos.values() {
             let dtype = info.ggml_dtype;
-            if info.shape.rank() != 2 || kept_kind(dtype).is_some() || dtype == GgmlDType::Q5_0 {
+            if info.shape.rank() != 2 || kept_kind(dtype).is_some() {
                 continue;
             }
             let elems = info.shape.elem_count();
@@ -348,8 +324,7 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     }
 }
 
-/// The weight types a matrix is kept in as it is in the file (Q5_0 as the equivalent Q8_0), the
-/// quantized ones multiplied as llama.cpp multiplies them on AVX2 (see [`super::quant`]).
+/// The weight types a matrix is kept in as it is in the file, the quantized ones multiplied as llama.cpp multiplies them on AVX2 (see [`super::quant`]).
 pub const NATIVE_TYPES: [&str; 11] = ["Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K", "Q8_0", "F32", "F16", "BF16"];
 
 /// The kind of [`QMatrix`] that keeps a ggml type as it is in the file, if one does.
@@ -357,6 +332,7 @@ fn kept_kind(dtype: GgmlDType) -> Option<Kind> {
     match dtype {
         GgmlDType::Q4_0 => Some(Kind::Q4_0),
         GgmlDType::Q4_1 => Some(Kind::Q4_1),
+        GgmlDType::Q5_0 => Some(Kind::Q5_0),
         GgmlDType::Q5_1 => Some(Kind::Q5_1),
         GgmlDType::Q4K => Some(Kind::Q4K),
         GgmlDType::Q5K => Some(Kind::Q5K),
@@ -418,48 +394,4 @@ fn unreadable_type(id: u32) -> String {
          (and Q8_1, Q2_K, Q3_K, Q8_K expanded to f32)",
         NATIVE_TYPES.join(", ")
     )
-}
-
-/// Q5_0 blocks (f16 scale, 4 bytes of high bits, 16 bytes of low nibbles; 32 weights) as Q8_0
-/// blocks (the same f16 scale, 32 signed bytes) with the same values.
-fn q5_0_as_q8_0(q5: &[u8]) -> Vec<u8> {
-    const Q5_BLOCK: usize = 22;
-    const Q8_BLOCK: usize = 34;
-    let mut q8 = Vec::with_capacity(q5.len() / Q5_BLOCK * Q8_BLOCK);
-    for block in q5.chunks_exact(Q5_BLOCK) {
-        let (scale, rest) = block.split_at(2);
-        let (high, low) = rest.split_at(4);
-        let qh = u32::from_le_bytes([high[0], high[1], high[2], high[3]]);
-        q8.extend_from_slice(scale);
-        let mut values = [0u8; 32];
-        for (j, &byte) in low.iter().enumerate() {
-            let high_0 = ((qh >> j) << 4) & 0x10;
-            let high_1 = (qh >> (j + 12)) & 0x10;
-            values[j] = ((((byte & 0x0F) as u32 | high_0) as i32 - 16) as i8) as u8;
-            values[j + 16] = ((((byte >> 4) as u32 | high_1) as i32 - 16) as i8) as u8;
-        }
-        q8.extend_from_slice(&values);
-    }
-    q8
-}
-
-#[cfg(test)]
-mod tests {
-    use candle_core::quantized::QTensor;
-    use candle_core::{Device, Tensor};
-
-    use super::*;
-
-    #[test]
-    fn q5_0_becomes_q8_0_with_identical_weights() {
-        let device = Device::Cpu;
-        let values: Vec<f32> = (0..256).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
-        let weights = Tensor::from_vec(values, (4, 64), &device).unwrap();
-        let q5 = QTensor::quantize(&weights, GgmlDType::Q5_0).unwrap();
-        let bytes = q5_0_as_q8_0(&q5.data().unwrap());
-        let q8 = qtensor_from_ggml(GgmlDType::Q8_0, &bytes, vec![4, 64], &device).unwrap();
-        let a = q5.dequantize(&device).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let b = q8.dequantize(&device).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        assert_eq!(a, b);
-    }
 }

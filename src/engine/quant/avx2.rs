@@ -11,7 +11,8 @@
 use std::arch::x86_64::*;
 
 use super::blocks::{
-    q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, QK_K,
+    q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ4_0, BlockQ4_0x8, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0,
+    BlockQ8_1, SignedBlock, QK_K,
 };
 use super::kernels::{scatter_group, scatter_row};
 use crate::engine::cpu::hsum8;
@@ -408,7 +409,7 @@ pub fn q6k_rows<const R: usize>(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize,
 
 /// [`q8_0`] over consecutive weight rows of `kb` blocks (see [`super::kernels::q8_0_rows`]).
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn q8_0_rows<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+pub fn q8_0_rows<const R: usize>(w: &[impl SignedBlock], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
     for (i, row) in w.chunks_exact(kb).enumerate() {
         let mut values = [0f32; R];
         q8_0::<R>(row, acts, &mut values);
@@ -416,21 +417,22 @@ pub fn q8_0_rows<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usi
     }
 }
 
-/// One Q8_0 weight row against R activation rows (1 to 4), R outputs into `out`.
+/// One Q8_0 (or Q5_0, Q4_0: see [`SignedBlock`]) weight row against R activation rows (1 to 4),
+/// R outputs into `out`.
 ///
 /// Panics if `acts` does not hold R rows of at least `w.len()` blocks, or `out` less than R
 /// values.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn q8_0<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], out: &mut [f32]) {
+pub fn q8_0<const R: usize>(w: &[impl SignedBlock], acts: &[&[BlockQ8_0]], out: &mut [f32]) {
     let acts: &[&[BlockQ8_0]; R] = acts.try_into().expect("R activation rows");
     let r = R;
     let ones = _mm256_set1_epi16(1);
     let mut acc = [_mm256_setzero_ps(); R];
     for (b, x) in w.iter().enumerate() {
-        // SAFETY: the 32 bytes of `qs`.
-        let qx = unsafe { _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i) };
+        // SAFETY: this function's features include AVX2.
+        let qx = unsafe { x.bytes() };
         let ax = _mm256_sign_epi8(qx, qx);
-        let xd = x.d.to_f32();
+        let xd = x.scale().to_f32();
         for i in 0..r {
             let y = &acts[i][b];
             // SAFETY: the 32 bytes of `qs`.
@@ -460,7 +462,7 @@ pub fn q8_0<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], out: &mut [f
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q8_0_tiles<const R: usize, const W: usize, const VNNI: u8>(
-    w: &[BlockQ8_0],
+    w: &[impl SignedBlock],
     acts: &[&[BlockQ8_0]],
     kb: usize,
     stride: usize,
@@ -477,6 +479,32 @@ unsafe fn q8_0_tiles<const R: usize, const W: usize, const VNNI: u8>(
         // SAFETY: as above.
         unsafe { q8_0_tile::<R, 1, VNNI>(&w[first * kb..(first + 1) * kb], &acts, first, stride, out) };
     }
+}
+
+/// A Q5_0 block's values as signed bytes, as ggml's AVX2 `ggml_vec_dot_q5_0_q8_0` unpacks them:
+/// the nibbles, or'ed with 0xF0 (-16) where the fifth bit is clear.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn q5_0_bytes(x: &BlockQ5_0) -> __m256i {
+    // SAFETY: the 16 bytes of `qs`.
+    let low = unsafe { _mm_loadu_si128(x.qs.as_ptr() as *const __m128i) };
+    let nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(low), low), _mm256_set1_epi8(0xF));
+    // Byte i of the 32 takes byte i / 8 of qh; `or` with all bits but bit i % 8 set, so that it
+    // is all ones exactly when that bit is set.
+    let spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    let qh = _mm256_shuffle_epi8(_mm256_set1_epi32(i32::from_le_bytes(x.qh)), spread);
+    let set = _mm256_cmpeq_epi8(_mm256_or_si256(qh, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe)), _mm256_set1_epi8(-1));
+    _mm256_or_si256(nibbles, _mm256_andnot_si256(set, _mm256_set1_epi8(0xF0u8 as i8)))
+}
+
+/// A Q4_0 block's values as signed bytes: the nibbles minus 8.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn q4_0_bytes(x: &BlockQ4_0) -> __m256i {
+    // SAFETY: the 16 bytes of `qs`.
+    let low = unsafe { _mm_loadu_si128(x.qs.as_ptr() as *const __m128i) };
+    let nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(low), low), _mm256_set1_epi8(0xF));
+    _mm256_sub_epi8(nibbles, _mm256_set1_epi8(8))
 }
 
 /// Up to four f16 values as f32 in the first lanes of one vector (exact).
@@ -498,7 +526,7 @@ fn f16_lanes<const N: usize>(values: [half::f16; N]) -> __m128 {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q8_0_tile<const R: usize, const W: usize, const VNNI: u8>(
-    w: &[BlockQ8_0],
+    w: &[impl SignedBlock],
     acts: &[&[BlockQ8_0]; R],
     first: usize,
     stride: usize,
@@ -530,7 +558,7 @@ unsafe fn q8_0_tile<const R: usize, const W: usize, const VNNI: u8>(
     for b in 0..kb {
         let ys: [__m256i; R] = std::array::from_fn(|i| load(&acts[i][b].qs));
         let yd = f16_lanes::<R>(std::array::from_fn(|i| acts[i][b].d));
-        let xd = f16_lanes::<W>(std::array::from_fn(|j| w[j * kb + b].d));
+        let xd = f16_lanes::<W>(std::array::from_fn(|j| w[j * kb + b].scale()));
         let xd = _mm256_set_m128(xd, xd);
         // With VNNI: -128 × each lane's four activation bytes.
         let starts: [__m256i; R] = std::array::from_fn(|i| {
@@ -541,7 +569,8 @@ unsafe fn q8_0_tile<const R: usize, const W: usize, const VNNI: u8>(
             }
         });
         for (j, acc) in acc.iter_mut().enumerate() {
-            let qx = load(&w[j * kb + b].qs);
+            // SAFETY: this function's features include AVX2.
+            let qx = unsafe { w[j * kb + b].bytes() };
             let unsigned = if VNNI == NO_VNNI { _mm256_sign_epi8(qx, qx) } else { _mm256_xor_si256(qx, flip) };
             // The products of weight row j's scale with each activation row's (one rounding
             // each, as the scalar product), in lanes i and 4 + i.
@@ -565,7 +594,7 @@ unsafe fn q8_0_tile<const R: usize, const W: usize, const VNNI: u8>(
 /// [`q8_0_rows`] with AVX-512 VNNI's byte products on 256-bit registers, four weight rows at a
 /// time (see [`q8_0_tiles`]).
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
-pub fn q8_0_vnni_rows<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+pub fn q8_0_vnni_rows<const R: usize>(w: &[impl SignedBlock], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
     // SAFETY: this function's features include AVX-512 VL and VNNI.
     unsafe { q8_0_tiles::<R, 4, AVX512_VNNI>(w, acts, kb, stride, out) }
 }
@@ -573,14 +602,14 @@ pub fn q8_0_vnni_rows<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb
 /// [`q8_0_vnni_rows`] with AVX-VNNI (CPUs with VNNI but no AVX-512; 16 vector registers, so
 /// two weight rows at a time).
 #[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub fn q8_0_avx_vnni_rows<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+pub fn q8_0_avx_vnni_rows<const R: usize>(w: &[impl SignedBlock], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
     // SAFETY: this function's features include AVX-VNNI.
     unsafe { q8_0_tiles::<R, 2, AVX_VNNI>(w, acts, kb, stride, out) }
 }
 
 /// [`q8_0_rows`] two weight rows at a time (see [`q8_0_tiles`]), for batches of activation rows.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn q8_0_tiled_rows<const R: usize>(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+pub fn q8_0_tiled_rows<const R: usize>(w: &[impl SignedBlock], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
     // SAFETY: without VNNI, the body needs only this function's features.
     unsafe { q8_0_tiles::<R, 2, NO_VNNI>(w, acts, kb, stride, out) }
 }

@@ -110,6 +110,89 @@ pub struct BlockQ4_0 {
     pub(super) qs: [u8; QK4_0 / 2],
 }
 
+/// 32 weights `d * (q - 16)` with a 5-bit `q`, its bits as in [`BlockQ5_1`].
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct BlockQ5_0 {
+    pub(super) d: f16,
+    pub(super) qh: [u8; 4],
+    pub(super) qs: [u8; QK4_0 / 2],
+}
+
+/// Blocks of 32 weights `d * q` with a small signed integer `q` (Q8_0's byte, Q5_0's and Q4_0's
+/// offset nibbles), which llama.cpp multiplies alike against Q8_0 activations
+/// (`ggml_vec_dot_q{8,5,4}_0_q8_0`, llamafile's tinyBLAS): the values unpacked to 32 signed
+/// bytes, eight lanes of four exact products, one fused multiply-add per block by the product
+/// of the two scales. One set of kernels serves all three.
+pub trait SignedBlock: Copy + Send + Sync {
+    fn scale(&self) -> f16;
+    /// The 32 values `q`, in order.
+    fn values(&self) -> [i8; 32];
+    /// [`SignedBlock::values`] in a 256-bit vector.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn bytes(&self) -> std::arch::x86_64::__m256i;
+}
+
+impl SignedBlock for BlockQ8_0 {
+    #[inline(always)]
+    fn scale(&self) -> f16 {
+        self.d
+    }
+
+    #[inline(always)]
+    fn values(&self) -> [i8; 32] {
+        self.qs
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn bytes(&self) -> std::arch::x86_64::__m256i {
+        // SAFETY: the 32 bytes of `qs`; AVX (for the load) is the caller's to guarantee.
+        unsafe { std::arch::x86_64::_mm256_loadu_si256(self.qs.as_ptr() as *const _) }
+    }
+}
+
+impl SignedBlock for BlockQ5_0 {
+    #[inline(always)]
+    fn scale(&self) -> f16 {
+        self.d
+    }
+
+    #[inline(always)]
+    fn values(&self) -> [i8; 32] {
+        std::array::from_fn(|i| five_bits(&self.qs, self.qh, i) as i8 - 16)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn bytes(&self) -> std::arch::x86_64::__m256i {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { super::avx2::q5_0_bytes(self) }
+    }
+}
+
+impl SignedBlock for BlockQ4_0 {
+    #[inline(always)]
+    fn scale(&self) -> f16 {
+        self.d
+    }
+
+    #[inline(always)]
+    fn values(&self) -> [i8; 32] {
+        std::array::from_fn(|i| q4_0_value(self, i))
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn bytes(&self) -> std::arch::x86_64::__m256i {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { super::avx2::q4_0_bytes(self) }
+    }
+}
+
 /// One Q4_0 block (32 columns) of eight consecutive rows, interleaved so that a 256-bit vector
 /// holds four bytes of each of the eight rows (SIMD lanes are output rows, as in llama.cpp's
 /// `block_q4_0x8`). The same 144 bytes as the eight blocks it comes from.
@@ -196,6 +279,7 @@ const _: () = assert!(
         && std::mem::size_of::<BlockQ4_0>() == 18
         && std::mem::size_of::<BlockQ4_0x8>() == 144
         && std::mem::size_of::<BlockQ5_1>() == 24
+        && std::mem::size_of::<BlockQ5_0>() == 22
         && std::mem::size_of::<BlockQ4_1>() == 20
         && std::mem::size_of::<BlockQ8_1>() == 36
 );
@@ -407,17 +491,27 @@ pub(super) fn dequantize_q4_0(b: &BlockQ4_0, out: &mut [f32]) {
     }
 }
 
-/// Q4_0 blocks as Q8_0 blocks with the same values (the same f16 scale, `q - 8` as a byte).
-pub(super) fn q4_0_as_q8_0(b: &BlockQ4_0) -> BlockQ8_0 {
-    BlockQ8_0 { d: b.d, qs: std::array::from_fn(|i| q4_0_value(b, i)) }
-}
-
 /// The 5-bit value of element `i` (0..32) of a Q5_1 block (the weight is `d * value + m`).
 #[inline]
 pub(super) fn q5_1_value(b: &BlockQ5_1, i: usize) -> u8 {
-    let q = b.qs[i % 16];
+    five_bits(&b.qs, b.qh, i)
+}
+
+/// Element `i` (0..32) of 5-bit values stored as Q5_0 and Q5_1 store them: the low four bits in
+/// nibbles (`qs[i % 16]`, low nibble for i < 16), the fifth in bit `i` of `qh`.
+#[inline]
+fn five_bits(qs: &[u8; 16], qh: [u8; 4], i: usize) -> u8 {
+    let q = qs[i % 16];
     let low = if i < 16 { q & 0xF } else { q >> 4 };
-    low | (((u32::from_le_bytes(b.qh) >> i) as u8 & 1) << 4)
+    low | (((u32::from_le_bytes(qh) >> i) as u8 & 1) << 4)
+}
+
+/// ggml's `dequantize_row_q8_0`, `_q5_0` and `_q4_0` for one block: `q * d`.
+pub(super) fn dequantize_signed(b: &impl SignedBlock, out: &mut [f32]) {
+    let d = b.scale().to_f32();
+    for (o, q) in out.iter_mut().zip(b.values()) {
+        *o = q as f32 * d;
+    }
 }
 
 /// ggml's `dequantize_row_q5_1` (and `_q4_1`) for one block: `value * d + m`, the product

@@ -4,7 +4,9 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::avx2;
-use super::blocks::{q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1};
+use super::blocks::{
+    q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, SignedBlock,
+};
 use super::portable;
 use crate::engine::cpu::{dot_f32, fused_mul_add, hsum};
 use crate::lanes_dispatch;
@@ -123,12 +125,13 @@ pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, 
     by_rows!(8: q6k_rows, w, acts, kb, stride, tiled; out)
 }
 
-/// Each row computed as `ggml_vec_dot_q8_0_q8_0` computes it (and llamafile's tinyBLAS, which
+/// Q8_0, Q5_0 or Q4_0 weights ([`SignedBlock`]), each row computed as `ggml_vec_dot_q8_0_q8_0`
+/// (`_q5_0_`, `_q4_0_`) computes it (and llamafile's tinyBLAS, which
 /// llama.cpp uses for batches: the same lanes and order): per block, eight lanes of exact
 /// four-byte sums, each folded into its f32 lane with one fused multiply-add by the product of
 /// the two scales; the lanes summed in ggml's order. Batches go through tiles of weight rows
 /// (VNNI's byte products where the CPU has them): the same sums.
-pub fn q8_0_rows(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+pub fn q8_0_rows(w: &[impl SignedBlock], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
     check_rows(w, acts, kb, stride, 1, 4, out);
     #[cfg(target_arch = "x86_64")]
     if acts.len() > 1 {

@@ -8,8 +8,8 @@
 //! The arithmetic is llama.cpp's on x86 CPUs (ggml-cpu, as shipped in llama-cpp-python 0.3.36),
 //! so that greedy outputs can match it token for token:
 //! - activations are quantized as ggml does: Q8_K (round half to even, `d = -max/127`) for the
-//!   k-quants, Q8_0 (AVX2 variant: `d = amax/127` kept as f16, scale `127/amax`) for Q8_0 and
-//!   Q4_0;
+//!   k-quants, Q8_0 (AVX2 variant: `d = amax/127` kept as f16, scale `127/amax`) for Q8_0,
+//!   Q5_0 and Q4_0;
 //! - Q4_K follows the repacked AVX2 kernels (`gemv/gemm_q4_K_8x8_q8_K`, which llama.cpp uses for
 //!   every Q4_K matrix on AVX2): per 256-value block an exact integer dot product and an exact
 //!   integer min correction, each folded into its own f32 accumulator with one fused multiply-add;
@@ -24,7 +24,8 @@
 //!   block the exact integer dot product, folded into one f32 accumulator with one fused
 //!   multiply-add by the product of the two f16 scales. A Q4_0 matrix of other heights is not
 //!   repacked; llama.cpp then multiplies it like Q8_0 (`ggml_vec_dot_q4_0_q8_0` and llamafile's
-//!   tinyBLAS sum the same lanes as for Q8_0), and it is held as the Q8_0 blocks of its values.
+//!   tinyBLAS sum the same lanes as for Q8_0), and so does precis, unpacking its values to
+//!   signed bytes; Q5_0 likewise ([`blocks::SignedBlock`]).
 //!
 //! The integer parts are exact, so only their grouping into lanes matters; the portable code
 //! computes the same lane sums and the same fused multiply-adds as the AVX2 code and gives the
@@ -32,8 +33,7 @@
 //!
 //! Weights are held once, in the file's block layout, except that Q4_K and Q4_0 matrices of a
 //! multiple of 8 rows are interleaved by groups of 8 rows instead (the same bytes, lanes of a
-//! vector being output rows) and Q4_0 matrices of other heights are held as Q8_0: no second,
-//! repacked copy.
+//! vector being output rows) and Q4_1 is held as Q5_1: no second, repacked copy.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -44,9 +44,9 @@ pub use kernels::tinyblas_dot_lanes;
 mod portable;
 
 use blocks::{
-    block_at, blocks_from_bytes, dequantize_q4_0, dequantize_q4k, dequantize_q5_1, dequantize_q5k, dequantize_q6k, q4_0_as_q8_0,
+    block_at, blocks_from_bytes, dequantize_q4_0, dequantize_q4k, dequantize_q5_1, dequantize_q5k, dequantize_q6k, dequantize_signed,
     q4_1_as_q5_1, quantize_q8_0, quantize_q8_1, quantize_q8k, weight_vec, BlockQ4K, BlockQ4Kx8, BlockQ4_0, BlockQ4_0x8, BlockQ4_1,
-    BlockQ5K, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, QK4_0, QK5_1, QK8_0, QK_K,
+    BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, SignedBlock, QK4_0, QK5_1, QK8_0, QK_K,
 };
 use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
@@ -85,8 +85,11 @@ pub enum Weights {
     Q6K(Vec<BlockQ6K>),
     /// Q4_0 with a multiple of 8 rows, interleaved by 8 (`[row group][block]`), computed as
     /// llama.cpp's repacked `q4_0_8x8` kernels compute it (llama.cpp repacks no other Q4_0
-    /// matrix and multiplies those like Q8_0: they are held as [`Weights::Q8_0`]).
+    /// matrix and multiplies those like Q8_0: [`Weights::Q4_0`]).
     Q4_0x8(Vec<BlockQ4_0x8>),
+    /// Q4_0 of other heights.
+    Q4_0(Vec<BlockQ4_0>),
+    Q5_0(Vec<BlockQ5_0>),
     Q8_0(Vec<BlockQ8_0>),
     /// Q5_1, or Q4_1 held as the Q5_1 blocks of its values (llama.cpp's dot products of the
     /// two are the same arithmetic).
@@ -143,6 +146,7 @@ pub struct RowMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Q4_0,
+    Q5_0,
     Q4_1,
     Q5_1,
     Q4K,
@@ -159,7 +163,7 @@ impl QMatrix {
     pub fn from_blocks(kind: Kind, rows: usize, cols: usize, bytes: &[u8]) -> Result<Self, String> {
         let block = match kind {
             Kind::Q4K | Kind::Q5K | Kind::Q6K => QK_K,
-            Kind::Q4_0 => QK4_0,
+            Kind::Q4_0 | Kind::Q5_0 => QK4_0,
             Kind::Q4_1 | Kind::Q5_1 => QK5_1,
             Kind::Q8_0 => QK8_0,
             Kind::F32 | Kind::F16 | Kind::BF16 => 1,
@@ -214,11 +218,10 @@ impl QMatrix {
             Kind::Q4_0 => {
                 // llama.cpp repacks only whole groups of eight rows; otherwise its Q4_0 dot
                 // products are Q8_0's (`ggml_vec_dot_q4_0_q8_0` and llamafile's tinyBLAS sum
-                // the same eight lanes of exact integers with the same fused multiply-adds),
-                // and Q8_0 holds every Q4_0 weight exactly.
-                let blocks: Vec<BlockQ4_0> = blocks_from_bytes(bytes);
-                Weights::Q8_0(blocks.iter().map(q4_0_as_q8_0).collect())
+                // the same eight lanes of exact integers with the same fused multiply-adds).
+                Weights::Q4_0(blocks_from_bytes(bytes))
             }
+            Kind::Q5_0 => Weights::Q5_0(blocks_from_bytes(bytes)),
             Kind::Q8_0 => Weights::Q8_0(blocks_from_bytes(bytes)),
             Kind::Q5_1 => Weights::Q5_1(blocks_from_bytes(bytes)),
             Kind::Q4_1 => {
@@ -248,6 +251,8 @@ impl QMatrix {
             Weights::Q5K(b) => b.len(),
             Weights::Q6K(b) => b.len(),
             Weights::Q4_0x8(b) => 8 * b.len(),
+            Weights::Q4_0(b) => b.len(),
+            Weights::Q5_0(b) => b.len(),
             Weights::Q8_0(b) => b.len(),
             Weights::Q5_1(b) => b.len(),
             Weights::F32(v) => v.len(),
@@ -304,15 +309,9 @@ impl QMatrix {
                     dequantize_q4_0(&x.row(r), out);
                 }
             }
-            Weights::Q8_0(blocks) => {
-                let per_row = self.cols / QK8_0;
-                for (block, out) in blocks[row * per_row..(row + 1) * per_row].iter().zip(out.chunks_exact_mut(QK8_0)) {
-                    let d = block.d.to_f32();
-                    for (o, &q) in out.iter_mut().zip(&block.qs) {
-                        *o = q as f32 * d;
-                    }
-                }
-            }
+            Weights::Q4_0(blocks) => signed_row(blocks, row, out),
+            Weights::Q5_0(blocks) => signed_row(blocks, row, out),
+            Weights::Q8_0(blocks) => signed_row(blocks, row, out),
             Weights::Q5_1(blocks) => {
                 let per_row = self.cols / QK5_1;
                 for (block, out) in blocks[row * per_row..(row + 1) * per_row].iter().zip(out.chunks_exact_mut(QK5_1)) {
@@ -355,7 +354,7 @@ impl QMatrix {
                 unsafe { blocks.set_len(n) };
                 Activations::Q8K(blocks)
             }
-            Weights::Q4_0x8(_) | Weights::Q8_0(_) => {
+            Weights::Q4_0x8(_) | Weights::Q4_0(_) | Weights::Q5_0(_) | Weights::Q8_0(_) => {
                 // ggml_quantize_mat_q8_0_4x8 (the Q4_0 GEMM's quantizer) computes the same
                 // scales and values as quantize_row_q8_0, only interleaved.
                 let mut blocks = vec![BlockQ8_0 { d: f16::ZERO, qs: [0; QK8_0] }; xs.len() / QK8_0];
@@ -474,7 +473,7 @@ impl QMatrix {
         match self.weights {
             Weights::Q4Kx8(_) => 0,
             Weights::Q4K(_) | Weights::Q5K(_) | Weights::Q6K(_) => 1,
-            Weights::Q4_0x8(_) | Weights::Q8_0(_) => 2,
+            Weights::Q4_0x8(_) | Weights::Q4_0(_) | Weights::Q5_0(_) | Weights::Q8_0(_) => 2,
             Weights::F32(_) => 3,
             Weights::Q5_1(_) => 4,
             Weights::F16(_) => 5,
@@ -522,11 +521,9 @@ impl QMatrix {
                 let (w, a) = (&w[rows.start / 8 * kb..rows.end / 8 * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
                 in_groups(a, kb, stride, flags, out, |a, _: [bool; 4], out| kernels::q4_0x8_rows(w, a, kb, stride, out));
             }
-            (Weights::Q8_0(w), Activations::Q8_0(a)) => {
-                let kb = self.cols / QK8_0;
-                let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
-                in_groups(a, kb, stride, flags, out, |a, _: [bool; 4], out| kernels::q8_0_rows(w, a, kb, stride, out));
-            }
+            (Weights::Q4_0(w), Activations::Q8_0(a)) => signed_rows(w, self.cols, rows, a, acts_rows, flags, out, stride),
+            (Weights::Q5_0(w), Activations::Q8_0(a)) => signed_rows(w, self.cols, rows, a, acts_rows, flags, out, stride),
+            (Weights::Q8_0(w), Activations::Q8_0(a)) => signed_rows(w, self.cols, rows, a, acts_rows, flags, out, stride),
             (Weights::Q5_1(w), Activations::Q8_1(a)) => {
                 let kb = self.cols / QK5_1;
                 let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
@@ -607,6 +604,31 @@ fn matmul_many(pairs: &[(&QMatrix, &Activations)], m: usize, modes: &[RowMode]) 
     outs
 }
 
+/// Row `row` of a matrix of [`SignedBlock`]s as f32.
+fn signed_row(blocks: &[impl SignedBlock], row: usize, out: &mut [f32]) {
+    let per_row = out.len() / QK8_0;
+    for (block, out) in blocks[row * per_row..(row + 1) * per_row].iter().zip(out.chunks_exact_mut(QK8_0)) {
+        dequantize_signed(block, out);
+    }
+}
+
+/// [`QMatrix::dot_rows`] for a matrix of [`SignedBlock`]s, `cols` wide.
+#[allow(clippy::too_many_arguments)]
+fn signed_rows(
+    w: &[impl SignedBlock],
+    cols: usize,
+    rows: std::ops::Range<usize>,
+    a: &[BlockQ8_0],
+    acts_rows: std::ops::Range<usize>,
+    flags: &[bool],
+    out: &mut [f32],
+    stride: usize,
+) {
+    let kb = cols / QK8_0;
+    let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
+    in_groups(a, kb, stride, flags, out, |a, _: [bool; 4], out| kernels::q8_0_rows(w, a, kb, stride, out));
+}
+
 /// Runs `kernel` over the activation rows (`kb` blocks each) in groups of up to `N` (the size of
 /// the kernel's flags; a weight block is decoded once per group), group g writing its outputs
 /// from `out[N * g * stride]` on; every row's result is the same whatever group it is in.
@@ -672,6 +694,15 @@ mod tests {
         (QMatrix::from_blocks(kind, rows, cols, &q.data().unwrap()).unwrap(), q)
     }
 
+    /// [`portable`]'s weight row `row` of [`SignedBlock`]s against all activation rows.
+    fn signed(w: &[impl SignedBlock], cols: usize, a: &[BlockQ8_0], row: usize, out: &mut [f32]) {
+        let kb = cols / QK8_0;
+        let rows: Vec<_> = a.chunks_exact(kb).collect();
+        for (rows, out) in rows.chunks(4).zip(out.chunks_mut(4)) {
+            portable::q8_0(&w[row * kb..(row + 1) * kb], rows, out)
+        }
+    }
+
     fn portable(matrix: &QMatrix, xs: &[f32], modes: &[RowMode]) -> Vec<f32> {
         let acts = matrix.quantize(xs, modes);
         let m = xs.len() / matrix.cols;
@@ -704,13 +735,9 @@ mod tests {
                         portable::q6k(&w[row * kb..(row + 1) * kb], rows, tiled, out)
                     }
                 }
-                (Weights::Q8_0(w), Activations::Q8_0(a)) => {
-                    let kb = matrix.cols / QK8_0;
-                    let rows: Vec<_> = a.chunks_exact(kb).collect();
-                    for (rows, out) in rows.chunks(4).zip(out.chunks_mut(4)) {
-                        portable::q8_0(&w[row * kb..(row + 1) * kb], rows, out)
-                    }
-                }
+                (Weights::Q8_0(w), Activations::Q8_0(a)) => signed(w, matrix.cols, a, row, &mut out),
+                (Weights::Q5_0(w), Activations::Q8_0(a)) => signed(w, matrix.cols, a, row, &mut out),
+                (Weights::Q4_0(w), Activations::Q8_0(a)) => signed(w, matrix.cols, a, row, &mut out),
                 (Weights::Q5K(w), Activations::Q8K(a)) => {
                     let kb = matrix.cols / QK_K;
                     let rows: Vec<_> = a.chunks_exact(kb).collect();
@@ -778,11 +805,11 @@ mod tests {
     }
 
     #[test]
-    fn q4_0_with_rows_not_in_groups_of_eight_is_held_as_the_same_q8_0_values() {
+    fn q4_0_with_rows_not_in_groups_of_eight_is_held_as_it_is() {
         // llama.cpp repacks Q4_0 by groups of eight rows only; 13 rows are multiplied like Q8_0.
         let cols = 256;
         let (matrix, qtensor) = quantized(GgmlDType::Q4_0, Kind::Q4_0, 13, cols);
-        assert!(matches!(matrix.weights, Weights::Q8_0(_)));
+        assert!(matches!(matrix.weights, Weights::Q4_0(_)));
         let wd = qtensor.dequantize(&Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
         let mut row = vec![0f32; cols];
         for (j, expected) in wd.iter().enumerate() {
@@ -799,6 +826,7 @@ mod tests {
             (GgmlDType::Q6K, Kind::Q6K),
             (GgmlDType::Q4_0, Kind::Q4_0),
             (GgmlDType::Q8_0, Kind::Q8_0),
+            (GgmlDType::Q5_0, Kind::Q5_0),
             (GgmlDType::Q5_1, Kind::Q5_1),
             (GgmlDType::Q4_1, Kind::Q4_1),
         ];

@@ -8,7 +8,8 @@
 //! partial sums are bounded as noted where they are formed (|activation| <= 128).
 
 use super::blocks::{
-    q4k_scales_mins, q5_1_value, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, QK_K,
+    q4k_scales_mins, q5_1_value, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1,
+    SignedBlock, QK_K,
 };
 use super::kernels::{q4k_min_sum, scatter_group, scatter_row};
 use crate::engine::cpu::{fused_mul_add as fma, hsum8};
@@ -280,12 +281,14 @@ pub fn q6k(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 8], out: &mut [f3
     }
 }
 
-pub fn q8_0(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], out: &mut [f32]) {
+/// `ggml_vec_dot_q8_0_q8_0` (and `_q5_0_`, `_q4_0_`: see [`SignedBlock`]).
+pub fn q8_0(w: &[impl SignedBlock], acts: &[&[BlockQ8_0]], out: &mut [f32]) {
     let n = acts.len().min(out.len());
     let mut acc = [[0f32; 8]; 4];
     for (b, x) in w.iter().enumerate() {
-        let xq: [i16; 32] = std::array::from_fn(|k| x.qs[k] as i16);
-        let xd = x.d.to_f32();
+        let values = x.values();
+        let xq: [i16; 32] = std::array::from_fn(|k| values[k] as i16);
+        let xd = x.scale().to_f32();
         for i in 0..n {
             let y = &acts[i][b];
             // Products of at most 128 * 128: four of them need 32 bits.
@@ -352,7 +355,7 @@ pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, 
     }
 }
 
-pub fn q8_0_rows(w: &[BlockQ8_0], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
+pub fn q8_0_rows(w: &[impl SignedBlock], acts: &[&[BlockQ8_0]], kb: usize, stride: usize, out: &mut [f32]) {
     for (i, row) in w.chunks_exact(kb).enumerate() {
         let mut values = [0f32; 8];
         q8_0(row, acts, &mut values[..acts.len()]);
