@@ -189,9 +189,10 @@ pub fn q4kx8(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut 
     let n = acts.len().min(out.len());
     let (mut acc, mut acc_min) = ([[0f32; 8]; 4], [[0f32; 8]; 4]);
     for (b, x) in w.iter().enumerate() {
-        // `[chunk j][t][row][u]`: low nibbles values 64j + 4t + u, high ones 64j + 32 + 4t + u.
-        let lo: [u8; 1024] = std::array::from_fn(|k| x.qs[k] & 0xF);
-        let hi: [u8; 1024] = std::array::from_fn(|k| x.qs[k] >> 4);
+        // `[chunk j][t][row][u]`: low nibbles values 64j + 4t + u, high ones 64j + 32 + 4t + u;
+        // widened to 16 bits once for all the activation rows.
+        let lo: [i16; 1024] = std::array::from_fn(|k| (x.qs[k] & 0xF) as i16);
+        let hi: [i16; 1024] = std::array::from_fn(|k| (x.qs[k] >> 4) as i16);
         let xd: [f32; 8] = std::array::from_fn(|r| x.d[r].to_f32());
         let xmin: [f32; 8] = std::array::from_fn(|r| x.dmin[r].to_f32());
         for i in 0..n {
@@ -205,13 +206,13 @@ pub fn q4kx8(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut 
                 let (mut dlo, mut dhi) = ([0i16; 32], [0i16; 32]);
                 for t in 0..8 {
                     let o = 256 * j + 32 * t;
-                    let (ql, qh): (&[u8; 32], &[u8; 32]) = (lo[o..o + 32].try_into().unwrap(), hi[o..o + 32].try_into().unwrap());
+                    let (ql, qh): (&[i16; 32], &[i16; 32]) = (lo[o..o + 32].try_into().unwrap(), hi[o..o + 32].try_into().unwrap());
                     let (yl, yh) = (&y.qs[64 * j + 4 * t..64 * j + 4 * t + 4], &y.qs[64 * j + 32 + 4 * t..64 * j + 32 + 4 * t + 4]);
                     let (yl, yh): ([i16; 32], [i16; 32]) =
                         (std::array::from_fn(|k| yl[k % 4] as i16), std::array::from_fn(|k| yh[k % 4] as i16));
                     for k in 0..32 {
-                        dlo[k] += ql[k] as i16 * yl[k];
-                        dhi[k] += qh[k] as i16 * yh[k];
+                        dlo[k] += ql[k] * yl[k];
+                        dhi[k] += qh[k] * yh[k];
                     }
                 }
                 let (bs_lo, bs_hi) =
@@ -224,19 +225,19 @@ pub fn q4kx8(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut 
                 }
             }
             let (d, dmin): ([f32; 8], [f32; 8]) = (std::array::from_fn(|r| xd[r] * y.d), std::array::from_fn(|r| xmin[r] * y.d));
-            for r in 0..8 {
-                if gemm[i] {
-                    // llama.cpp's GEMM folds the sums every pair of sub-blocks.
-                    for j in 0..4 {
-                        acc[i][r] = fma(sums[j][r] as f32, d[r], acc[i][r]);
-                        acc_min[i][r] = fma(min_sums[j][r] as f32, dmin[r], acc_min[i][r]);
-                    }
-                } else {
-                    let sum = sums[0][r] + sums[1][r] + sums[2][r] + sums[3][r];
-                    let min_sum = min_sums[0][r] + min_sums[1][r] + min_sums[2][r] + min_sums[3][r];
-                    acc[i][r] = fma(sum as f32, d[r], acc[i][r]);
-                    acc_min[i][r] = fma(min_sum as f32, dmin[r], acc_min[i][r]);
+            // The eight rows side by side (independent lanes), so that the fused multiply-adds
+            // vectorize.
+            if gemm[i] {
+                // llama.cpp's GEMM folds the sums every pair of sub-blocks.
+                for j in 0..4 {
+                    acc[i] = std::array::from_fn(|r| fma(sums[j][r] as f32, d[r], acc[i][r]));
+                    acc_min[i] = std::array::from_fn(|r| fma(min_sums[j][r] as f32, dmin[r], acc_min[i][r]));
                 }
+            } else {
+                let sum: [i32; 8] = std::array::from_fn(|r| sums[0][r] + sums[1][r] + sums[2][r] + sums[3][r]);
+                let min_sum: [i32; 8] = std::array::from_fn(|r| min_sums[0][r] + min_sums[1][r] + min_sums[2][r] + min_sums[3][r]);
+                acc[i] = std::array::from_fn(|r| fma(sum[r] as f32, d[r], acc[i][r]));
+                acc_min[i] = std::array::from_fn(|r| fma(min_sum[r] as f32, dmin[r], acc_min[i][r]));
             }
         }
     }
