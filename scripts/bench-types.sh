@@ -3,7 +3,7 @@
 # greedy decode tok/s (best of 3 after a warm-up, the same raw prompt for both) and precis's peak
 # memory against the file's size, for
 #   - Qwen2.5-Coder 1.5B as fetched (Q4_K_M: Q4_K, Q6_K) and re-quantized by llama.cpp's quantizer
-#     (scripts/ref/requantize.py) to Q5_K_M (Q5_K, Q6_K), Q4_0 and Q8_0;
+#     (scripts/ref/requantize.py) to Q5_K_M (Q5_K, Q6_K), Q4_0, Q6_K and Q8_0;
 #   - Qwen2.5-Coder 0.5B re-quantized to Q5_K_M (mostly Q5_1 and Q8_0: its width 896 is not a
 #     multiple of 256) and Q4_1.
 # (Gemma 3 270M is not here: bench-llm loads models as chat models, and it has no template.)
@@ -34,6 +34,7 @@ files=(
     "$big"
     "$(requant "$big" Q5_K_M qwen1.5b-q5_k_m.gguf)"
     "$(requant "$big" Q4_0 qwen1.5b-q4_0.gguf)"
+    "$(requant "$big" Q6_K qwen1.5b-q6_k.gguf)"
     "$(requant "$big" Q8_0 qwen1.5b-q8_0.gguf)"
     "$(requant "$small" Q5_K_M qwen0.5b-q5_k_m.gguf)"
     "$(requant "$small" Q4_1 qwen0.5b-q4_1.gguf)"
