@@ -1,8 +1,8 @@
 //! Bit-for-bit parity with llama.cpp (llama-cpp-python 0.3.36 on AVX2) on the architectures
 //! the translation models do not cover: Gemma 3 270M (gemma3: sliding-window layers, GELU
 //! feed-forward, pre- and post-norms, head norms, scaled embeddings and queries, tied output)
-//! and random-weight qwen3 and llama models, one with Llama 3's rotary frequency factors
-//! (tests/fixtures/arch, from
+//! and random-weight qwen3, llama and gemma3 models, one with Llama 3's rotary frequency
+//! factors, one with Gemma 3 4B's rotary scaling (tests/fixtures/arch, from
 //! `scripts/ref/make_arch_models.py`). For prompts given as token ids, the logits after the
 //! prompt and at every greedy step, and the greedy tokens, must be llama.cpp's to the bit. The
 //! fixture (SHA-256 of llama.cpp's logits as little-endian f32) comes from
@@ -87,6 +87,13 @@ fn llama_logits_and_greedy_tokens_are_bit_identical_to_llama_cpp() {
 #[test]
 fn llama3_rope_factors_logits_and_greedy_tokens_are_bit_identical_to_llama_cpp() {
     check_model("llama3-tiny.gguf");
+}
+
+/// Gemma 3 as the 4B and larger models (TranslateGemma) are built: linear rotary scaling on the
+/// global layers, windows that the prompts cross, one key/value head.
+#[test]
+fn gemma3_rope_scaling_logits_and_greedy_tokens_are_bit_identical_to_llama_cpp() {
+    check_model("gemma3-tiny.gguf");
 }
 
 /// A prompt's logits do not depend on how it is cut into calls: the long Gemma prompt run in

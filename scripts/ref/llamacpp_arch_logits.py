@@ -12,7 +12,7 @@ batches of 512, as llama-cpp-python does.
 Gemma prompts: llama.cpp's tokenization (with BOS) of FLORES devtest French lines, shipped in
 tests/fixtures/flores200-devtest: line 0; lines 1-4; and lines from 10 on until the prompt
 passes 600 tokens, past the model's 512-token sliding window. The ids are stored in the fixture.
-Tiny-model prompts (qwen3-tiny, llama-tiny, llama3-tiny): random ids from a fixed seed, of lengths 1, 9, 100 and 530.
+Tiny-model prompts (qwen3-tiny, llama-tiny, llama3-tiny, gemma3-tiny): random ids from a fixed seed, of lengths 1, 9, 100 and 530.
 
 The fixture depends on how llama.cpp was built: tests/fixtures/llamacpp_arch_logits.json from an AVX2 build,
 llamacpp_arch_logits.avx512.json (--out) from an AVX-512 build (scripts/setup-reference.sh builds for the CPU it
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference as ref  # noqa: E402
 
 GEMMA = "gemma-3-270m-q4_k_m.gguf"
-TINY = ["qwen3-tiny.gguf", "llama-tiny.gguf", "llama3-tiny.gguf"]
+TINY = ["qwen3-tiny.gguf", "llama-tiny.gguf", "llama3-tiny.gguf", "gemma3-tiny.gguf"]
 TINY_LENGTHS = [1, 9, 100, 530]
 LONG_GEMMA_PROMPT = 600
 

@@ -23,6 +23,12 @@ files are reproducible byte for byte with the same gguf-py and numpy.
   original context of 512 instead of 8192 so that most pairs of dimensions get a factor other
   than 1 within the test prompts), 4 query heads and 2 key/value heads of 64, output tied to
   the embeddings (as in Llama 3.2 1B and 3B).
+- gemma3-tiny.gguf: Gemma 3's layout as the 4B and larger models (TranslateGemma) have it:
+  six layers, five of them with a 16-position sliding window (so that the test prompts cross
+  it) and the sixth global with linear rotary scaling (factor 8, base 1000000; the windowed
+  layers use base 10000 unscaled), query and key head norms, norms after attention and
+  feed-forward, GELU feed-forward, embeddings scaled by √n_embd, tied output. The same
+  byte-level BPE vocabulary as the others (the tests give token ids).
 
 Usage: python3 scripts/ref/make_arch_models.py [--out-dir tests/fixtures/arch]
 """
@@ -160,16 +166,22 @@ def write_model(path: Path, arch: str, spec: dict, seed: int) -> None:
     w = Weights(seed)
     tokens, types, merges, eot = vocabulary()
     n_head, n_kv, head_dim, n_ff = spec["n_head"], spec["n_head_kv"], spec["head_dim"], spec["n_ff"]
+    n_layer = spec.get("n_layer", N_LAYER)
     writer = gguf.GGUFWriter(str(path), arch)
     writer.add_name(f"precis {arch} test model (random weights)")
     writer.add_context_length(CONTEXT)
     writer.add_embedding_length(N_EMBD)
-    writer.add_block_count(N_LAYER)
+    writer.add_block_count(n_layer)
     writer.add_feed_forward_length(n_ff)
     writer.add_head_count(n_head)
     writer.add_head_count_kv(n_kv)
     writer.add_layer_norm_rms_eps(1e-6)
     writer.add_rope_freq_base(spec["rope_base"])
+    if "gemma3" in spec:
+        g = spec["gemma3"]
+        writer.add_sliding_window(g["sliding_window"])
+        writer.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        writer.add_rope_scaling_factor(g["rope_scale"])
     if head_dim != N_EMBD // n_head:
         writer.add_key_length(head_dim)
         writer.add_value_length(head_dim)
@@ -187,15 +199,15 @@ def write_model(path: Path, arch: str, spec: dict, seed: int) -> None:
 
     # Embeddings of spread about one per value (gain √cols); the tied output then gives logits
     # of a few units.
-    matrix("token_embd.weight", spec["embd_type"], N_VOCAB, N_EMBD, gain=N_EMBD**0.5)
+    matrix("token_embd.weight", spec["embd_type"], N_VOCAB, N_EMBD, gain=spec.get("embd_gain", N_EMBD**0.5))
     writer.add_tensor("output_norm.weight", w.norm(N_EMBD))
     if spec.get("llama3_rope") is not None:
         writer.add_tensor("rope_freqs.weight", llama3_rope_factors(spec["rope_base"], head_dim, **spec["llama3_rope"]))
     if spec["output_type"] is not None:
         matrix("output.weight", spec["output_type"], N_VOCAB, N_EMBD, gain=4.0)
-    for il in range(N_LAYER):
+    for il in range(n_layer):
         p = f"blk.{il}"
-        t = spec["layer_types"][il]
+        t = spec["layer_types"][il % len(spec["layer_types"])]
         writer.add_tensor(f"{p}.attn_norm.weight", w.norm(N_EMBD))
         matrix(f"{p}.attn_q.weight", t["q"], n_head * head_dim, N_EMBD, gain=2.0)
         matrix(f"{p}.attn_k.weight", t["k"], n_kv * head_dim, N_EMBD, gain=2.0)
@@ -204,10 +216,14 @@ def write_model(path: Path, arch: str, spec: dict, seed: int) -> None:
             writer.add_tensor(f"{p}.attn_q_norm.weight", w.norm(head_dim))
             writer.add_tensor(f"{p}.attn_k_norm.weight", w.norm(head_dim))
         matrix(f"{p}.attn_output.weight", t["o"], N_EMBD, n_head * head_dim, gain=4.0)
+        if "gemma3" in spec:
+            writer.add_tensor(f"{p}.post_attention_norm.weight", w.norm(N_EMBD))
         writer.add_tensor(f"{p}.ffn_norm.weight", w.norm(N_EMBD))
         matrix(f"{p}.ffn_gate.weight", t["gate"], n_ff, N_EMBD, gain=2.0)
         matrix(f"{p}.ffn_up.weight", t["up"], n_ff, N_EMBD)
         matrix(f"{p}.ffn_down.weight", t["down"], N_EMBD, n_ff, gain=6.0)
+        if "gemma3" in spec:
+            writer.add_tensor(f"{p}.post_ffw_norm.weight", w.norm(N_EMBD))
 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
@@ -276,6 +292,29 @@ def specs() -> dict[str, tuple[str, dict, int]]:
                 ],
             },
             7,
+        ),
+        "gemma3-tiny.gguf": (
+            "gemma3",
+            {
+                "n_layer": 6,
+                "n_head": 4,
+                "n_head_kv": 1,
+                "head_dim": 64,
+                "n_ff": 512,
+                "rope_base": 1000000.0,
+                "gemma3": {"sliding_window": 16, "rope_scale": 8.0},
+                # Gemma scales the embeddings by √n_embd itself.
+                "embd_gain": 1.0,
+                "pre": "qwen2",
+                "head_norms": True,
+                "embd_type": T.Q8_0,
+                "output_type": None,
+                "layer_types": [
+                    {"q": T.Q4_K, "k": T.Q5_0, "v": T.Q6_K, "o": T.Q4_K, "gate": T.Q4_K, "up": T.Q5_0, "down": T.Q6_K},
+                    {"q": T.Q8_0, "k": T.Q4_K, "v": T.Q4_K, "o": T.Q5_0, "gate": T.Q6_K, "up": T.Q4_K, "down": T.Q8_0},
+                ],
+            },
+            9,
         ),
     }
 
