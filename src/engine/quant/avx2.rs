@@ -11,8 +11,8 @@
 use std::arch::x86_64::*;
 
 use super::blocks::{
-    q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ4_0, BlockQ4_0x8, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0,
-    BlockQ8_1, SignedBlock, QK_K,
+    q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ4_0, BlockQ4_0x8, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, MinBlock,
+    SignedBlock, QK_K,
 };
 use super::kernels::{scatter_group, scatter_row};
 use crate::engine::cpu::hsum8;
@@ -481,30 +481,46 @@ unsafe fn q8_0_tiles<const R: usize, const W: usize, const VNNI: u8>(
     }
 }
 
+/// The 32 nibbles of `qs` as bytes, in value order (low nibbles first).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn nibble_bytes(qs: &[u8; 16]) -> __m256i {
+    // SAFETY: the 16 bytes of `qs`.
+    let low = unsafe { _mm_loadu_si128(qs.as_ptr() as *const __m128i) };
+    _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(low), low), _mm256_set1_epi8(0xF))
+}
+
+/// All ones in byte i exactly where bit i of `qh` is set (ggml's `bytes_from_bits_32`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn bit_bytes(qh: [u8; 4]) -> __m256i {
+    // Byte i of the 32 takes byte i / 8 of qh; `or` with all bits but bit i % 8 set, so that it
+    // is all ones exactly when that bit is set.
+    let spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    let qh = _mm256_shuffle_epi8(_mm256_set1_epi32(i32::from_le_bytes(qh)), spread);
+    _mm256_cmpeq_epi8(_mm256_or_si256(qh, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe)), _mm256_set1_epi8(-1))
+}
+
 /// A Q5_0 block's values as signed bytes, as ggml's AVX2 `ggml_vec_dot_q5_0_q8_0` unpacks them:
 /// the nibbles, or'ed with 0xF0 (-16) where the fifth bit is clear.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn q5_0_bytes(x: &BlockQ5_0) -> __m256i {
-    // SAFETY: the 16 bytes of `qs`.
-    let low = unsafe { _mm_loadu_si128(x.qs.as_ptr() as *const __m128i) };
-    let nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(low), low), _mm256_set1_epi8(0xF));
-    // Byte i of the 32 takes byte i / 8 of qh; `or` with all bits but bit i % 8 set, so that it
-    // is all ones exactly when that bit is set.
-    let spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    let qh = _mm256_shuffle_epi8(_mm256_set1_epi32(i32::from_le_bytes(x.qh)), spread);
-    let set = _mm256_cmpeq_epi8(_mm256_or_si256(qh, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe)), _mm256_set1_epi8(-1));
-    _mm256_or_si256(nibbles, _mm256_andnot_si256(set, _mm256_set1_epi8(0xF0u8 as i8)))
+    _mm256_or_si256(nibble_bytes(&x.qs), _mm256_andnot_si256(bit_bytes(x.qh), _mm256_set1_epi8(0xF0u8 as i8)))
 }
 
 /// A Q4_0 block's values as signed bytes: the nibbles minus 8.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) fn q4_0_bytes(x: &BlockQ4_0) -> __m256i {
-    // SAFETY: the 16 bytes of `qs`.
-    let low = unsafe { _mm_loadu_si128(x.qs.as_ptr() as *const __m128i) };
-    let nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(low), low), _mm256_set1_epi8(0xF));
-    _mm256_sub_epi8(nibbles, _mm256_set1_epi8(8))
+    _mm256_sub_epi8(nibble_bytes(&x.qs), _mm256_set1_epi8(8))
+}
+
+/// Unsigned 5-bit values (Q5_1) as bytes: the nibbles with bit 4 where `qh` has the value's bit.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn five_bit_bytes(qs: &[u8; 16], qh: [u8; 4]) -> __m256i {
+    _mm256_or_si256(nibble_bytes(qs), _mm256_and_si256(bit_bytes(qh), _mm256_set1_epi8(0x10)))
 }
 
 /// Up to four f16 values as f32 in the first lanes of one vector (exact).
@@ -616,7 +632,7 @@ pub fn q8_0_tiled_rows<const R: usize>(w: &[impl SignedBlock], acts: &[&[BlockQ8
 
 /// [`q5_1`] over consecutive weight rows of `kb` blocks (see [`super::kernels::q5_1_rows`]).
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn q5_1_rows<const R: usize>(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], kb: usize, stride: usize, out: &mut [f32]) {
+pub fn q5_1_rows<const R: usize>(w: &[impl MinBlock], acts: &[&[BlockQ8_1]], kb: usize, stride: usize, out: &mut [f32]) {
     for (i, row) in w.chunks_exact(kb).enumerate() {
         let mut values = [0f32; R];
         q5_1::<R>(row, acts, &mut values);
@@ -629,25 +645,15 @@ pub fn q5_1_rows<const R: usize>(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], kb: usi
 /// Panics if `acts` does not hold R rows (1 to 4) of at least `w.len()` blocks, or `out` less
 /// than R values.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn q5_1<const R: usize>(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], out: &mut [f32]) {
+pub fn q5_1<const R: usize>(w: &[impl MinBlock], acts: &[&[BlockQ8_1]], out: &mut [f32]) {
     let acts: &[&[BlockQ8_1]; R] = acts.try_into().expect("R activation rows");
     let ones = _mm256_set1_epi16(1);
-    let m4 = _mm256_set1_epi8(0xF);
-    let bit5 = _mm256_set1_epi8(0x10);
-    // Byte i of the 32 takes byte i / 8 of qh; `or` with all bits but bit i % 8 set, so that it
-    // is all ones exactly when that bit is set.
-    let spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    let others = _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe);
     let mut acc = [_mm256_setzero_ps(); R];
     let mut summs = [0f32; R];
     for (b, x) in w.iter().enumerate() {
-        // SAFETY: the 16 bytes of `qs`.
-        let low = unsafe { _mm_loadu_si128(x.qs.as_ptr() as *const __m128i) };
-        let nibbles = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(low), low), m4);
-        let qh = _mm256_shuffle_epi8(_mm256_set1_epi32(i32::from_le_bytes(x.qh)), spread);
-        let high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_or_si256(qh, others), _mm256_set1_epi8(-1)), bit5);
-        let qx = _mm256_or_si256(nibbles, high);
-        let (xd, xm) = (x.d.to_f32(), x.m.to_f32());
+        // SAFETY: this function's features include AVX2.
+        let qx = unsafe { x.bytes() };
+        let (xd, xm) = (x.scale().to_f32(), x.min().to_f32());
         for i in 0..R {
             let y = &acts[i][b];
             summs[i] = xm.mul_add(y.s.to_f32(), summs[i]);

@@ -225,8 +225,7 @@ impl BlockQ4_0x8 {
 
 /// 32 weights `d * q + m` with a 5-bit `q`: byte `j` of `qs` holds the low four bits of value `j`
 /// in its low nibble and of value `j + 16` in its high one; bit `i` of `qh` (little-endian) is
-/// value `i`'s fifth bit. Q4_1 blocks (the same without `qh`) are held as Q5_1 blocks whose `qh`
-/// is zero.
+/// value `i`'s fifth bit.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct BlockQ5_1 {
@@ -243,6 +242,70 @@ pub struct BlockQ4_1 {
     pub(super) d: f16,
     pub(super) m: f16,
     pub(super) qs: [u8; QK5_1 / 2],
+}
+
+/// Blocks of 32 weights `d * q + m` with a small unsigned `q` (Q5_1's five bits, Q4_1's four),
+/// which llama.cpp multiplies alike against Q8_1 activations (`ggml_vec_dot_q{5,4}_1_q8_1`):
+/// one set of kernels serves both.
+pub trait MinBlock: Copy + Send + Sync {
+    fn scale(&self) -> f16;
+    fn min(&self) -> f16;
+    /// The 32 values `q`, in order.
+    fn values(&self) -> [u8; 32];
+    /// [`MinBlock::values`] in a 256-bit vector.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn bytes(&self) -> std::arch::x86_64::__m256i;
+}
+
+impl MinBlock for BlockQ5_1 {
+    #[inline(always)]
+    fn scale(&self) -> f16 {
+        self.d
+    }
+
+    #[inline(always)]
+    fn min(&self) -> f16 {
+        self.m
+    }
+
+    #[inline(always)]
+    fn values(&self) -> [u8; 32] {
+        std::array::from_fn(|i| q5_1_value(self, i))
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn bytes(&self) -> std::arch::x86_64::__m256i {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { super::avx2::five_bit_bytes(&self.qs, self.qh) }
+    }
+}
+
+impl MinBlock for BlockQ4_1 {
+    #[inline(always)]
+    fn scale(&self) -> f16 {
+        self.d
+    }
+
+    #[inline(always)]
+    fn min(&self) -> f16 {
+        self.m
+    }
+
+    #[inline(always)]
+    fn values(&self) -> [u8; 32] {
+        std::array::from_fn(|i| if i < 16 { self.qs[i] & 0xF } else { self.qs[i - 16] >> 4 })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn bytes(&self) -> std::arch::x86_64::__m256i {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { super::avx2::nibble_bytes(&self.qs) }
+    }
 }
 
 /// Activations for Q5_1 (and Q4_1) weights: 32 values `d * q`, and `s = d * Σq` (both f16).
@@ -516,16 +579,11 @@ pub(super) fn dequantize_signed(b: &impl SignedBlock, out: &mut [f32]) {
 
 /// ggml's `dequantize_row_q5_1` (and `_q4_1`) for one block: `value * d + m`, the product
 /// rounded (no fused multiply-add: ggml-base is built without FMA).
-pub(super) fn dequantize_q5_1(b: &BlockQ5_1, out: &mut [f32]) {
-    let (d, m) = (b.d.to_f32(), b.m.to_f32());
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = q5_1_value(b, i) as f32 * d + m;
+pub(super) fn dequantize_min(b: &impl MinBlock, out: &mut [f32]) {
+    let (d, m) = (b.scale().to_f32(), b.min().to_f32());
+    for (o, q) in out.iter_mut().zip(b.values()) {
+        *o = q as f32 * d + m;
     }
-}
-
-/// A Q4_1 block as the Q5_1 block of the same values (no fifth bits).
-pub(super) fn q4_1_as_q5_1(b: &BlockQ4_1) -> BlockQ5_1 {
-    BlockQ5_1 { d: b.d, m: b.m, qh: [0; 4], qs: b.qs }
 }
 
 /// The 6-bit value of element `i` (0..256) of a Q6_K block, unsigned (0..63; the weight is

@@ -5,7 +5,7 @@
 #[cfg(target_arch = "x86_64")]
 use super::avx2;
 use super::blocks::{
-    q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, SignedBlock,
+    q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, MinBlock, SignedBlock,
 };
 use super::portable;
 use crate::engine::cpu::{dot_f32, fused_mul_add, hsum};
@@ -211,7 +211,7 @@ pub fn q5k_rows(w: &[BlockQ5K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, 
 /// fused multiply-add by the product of the two scales; the mins times the activation sums
 /// accumulated apart in one scalar with fused multiply-adds; the lanes summed in ggml's order,
 /// then that scalar added.
-pub fn q5_1_rows(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], kb: usize, stride: usize, out: &mut [f32]) {
+pub fn q5_1_rows(w: &[impl MinBlock], acts: &[&[BlockQ8_1]], kb: usize, stride: usize, out: &mut [f32]) {
     check_rows(w, acts, kb, stride, 1, 4, out);
     by_rows!(q5_1_rows, w, acts, kb, stride; out)
 }

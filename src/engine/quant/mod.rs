@@ -33,7 +33,7 @@
 //!
 //! Weights are held once, in the file's block layout, except that Q4_K and Q4_0 matrices of a
 //! multiple of 8 rows are interleaved by groups of 8 rows instead (the same bytes, lanes of a
-//! vector being output rows) and Q4_1 is held as Q5_1: no second, repacked copy.
+//! vector being output rows): no second, repacked copy.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -44,9 +44,9 @@ pub use kernels::tinyblas_dot_lanes;
 mod portable;
 
 use blocks::{
-    block_at, blocks_from_bytes, dequantize_q4_0, dequantize_q4k, dequantize_q5_1, dequantize_q5k, dequantize_q6k, dequantize_signed,
-    q4_1_as_q5_1, quantize_q8_0, quantize_q8_1, quantize_q8k, weight_vec, BlockQ4K, BlockQ4Kx8, BlockQ4_0, BlockQ4_0x8, BlockQ4_1,
-    BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, SignedBlock, QK4_0, QK5_1, QK8_0, QK_K,
+    block_at, blocks_from_bytes, dequantize_min, dequantize_q4_0, dequantize_q4k, dequantize_q5k, dequantize_q6k, dequantize_signed,
+    quantize_q8_0, quantize_q8_1, quantize_q8k, weight_vec, BlockQ4K, BlockQ4Kx8, BlockQ4_0, BlockQ4_0x8, BlockQ4_1, BlockQ5K, BlockQ5_0,
+    BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, MinBlock, SignedBlock, QK4_0, QK5_1, QK8_0, QK_K,
 };
 use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
@@ -91,9 +91,9 @@ pub enum Weights {
     Q4_0(Vec<BlockQ4_0>),
     Q5_0(Vec<BlockQ5_0>),
     Q8_0(Vec<BlockQ8_0>),
-    /// Q5_1, or Q4_1 held as the Q5_1 blocks of its values (llama.cpp's dot products of the
-    /// two are the same arithmetic).
     Q5_1(Vec<BlockQ5_1>),
+    /// Q4_1, multiplied as Q5_1 (llama.cpp's dot products of the two are the same arithmetic).
+    Q4_1(Vec<BlockQ4_1>),
     /// F32 weights, or weights of other types expanded at load time.
     F32(Vec<f32>),
     /// F16 weights, multiplied as llama.cpp multiplies them (llamafile's tinyBLAS): activations
@@ -224,10 +224,7 @@ impl QMatrix {
             Kind::Q5_0 => Weights::Q5_0(blocks_from_bytes(bytes)),
             Kind::Q8_0 => Weights::Q8_0(blocks_from_bytes(bytes)),
             Kind::Q5_1 => Weights::Q5_1(blocks_from_bytes(bytes)),
-            Kind::Q4_1 => {
-                let blocks: Vec<BlockQ4_1> = blocks_from_bytes(bytes);
-                Weights::Q5_1(blocks.iter().map(q4_1_as_q5_1).collect())
-            }
+            Kind::Q4_1 => Weights::Q4_1(blocks_from_bytes(bytes)),
             Kind::F32 => Weights::F32(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
             Kind::F16 => Weights::F16(bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]])).collect()),
             Kind::BF16 => Weights::BF16(bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]])).collect()),
@@ -255,6 +252,7 @@ impl QMatrix {
             Weights::Q5_0(b) => b.len(),
             Weights::Q8_0(b) => b.len(),
             Weights::Q5_1(b) => b.len(),
+            Weights::Q4_1(b) => b.len(),
             Weights::F32(v) => v.len(),
             Weights::F16(v) => v.len(),
             Weights::BF16(v) => v.len(),
@@ -312,12 +310,8 @@ impl QMatrix {
             Weights::Q4_0(blocks) => signed_row(blocks, row, out),
             Weights::Q5_0(blocks) => signed_row(blocks, row, out),
             Weights::Q8_0(blocks) => signed_row(blocks, row, out),
-            Weights::Q5_1(blocks) => {
-                let per_row = self.cols / QK5_1;
-                for (block, out) in blocks[row * per_row..(row + 1) * per_row].iter().zip(out.chunks_exact_mut(QK5_1)) {
-                    dequantize_q5_1(block, out);
-                }
-            }
+            Weights::Q5_1(blocks) => min_row(blocks, row, out),
+            Weights::Q4_1(blocks) => min_row(blocks, row, out),
             Weights::F32(values) => out.copy_from_slice(&values[row * self.cols..(row + 1) * self.cols]),
             Weights::F16(values) => values[row * self.cols..(row + 1) * self.cols].convert_to_f32_slice(out),
             Weights::BF16(values) => out.iter_mut().zip(&values[row * self.cols..(row + 1) * self.cols]).for_each(|(o, v)| *o = v.to_f32()),
@@ -361,7 +355,7 @@ impl QMatrix {
                 blocks.iter_mut().zip(xs.chunks_exact(QK8_0)).for_each(|(b, x)| quantize_q8_0(x, b));
                 Activations::Q8_0(blocks)
             }
-            Weights::Q5_1(_) => {
+            Weights::Q5_1(_) | Weights::Q4_1(_) => {
                 let mut blocks = vec![BlockQ8_1 { d: f16::ZERO, s: f16::ZERO, qs: [0; QK5_1] }; xs.len() / QK5_1];
                 blocks.iter_mut().zip(xs.chunks_exact(QK5_1)).for_each(|(b, x)| quantize_q8_1(x, b));
                 Activations::Q8_1(blocks)
@@ -475,7 +469,7 @@ impl QMatrix {
             Weights::Q4K(_) | Weights::Q5K(_) | Weights::Q6K(_) => 1,
             Weights::Q4_0x8(_) | Weights::Q4_0(_) | Weights::Q5_0(_) | Weights::Q8_0(_) => 2,
             Weights::F32(_) => 3,
-            Weights::Q5_1(_) => 4,
+            Weights::Q5_1(_) | Weights::Q4_1(_) => 4,
             Weights::F16(_) => 5,
             Weights::BF16(_) => 6,
         }
@@ -524,11 +518,8 @@ impl QMatrix {
             (Weights::Q4_0(w), Activations::Q8_0(a)) => signed_rows(w, self.cols, rows, a, acts_rows, flags, out, stride),
             (Weights::Q5_0(w), Activations::Q8_0(a)) => signed_rows(w, self.cols, rows, a, acts_rows, flags, out, stride),
             (Weights::Q8_0(w), Activations::Q8_0(a)) => signed_rows(w, self.cols, rows, a, acts_rows, flags, out, stride),
-            (Weights::Q5_1(w), Activations::Q8_1(a)) => {
-                let kb = self.cols / QK5_1;
-                let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
-                in_groups(a, kb, stride, flags, out, |a, _: [bool; 4], out| kernels::q5_1_rows(w, a, kb, stride, out));
-            }
+            (Weights::Q5_1(w), Activations::Q8_1(a)) => min_rows(w, self.cols, rows, a, acts_rows, flags, out, stride),
+            (Weights::Q4_1(w), Activations::Q8_1(a)) => min_rows(w, self.cols, rows, a, acts_rows, flags, out, stride),
             (Weights::F32(w), Activations::F32(a)) => {
                 let a = &a[acts_rows.start * self.cols..acts_rows.end * self.cols];
                 let tinyblas = self.tinyblas();
@@ -629,6 +620,31 @@ fn signed_rows(
     in_groups(a, kb, stride, flags, out, |a, _: [bool; 4], out| kernels::q8_0_rows(w, a, kb, stride, out));
 }
 
+/// Row `row` of a matrix of [`MinBlock`]s as f32.
+fn min_row(blocks: &[impl MinBlock], row: usize, out: &mut [f32]) {
+    let per_row = out.len() / QK5_1;
+    for (block, out) in blocks[row * per_row..(row + 1) * per_row].iter().zip(out.chunks_exact_mut(QK5_1)) {
+        dequantize_min(block, out);
+    }
+}
+
+/// [`QMatrix::dot_rows`] for a matrix of [`MinBlock`]s, `cols` wide.
+#[allow(clippy::too_many_arguments)]
+fn min_rows(
+    w: &[impl MinBlock],
+    cols: usize,
+    rows: std::ops::Range<usize>,
+    a: &[BlockQ8_1],
+    acts_rows: std::ops::Range<usize>,
+    flags: &[bool],
+    out: &mut [f32],
+    stride: usize,
+) {
+    let kb = cols / QK5_1;
+    let (w, a) = (&w[rows.start * kb..rows.end * kb], &a[acts_rows.start * kb..acts_rows.end * kb]);
+    in_groups(a, kb, stride, flags, out, |a, _: [bool; 4], out| kernels::q5_1_rows(w, a, kb, stride, out));
+}
+
 /// Runs `kernel` over the activation rows (`kb` blocks each) in groups of up to `N` (the size of
 /// the kernel's flags; a weight block is decoded once per group), group g writing its outputs
 /// from `out[N * g * stride]` on; every row's result is the same whatever group it is in.
@@ -703,6 +719,15 @@ mod tests {
         }
     }
 
+    /// [`portable`]'s weight row `row` of [`MinBlock`]s against all activation rows.
+    fn with_min(w: &[impl MinBlock], cols: usize, a: &[BlockQ8_1], row: usize, out: &mut [f32]) {
+        let kb = cols / QK5_1;
+        let rows: Vec<_> = a.chunks_exact(kb).collect();
+        for (rows, out) in rows.chunks(4).zip(out.chunks_mut(4)) {
+            portable::q5_1(&w[row * kb..(row + 1) * kb], rows, out)
+        }
+    }
+
     fn portable(matrix: &QMatrix, xs: &[f32], modes: &[RowMode]) -> Vec<f32> {
         let acts = matrix.quantize(xs, modes);
         let m = xs.len() / matrix.cols;
@@ -755,13 +780,8 @@ mod tests {
                     }
                     out.iter_mut().zip(&eight).for_each(|(o, e)| *o = e[row % 8]);
                 }
-                (Weights::Q5_1(w), Activations::Q8_1(a)) => {
-                    let kb = matrix.cols / QK5_1;
-                    let rows: Vec<_> = a.chunks_exact(kb).collect();
-                    for (rows, out) in rows.chunks(4).zip(out.chunks_mut(4)) {
-                        portable::q5_1(&w[row * kb..(row + 1) * kb], rows, out)
-                    }
-                }
+                (Weights::Q5_1(w), Activations::Q8_1(a)) => with_min(w, matrix.cols, a, row, &mut out),
+                (Weights::Q4_1(w), Activations::Q8_1(a)) => with_min(w, matrix.cols, a, row, &mut out),
                 _ => unreachable!(),
             }
             all.push(out.clone());

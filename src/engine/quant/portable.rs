@@ -8,8 +8,7 @@
 //! partial sums are bounded as noted where they are formed (|activation| <= 128).
 
 use super::blocks::{
-    q4k_scales_mins, q5_1_value, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1,
-    SignedBlock, QK_K,
+    q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, MinBlock, SignedBlock, QK_K,
 };
 use super::kernels::{q4k_min_sum, scatter_group, scatter_row};
 use crate::engine::cpu::{fused_mul_add as fma, hsum8};
@@ -309,14 +308,15 @@ pub fn q8_0(w: &[impl SignedBlock], acts: &[&[BlockQ8_0]], out: &mut [f32]) {
 
 /// `ggml_vec_dot_q5_1_q8_1`: eight lanes of four exact products per block, each folded in with
 /// one fused multiply-add by the two scales' product; the mins times the activation sums apart.
-pub fn q5_1(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], out: &mut [f32]) {
+pub fn q5_1(w: &[impl MinBlock], acts: &[&[BlockQ8_1]], out: &mut [f32]) {
     for (a, out) in acts.iter().zip(out.iter_mut()) {
         let (mut acc, mut summs) = ([0f32; 8], 0f32);
         for (x, y) in w.iter().zip(a.iter()) {
-            summs = fma(x.m.to_f32(), y.s.to_f32(), summs);
-            let d = x.d.to_f32() * y.d.to_f32();
+            summs = fma(x.min().to_f32(), y.s.to_f32(), summs);
+            let d = x.scale().to_f32() * y.d.to_f32();
+            let values = x.values();
             for (l, acc) in acc.iter_mut().enumerate() {
-                let lane: i32 = (4 * l..4 * l + 4).map(|i| q5_1_value(x, i) as i32 * y.qs[i] as i32).sum();
+                let lane: i32 = (4 * l..4 * l + 4).map(|i| values[i] as i32 * y.qs[i] as i32).sum();
                 *acc = fma(lane as f32, d, *acc);
             }
         }
@@ -324,7 +324,7 @@ pub fn q5_1(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], out: &mut [f32]) {
     }
 }
 
-pub fn q5_1_rows(w: &[BlockQ5_1], acts: &[&[BlockQ8_1]], kb: usize, stride: usize, out: &mut [f32]) {
+pub fn q5_1_rows(w: &[impl MinBlock], acts: &[&[BlockQ8_1]], kb: usize, stride: usize, out: &mut [f32]) {
     for (i, row) in w.chunks_exact(kb).enumerate() {
         let mut values = [0f32; 8];
         q5_1(row, acts, &mut values[..acts.len()]);
