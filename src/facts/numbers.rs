@@ -599,7 +599,7 @@ struct Read {
 
 /// Digits at token `i`, with a multiplier or ordinal suffix after them.
 fn digits_number(tokens: &[Token], i: usize, language: Language) -> Option<Read> {
-    let Kind::Digits(readings) = &tokens[i].kind else { return None };
+    let Kind::Digits(readings) = &tokens.get(i)?.kind else { return None };
     let mut values = match language {
         Language::French => readings.clone(),
         Language::English => readings[..1].to_vec(),
@@ -921,6 +921,11 @@ mod tests {
         assert_eq!(values("un train sur trois\n\nUn train sur trois seulement", French), [v(&["f1/3"]), v(&["f1/3"])]);
         // "in" between a count and a year is no fraction.
         assert_eq!(values("rose by 3 in 2023", English), [v(&["3"]), v(&["2023"])]);
+        // A fraction word ending the text has no denominator after it (found by the grounding
+        // fuzz target: reading past the last token panicked).
+        assert_eq!(values("said 3,000 in", English), [v(&["3000"])]);
+        assert_eq!(values("3 out of", English), [v(&["3"])]);
+        assert_eq!(values("3 sur", French), [v(&["3"])]);
     }
 
     #[test]
