@@ -175,8 +175,8 @@ impl GgufFile {
 
 impl GgufFile {
     /// A 2-D weight tensor as a [`QMatrix`] of `(rows, cols)`: the types of [`NATIVE_TYPES`]
-    /// stay quantized in the file's block layout; any other type is dequantized to f32, with a warning (once per
-    /// file, see [`GgufFile::expansion_warning`]).
+    /// stay quantized in the file's block layout; any other type is dequantized to f32, with a
+    /// warning (once per file, see [`GgufFile::expansion_warning`]).
     ///
     /// Expanding rather than refusing: a file of native types may hold a few matrices of
     /// others (llama.cpp's quantizer falls back to F16 where a width is not a multiple of the
@@ -324,7 +324,8 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     }
 }
 
-/// The weight types a matrix is kept in as it is in the file, the quantized ones multiplied as llama.cpp multiplies them on AVX2 (see [`super::quant`]).
+/// The weight types a matrix is kept in as it is in the file, the quantized ones multiplied as
+/// llama.cpp multiplies them on AVX2 (see [`super::quant`]).
 pub const NATIVE_TYPES: [&str; 11] = ["Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K", "Q8_0", "F32", "F16", "BF16"];
 
 /// The kind of [`QMatrix`] that keeps a ggml type as it is in the file, if one does.

@@ -74,8 +74,8 @@ pub fn check(gguf: &GgufFile, config: &LlmConfig) -> Result<usize> {
         // Llama 3.1 and later: one divisor of the rotary angle per pair of head dimensions
         // (`rope_freqs.weight`, f32, which ggml's rope requires).
         expected.push(Expected { name: ROPE_FREQS.into(), shape: vec![c.head_dim / 2], optional: true });
-        if gguf.tensor_dtype(ROPE_FREQS).is_some_and(|t| t != candle_core::quantized::GgmlDType::F32) {
-            return Err(fail(format!("tensor `{ROPE_FREQS}` is stored as {:?}, expected F32", gguf.tensor_dtype(ROPE_FREQS).unwrap())));
+        if let Some(dtype) = gguf.tensor_dtype(ROPE_FREQS).filter(|&t| t != candle_core::quantized::GgmlDType::F32) {
+            return Err(fail(format!("tensor `{ROPE_FREQS}` is stored as {dtype:?}, expected F32")));
         }
     }
     let known: HashSet<&str> = expected.iter().map(|e| e.name.as_str()).collect();

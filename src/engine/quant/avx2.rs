@@ -686,31 +686,11 @@ fn min_sum(sm: &[u8; 16], y: &BlockQ8K) -> i32 {
 
 /// One Q5_K weight row against R activation rows: the lane sums of
 /// `ggml_vec_dot_q5_K_q8_K`, folded as it folds them or as the tiled matmul does (`tiled`).
+/// With VNNI, each scaled pair of 16-bit sums is added into its 32-bit lane by one `vpdpwssd`
+/// instead of a multiply-add and an add (the same exact integers).
 ///
 /// Panics if `acts` does not hold R rows (1 to 8) of at least `w.len()` blocks, or `out` less
 /// than R values.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub fn q5k<const R: usize>(w: &[BlockQ5K], acts: &[&[BlockQ8K]], tiled: [bool; 8], out: &mut [f32]) {
-    // SAFETY: without VNNI, the body needs only this function's features.
-    unsafe { q5k_body::<R, NO_VNNI>(w, acts, tiled, out) }
-}
-
-/// [`q5k`] with VNNI's `vpdpwssd` (AVX-512 VL): each scaled pair of 16-bit sums added into its
-/// 32-bit lane in one instruction instead of a multiply-add and an add (the same exact integers).
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
-pub fn q5k_vnni<const R: usize>(w: &[BlockQ5K], acts: &[&[BlockQ8K]], tiled: [bool; 8], out: &mut [f32]) {
-    // SAFETY: this function's features include AVX-512 VL and VNNI.
-    unsafe { q5k_body::<R, AVX512_VNNI>(w, acts, tiled, out) }
-}
-
-/// [`q5k_vnni`] with AVX-VNNI (CPUs with VNNI but no AVX-512).
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub fn q5k_avx_vnni<const R: usize>(w: &[BlockQ5K], acts: &[&[BlockQ8K]], tiled: [bool; 8], out: &mut [f32]) {
-    // SAFETY: this function's features include AVX-VNNI.
-    unsafe { q5k_body::<R, AVX_VNNI>(w, acts, tiled, out) }
-}
-
-/// [`q5k`], [`q5k_vnni`] and [`q5k_avx_vnni`], inlined into each.
 ///
 /// # Safety
 /// With `AVX512_VNNI`, the CPU must have AVX-512 VL and VNNI; with `AVX_VNNI`, AVX-VNNI.
@@ -778,27 +758,21 @@ unsafe fn q5k_body<const R: usize, const VNNI: u8>(w: &[BlockQ5K], acts: &[&[Blo
     }
 }
 
-/// [`q5k`] over consecutive weight rows of `kb` blocks (see [`super::kernels::q5k_rows`]).
+/// [`q5k_body`] over consecutive weight rows of `kb` blocks (see [`super::kernels::q5k_rows`]).
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q5k_rows<const R: usize>(w: &[BlockQ5K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
-    for (i, row) in w.chunks_exact(kb).enumerate() {
-        let mut values = [0f32; R];
-        q5k::<R>(row, acts, tiled, &mut values);
-        scatter_row(&values, i, stride, out);
-    }
+    // SAFETY: without VNNI, the body needs only this function's features.
+    unsafe { q5k_rows_body::<R, NO_VNNI>(w, acts, kb, stride, tiled, out) }
 }
 
-/// [`q5k_rows`] with [`q5k_vnni`].
+/// [`q5k_rows`] with AVX-512 VNNI's `vpdpwssd` on 256-bit registers.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
 pub fn q5k_vnni_rows<const R: usize>(w: &[BlockQ5K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
-    for (i, row) in w.chunks_exact(kb).enumerate() {
-        let mut values = [0f32; R];
-        q5k_vnni::<R>(row, acts, tiled, &mut values);
-        scatter_row(&values, i, stride, out);
-    }
+    // SAFETY: this function's features include AVX-512 VL and VNNI.
+    unsafe { q5k_rows_body::<R, AVX512_VNNI>(w, acts, kb, stride, tiled, out) }
 }
 
-/// [`q5k_rows`] with [`q5k_avx_vnni`].
+/// [`q5k_vnni_rows`] with AVX-VNNI (CPUs with VNNI but no AVX-512).
 #[target_feature(enable = "avx2,fma,f16c,avxvnni")]
 pub fn q5k_avx_vnni_rows<const R: usize>(
     w: &[BlockQ5K],
@@ -808,9 +782,28 @@ pub fn q5k_avx_vnni_rows<const R: usize>(
     tiled: [bool; 8],
     out: &mut [f32],
 ) {
+    // SAFETY: this function's features include AVX-VNNI.
+    unsafe { q5k_rows_body::<R, AVX_VNNI>(w, acts, kb, stride, tiled, out) }
+}
+
+/// The row loop of the three functions above.
+///
+/// # Safety
+/// As [`q5k_body`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q5k_rows_body<const R: usize, const VNNI: u8>(
+    w: &[BlockQ5K],
+    acts: &[&[BlockQ8K]],
+    kb: usize,
+    stride: usize,
+    tiled: [bool; 8],
+    out: &mut [f32],
+) {
     for (i, row) in w.chunks_exact(kb).enumerate() {
         let mut values = [0f32; R];
-        q5k_avx_vnni::<R>(row, acts, tiled, &mut values);
+        // SAFETY: the caller's guarantee for `VNNI`.
+        unsafe { q5k_body::<R, VNNI>(row, acts, tiled, &mut values) };
         scatter_row(&values, i, stride, out);
     }
 }

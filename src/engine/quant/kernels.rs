@@ -40,36 +40,30 @@ macro_rules! by_rows {
     }};
 }
 
-/// Returns the product of 2 to 8 activation rows through the AVX-512 VNNI kernel `$vnni` or the
-/// AVX-VNNI kernel `$avx_vnni` where the CPU has one of them, else falls through.
+/// For a batch of activation rows, returns the product through the first kernel whose CPU
+/// condition holds (`vnni_available() => kernel, ...`), specialised for the number of rows
+/// (those listed, else `$max`); falls through when none holds. Only for conditions that imply
+/// the kernel's features: `vnni_available` (AVX2, FMA, F16C, AVX-512 VL and VNNI),
+/// `avx_vnni_available` (AVX2, FMA, F16C and AVX-VNNI), `simd_available` (AVX2, FMA, F16C).
 #[cfg(target_arch = "x86_64")]
-macro_rules! vnni_rows8 {
-    ($vnni:ident, $avx_vnni:ident; $w:expr, $acts:expr $(, $arg:expr)*) => {{
-        use crate::engine::cpu::{avx_vnni_available, vnni_available};
-        macro_rules! rows {
-            ($kernel:ident) => {
-                // SAFETY: each arm runs only where its features were detected (see the
-                // conditions below: `vnni_available` implies AVX2, FMA, F16C, AVX-512 VL and
-                // VNNI; `avx_vnni_available` AVX2, FMA, F16C and AVX-VNNI); 2 to 8 rows here.
-                unsafe {
-                    return match $acts.len() {
-                        2 => avx2::$kernel::<2>($w, $acts $(, $arg)*),
-                        3 => avx2::$kernel::<3>($w, $acts $(, $arg)*),
-                        4 => avx2::$kernel::<4>($w, $acts $(, $arg)*),
-                        5 => avx2::$kernel::<5>($w, $acts $(, $arg)*),
-                        6 => avx2::$kernel::<6>($w, $acts $(, $arg)*),
-                        7 => avx2::$kernel::<7>($w, $acts $(, $arg)*),
-                        _ => avx2::$kernel::<8>($w, $acts $(, $arg)*),
-                    };
-                }
+macro_rules! batch_rows {
+    ($rows:tt $max:literal; $($available:ident => $kernel:ident),+; $acts:ident, $args:tt) => {{
+        $(
+            if crate::engine::cpu::$available() {
+                batch_rows!(@rows $rows $max; $kernel; $acts, $args);
+            }
+        )+
+    }};
+    (@rows [$($r:literal)*] $max:literal; $kernel:ident; $acts:ident, $args:tt) => {
+        // SAFETY: the kernels' only precondition is their CPU features, which the condition
+        // around this call detected on this CPU (see the macro's documentation).
+        unsafe {
+            return match $acts.len() {
+                $($r => avx2::$kernel::<$r> $args,)*
+                _ => avx2::$kernel::<$max> $args,
             };
         }
-        if vnni_available() {
-            rows!($vnni);
-        } else if avx_vnni_available() {
-            rows!($avx_vnni);
-        }
-    }};
+    };
 }
 
 /// The lengths every `*_rows` kernel below expects, asserted before it dispatches: 1 to
@@ -105,29 +99,8 @@ pub fn q4kx8_rows(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], kb: usize, stride: usi
     // VNNI for batches: a lone row's product is bound by memory, and there the AVX2 kernel
     // was as fast (decode steps of the 1.5B model, one thread).
     #[cfg(target_arch = "x86_64")]
-    if acts.len() > 1 && crate::engine::cpu::vnni_available() {
-        // SAFETY: the kernels' only precondition is their CPU features, and `vnni_available`
-        // is true only at `Level::Avx512` (AVX2, FMA, F16C and AVX-512 F detected) with
-        // AVX-512 VL and VNNI detected; 2 to 4 activation rows here.
-        unsafe {
-            return match acts.len() {
-                2 => avx2::q4kx8_vnni_rows::<2>(w, acts, kb, stride, gemm, out),
-                3 => avx2::q4kx8_vnni_rows::<3>(w, acts, kb, stride, gemm, out),
-                _ => avx2::q4kx8_vnni_rows::<4>(w, acts, kb, stride, gemm, out),
-            };
-        }
-    }
-    #[cfg(target_arch = "x86_64")]
-    if acts.len() > 1 && crate::engine::cpu::avx_vnni_available() {
-        // SAFETY: AVX2, FMA, F16C and AVX-VNNI were detected on this CPU; the kernels take 2 to
-        // 4 activation rows here.
-        unsafe {
-            return match acts.len() {
-                2 => avx2::q4kx8_avx_vnni_rows::<2>(w, acts, kb, stride, gemm, out),
-                3 => avx2::q4kx8_avx_vnni_rows::<3>(w, acts, kb, stride, gemm, out),
-                _ => avx2::q4kx8_avx_vnni_rows::<4>(w, acts, kb, stride, gemm, out),
-            };
-        }
+    if acts.len() > 1 {
+        batch_rows!([2 3] 4; vnni_available => q4kx8_vnni_rows, avx_vnni_available => q4kx8_avx_vnni_rows; acts, (w, acts, kb, stride, gemm, out));
     }
     by_rows!(q4kx8_rows, w, acts, kb, stride, gemm; out)
 }
@@ -167,28 +140,11 @@ pub fn q8_0_rows(w: &[impl SignedBlock], acts: &[&[BlockQ8_0]], kb: usize, strid
     check_rows(w, acts, kb, stride, 1, 4, out);
     #[cfg(target_arch = "x86_64")]
     if acts.len() > 1 {
-        use crate::engine::cpu::{avx_vnni_available, simd_available, vnni_available};
-        macro_rules! rows {
-            ($kernel:ident) => {
-                // SAFETY: each arm runs only where its features were detected (see the
-                // conditions below: `vnni_available` implies AVX2, FMA, F16C, AVX-512 VL and
-                // VNNI; `avx_vnni_available` AVX2, FMA, F16C and AVX-VNNI); 2 to 4 rows here.
-                unsafe {
-                    return match acts.len() {
-                        2 => avx2::$kernel::<2>(w, acts, kb, stride, out),
-                        3 => avx2::$kernel::<3>(w, acts, kb, stride, out),
-                        _ => avx2::$kernel::<4>(w, acts, kb, stride, out),
-                    };
-                }
-            };
-        }
-        if vnni_available() {
-            rows!(q8_0_vnni_rows);
-        } else if avx_vnni_available() {
-            rows!(q8_0_avx_vnni_rows);
-        } else if simd_available() {
-            rows!(q8_0_tiled_rows);
-        }
+        batch_rows!(
+            [2 3] 4;
+            vnni_available => q8_0_vnni_rows, avx_vnni_available => q8_0_avx_vnni_rows, simd_available => q8_0_tiled_rows;
+            acts, (w, acts, kb, stride, out)
+        );
     }
     by_rows!(q8_0_rows, w, acts, kb, stride; out)
 }
@@ -201,7 +157,7 @@ pub fn q5k_rows(w: &[BlockQ5K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, 
     // pairs through `vpdpwssd` measured slower than AVX2's multiply-add and add.
     #[cfg(target_arch = "x86_64")]
     if acts.len() > 1 {
-        vnni_rows8!(q5k_vnni_rows, q5k_avx_vnni_rows; w, acts, kb, stride, tiled, out);
+        batch_rows!([2 3 4 5 6 7] 8; vnni_available => q5k_vnni_rows, avx_vnni_available => q5k_avx_vnni_rows; acts, (w, acts, kb, stride, tiled, out));
     }
     by_rows!(8: q5k_rows, w, acts, kb, stride, tiled; out)
 }
