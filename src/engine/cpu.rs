@@ -214,9 +214,7 @@ fn dot_f32_lanes(a: &[f32], b: &[f32]) -> f32 {
     let mut a8 = a.chunks_exact(8);
     let mut b8 = b.chunks_exact(8);
     for (x, y) in (&mut a8).zip(&mut b8) {
-        for l in 0..8 {
-            lanes[l] = fused_mul_add(x[l], y[l], lanes[l]);
-        }
+        lanes = fused_mul_add_lanes(x.try_into().unwrap(), y.try_into().unwrap(), &lanes);
     }
     let mut sum = hsum8(&lanes);
     for (x, y) in a8.remainder().iter().zip(b8.remainder()) {
@@ -226,31 +224,74 @@ fn dot_f32_lanes(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// `a * b + c` rounded once, as `f32::mul_add`, for the portable code: one instruction where the
-/// target has fused multiply-adds (aarch64, or x86-64 built with FMA); on other x86-64 builds,
-/// where `mul_add` is a call into a library routine, the same correctly rounded result inline and
-/// vectorizable: the product is exact in f64, the f64 sum is rounded to odd (its error, found
-/// by an exact two-sum, sets the last bit), and a value rounded to odd with at least two bits
-/// more than an f32 rounds to the f32 nearest the exact sum (Boldo and Melquiond, "Emulation of
-/// FMA and correctly rounded sums: proved algorithms using rounding to odd", 2008).
+/// target has fused multiply-adds (aarch64, or x86-64 built with FMA). On other x86-64 builds,
+/// where `mul_add` is a call into a library routine, the same correctly rounded result inline:
+/// the product is exact in f64, and the f64 sum rounded to f32 is the fused result unless that
+/// sum lies exactly halfway between two f32 values (the exact sum may then lie on either side of
+/// it) or is a nonzero value below f32's normal range (where an f32 has fewer bits); only then
+/// [`fused_mul_add_exact`].
 #[inline(always)]
 pub fn fused_mul_add(a: f32, b: f32, c: f32) -> f32 {
     #[cfg(any(target_arch = "aarch64", target_feature = "fma", not(target_arch = "x86_64")))]
     return a.mul_add(b, c);
     #[cfg(all(target_arch = "x86_64", not(target_feature = "fma")))]
     {
-        let (p, c) = (a as f64 * b as f64, c as f64);
-        let s = p + c;
-        // Two-sum: s + err is exactly p + c.
-        let pv = s - p;
-        let err = (p - (s - pv)) + (c - pv);
-        let bits = s.to_bits();
-        // Inexact with an even last bit: the odd neighbour towards the exact sum (one step away
-        // from zero if the error has the sign of s, towards it otherwise). Not for infinities
-        // and NaN, whose error is NaN. In masks rather than branches, so that it vectorizes.
-        let adjust = (err != 0.0) as u64 & !bits & (s.is_finite() as u64);
-        let towards_zero = (err.to_bits() ^ bits) >> 63;
-        let step = (1 | towards_zero.wrapping_neg()) & adjust.wrapping_neg();
-        f64::from_bits(bits.wrapping_add(step)) as f32
+        let s = a as f64 * b as f64 + c as f64;
+        if rounds_twice_differently(s) {
+            fused_mul_add_exact(a, b, c)
+        } else {
+            s as f32
+        }
+    }
+}
+
+/// Whether rounding `s`, an f64 rounding of an exact value, to f32 may give another f32 than
+/// rounding the exact value once: see [`fused_mul_add`].
+#[inline(always)]
+fn rounds_twice_differently(s: f64) -> bool {
+    // Halfway: the 29 bits an f32 drops are 1 followed by zeros.
+    let halfway = s.to_bits() as u32 & 0x1fff_ffff == 0x1000_0000;
+    let tiny = s.abs() < f32::MIN_POSITIVE as f64 && s != 0.0;
+    halfway | tiny
+}
+
+/// [`fused_mul_add`] without the fast path, inline and vectorizable: the product is exact in
+/// f64, the f64 sum is rounded to odd (its error, found by an exact two-sum, sets the last bit),
+/// and a value rounded to odd with at least two bits more than an f32 rounds to the f32 nearest
+/// the exact sum (Boldo and Melquiond, "Emulation of FMA and correctly rounded sums: proved
+/// algorithms using rounding to odd", 2008).
+#[inline(always)]
+#[cfg_attr(any(target_arch = "aarch64", target_feature = "fma", not(target_arch = "x86_64")), allow(dead_code))]
+fn fused_mul_add_exact(a: f32, b: f32, c: f32) -> f32 {
+    let (p, c) = (a as f64 * b as f64, c as f64);
+    let s = p + c;
+    // Two-sum: s + err is exactly p + c.
+    let pv = s - p;
+    let err = (p - (s - pv)) + (c - pv);
+    let bits = s.to_bits();
+    // Inexact with an even last bit: the odd neighbour towards the exact sum (one step away
+    // from zero if the error has the sign of s, towards it otherwise). Not for infinities
+    // and NaN, whose error is NaN. In masks rather than branches, so that it vectorizes.
+    let adjust = (err != 0.0) as u64 & !bits & (s.is_finite() as u64);
+    let towards_zero = (err.to_bits() ^ bits) >> 63;
+    let step = (1 | towards_zero.wrapping_neg()) & adjust.wrapping_neg();
+    f64::from_bits(bits.wrapping_add(step)) as f32
+}
+
+/// [`fused_mul_add`] of `N` lanes: one check over all lanes, so that the common case is a
+/// multiply, an add and a conversion per lane, vectorized.
+#[inline(always)]
+pub fn fused_mul_add_lanes<const N: usize>(a: &[f32; N], b: &[f32; N], c: &[f32; N]) -> [f32; N] {
+    #[cfg(any(target_arch = "aarch64", target_feature = "fma", not(target_arch = "x86_64")))]
+    return std::array::from_fn(|i| a[i].mul_add(b[i], c[i]));
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "fma")))]
+    {
+        let s: [f64; N] = std::array::from_fn(|i| a[i] as f64 * b[i] as f64 + c[i] as f64);
+        if s.iter().fold(false, |hard, &s| hard | rounds_twice_differently(s)) {
+            std::array::from_fn(|i| fused_mul_add_exact(a[i], b[i], c[i]))
+        } else {
+            std::array::from_fn(|i| s[i] as f32)
+        }
     }
 }
 
@@ -411,8 +452,66 @@ mod tests {
                 2 => -(a * b) + f32::from_bits(next() % 0x3400_0000) * (a * b),
                 _ => specials[next() as usize % specials.len()],
             };
-            let (got, want) = (fused_mul_add(a, b, c), a.mul_add(b, c));
-            assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{a:e} * {b:e} + {c:e}: {got:e} vs {want:e}");
+            let want = a.mul_add(b, c);
+            for got in [fused_mul_add(a, b, c), fused_mul_add_exact(a, b, c)] {
+                assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{a:e} * {b:e} + {c:e}: {got:e} vs {want:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn fused_multiply_adds_round_once_even_where_the_f64_sum_is_halfway() {
+        let mut state = 0x2545_F491u32;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let check = |a: &[f32; 8], b: &[f32; 8], c: &[f32; 8]| {
+            let lanes = fused_mul_add_lanes(a, b, c);
+            for i in 0..8 {
+                let want = a[i].mul_add(b[i], c[i]);
+                for got in [lanes[i], fused_mul_add(a[i], b[i], c[i])] {
+                    assert!(
+                        got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                        "{:e} * {:e} + {:e}: {got:e} vs {want:e}",
+                        a[i],
+                        b[i],
+                        c[i],
+                    );
+                }
+            }
+        };
+        // The sum in f64 lands halfway between 1 + 2^-23 and 1 + 2^-22 while the exact sum,
+        // 1 + 2^-23 + 2^-24 - k^2 2^-70, is below it: rounding twice gives 1 + 2^-22, once 1 + 2^-23.
+        let ulp = f32::EPSILON;
+        for k in 1..64 {
+            let (a, b, c) = (1.0 + k as f32 * ulp, ulp / 2.0 * (1.0 - k as f32 * ulp), 1.0 + ulp);
+            let mut lanes = ([1f32; 8], [0.5f32; 8], [0.25f32; 8]);
+            let lane = k % 8;
+            (lanes.0[lane], lanes.1[lane], lanes.2[lane]) = (a, b, c);
+            assert_ne!(((a as f64 * b as f64 + c as f64) as f32).to_bits(), a.mul_add(b, c).to_bits());
+            check(&lanes.0, &lanes.1, &lanes.2);
+        }
+        // The same below f32's normal range: 2^-150 - 2^-196 added to an odd multiple m of
+        // 2^-149 lands in f64 on the halfway point m 2^-149 + 2^-150, which rounds up to even;
+        // the exact sum is below it.
+        for m in [65u32, 129, 1025, (1 << 20) + 1] {
+            let (a, b, c) = (2f32.powi(-75) * (1.0 + ulp), 2f32.powi(-75) * (1.0 - ulp), f32::from_bits(m));
+            assert_ne!(((a as f64 * b as f64 + c as f64) as f32).to_bits(), a.mul_add(b, c).to_bits());
+            check(&[a; 8], &[b; 8], &[c; 8]);
+        }
+        // Random lanes: every exponent, subnormal results, near cancellations.
+        for i in 0..200_000 {
+            let a: [f32; 8] = std::array::from_fn(|_| f32::from_bits(next()));
+            let b: [f32; 8] = std::array::from_fn(|_| f32::from_bits(next()));
+            let c: [f32; 8] = std::array::from_fn(|l| match (i + l) % 3 {
+                0 => f32::from_bits(next()),
+                1 => -(a[l] * b[l]) * (1.0 + (next() % 64) as f32 * f32::EPSILON),
+                _ => f32::from_bits(next() % 0x0100_0000),
+            });
+            check(&a, &b, &c);
         }
     }
 

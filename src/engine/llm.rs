@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use half::f16;
 
-use super::cpu::{f16_to_f32, fused_mul_add, hsum};
+use super::cpu::{f16_to_f32, fused_mul_add, fused_mul_add_lanes, hsum};
 use super::gguf::GgufFile;
 use super::kv_cache::KvCache;
 use super::quant::{matmul_rows_many, QMatrix, RowMode};
@@ -741,13 +741,18 @@ fn tinyblas_dot<const L: usize>(a: &[f32], b: &[f16]) -> f32 {
         // says were detected.
         return unsafe { x86::tinyblas_dot8(a, b) };
     }
+    tinyblas_dot_portable::<L>(a, b)
+}
+
+/// The portable [`tinyblas_dot`]: element i in lane i % L, the elements past the last whole L
+/// added to the lanes' sum.
+#[inline(always)]
+fn tinyblas_dot_portable<const L: usize>(a: &[f32], b: &[f16]) -> f32 {
     let mut lanes = [0f32; L];
     let (ac, bc) = (a.chunks_exact(L), b.chunks_exact(L));
     let (ar, br) = (ac.remainder(), bc.remainder());
     for (x, y) in ac.zip(bc) {
-        for l in 0..L {
-            lanes[l] = fused_mul_add(x[l], f16_to_f32(y[l]), lanes[l]);
-        }
+        lanes = fused_mul_add_lanes(x.try_into().unwrap(), &std::array::from_fn(|l| f16_to_f32(y[l])), &lanes);
     }
     let mut sum = hsum::<L>(&lanes);
     for (x, y) in ar.iter().zip(br) {
@@ -840,12 +845,23 @@ fn dot_f16_style<const L: usize>(a: &[f32], b: &[f16]) -> f32 {
         // `Level::Avx512` implies were detected; it asserts its slices' lengths itself.
         return unsafe { x86::dot_f16_style16(a, b) };
     }
-    let mut x = vec![0f32; 4 * L];
-    for (i, (a, b)) in a.iter().zip(b).enumerate() {
-        let slot = ((i / L) % 4) * L + i % L;
-        x[slot] = fused_mul_add(*a, f16_to_f32(*b), x[slot]);
+    dot_f16_style_portable::<L>(a, b)
+}
+
+/// The portable [`dot_f16_style`].
+#[inline(always)]
+fn dot_f16_style_portable<const L: usize>(a: &[f32], b: &[f16]) -> f32 {
+    let mut x = [[0f32; L]; 4];
+    let (ac, bc) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    let whole = a.len() / L;
+    for (i, (a, b)) in ac.zip(bc).enumerate() {
+        x[i % 4] = fused_mul_add_lanes(a.try_into().unwrap(), &std::array::from_fn(|l| f16_to_f32(b[l])), &x[i % 4]);
     }
-    reduce_f16_style::<L>(&x)
+    for (l, (a, b)) in ar.iter().zip(br).enumerate() {
+        x[whole % 4][l] = fused_mul_add(*a, f16_to_f32(*b), x[whole % 4][l]);
+    }
+    reduce_f16_style::<L>(x.as_flattened())
 }
 
 /// `acc[d] += p * v[d]`, fused.
@@ -857,7 +873,19 @@ fn axpy(acc: &mut [f32], p: f32, v: &[f16]) {
         // detected; it asserts its slices' lengths itself.
         return unsafe { x86::axpy(acc, p, v) };
     }
-    for (a, &v) in acc.iter_mut().zip(v) {
+    axpy_portable(acc, p, v)
+}
+
+/// The portable [`axpy`].
+#[inline(always)]
+fn axpy_portable(acc: &mut [f32], p: f32, v: &[f16]) {
+    let (ac, vc) = (acc.chunks_exact_mut(8), v.chunks_exact(8));
+    let whole = ac.len() * 8;
+    for (a, v) in ac.zip(vc) {
+        let a: &mut [f32; 8] = a.try_into().unwrap();
+        *a = fused_mul_add_lanes(&[p; 8], &std::array::from_fn(|l| f16_to_f32(v[l])), a);
+    }
+    for (a, &v) in acc[whole..].iter_mut().zip(&v[whole..]) {
         *a = fused_mul_add(p, f16_to_f32(v), *a);
     }
 }
@@ -1419,6 +1447,39 @@ mod tests {
         let reordered: Vec<f32> = (0..hd).map(|d| (0..L).map(|l| acc[l * hd + d]).sum()).collect();
         let in_order: Vec<f32> = (0..hd).map(|d| hsum::<L>(&std::array::from_fn(|l| acc[l * hd + d]))).collect();
         assert_ne!(reordered, in_order);
+    }
+
+    /// The portable attention products, eight or sixteen lanes at a time, against the same
+    /// fused multiply-adds one element at a time, on lengths with and without a partial chunk.
+    #[test]
+    fn portable_attention_products_give_the_bits_of_the_element_by_element_ones() {
+        let fma = super::super::cpu::fused_mul_add;
+        for n in (0..80).chain([127, 128, 129]) {
+            let a: Vec<f32> = (0..n).map(|i: usize| ((i * 7919 % 1013) as f32 - 506.0) * 10f32.powi((i % 7) as i32 - 3)).collect();
+            let b16: Vec<f16> =
+                (0..n).map(|i: usize| f16::from_f32(((i * 104729 % 997) as f32 - 498.0) * 10f32.powi((i % 5) as i32 - 2))).collect();
+            let b: Vec<f32> = b16.iter().map(|x| x.to_f32()).collect();
+            fn check<const L: usize>(a: &[f32], b: &[f32], b16: &[f16], fma: fn(f32, f32, f32) -> f32) {
+                let n = a.len();
+                let mut slots = vec![0f32; 4 * L];
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    slots[((i / L) % 4) * L + i % L] = fma(*x, *y, slots[((i / L) % 4) * L + i % L]);
+                }
+                assert_eq!(dot_f16_style_portable::<L>(a, b16).to_bits(), reduce_f16_style::<L>(&slots).to_bits(), "{L} lanes, {n}");
+                let (mut lanes, whole) = ([0f32; L], n / L * L);
+                for (i, (x, y)) in a[..whole].iter().zip(b).enumerate() {
+                    lanes[i % L] = fma(*x, *y, lanes[i % L]);
+                }
+                let want = a[whole..].iter().zip(&b[whole..]).fold(hsum::<L>(&lanes), |sum, (x, y)| fma(*x, *y, sum));
+                assert_eq!(tinyblas_dot_portable::<L>(a, b16).to_bits(), want.to_bits(), "{L} lanes, {n}");
+            }
+            check::<8>(&a, &b, &b16, fma);
+            check::<16>(&a, &b, &b16, fma);
+            let mut got = a.clone();
+            axpy_portable(&mut got, 0.37, &b16);
+            let want: Vec<f32> = a.iter().zip(&b).map(|(x, y)| fma(0.37, *y, *x)).collect();
+            assert_eq!(got, want, "axpy, {n}");
+        }
     }
 
     #[test]

@@ -11,7 +11,9 @@ use super::blocks::{
     q4k_scales_mins, BlockQ4K, BlockQ4Kx8, BlockQ4_0x8, BlockQ5K, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, MinBlock, SignedBlock, QK_K,
 };
 use super::kernels::{q4k_min_sum, scatter_group, scatter_row};
-use crate::engine::cpu::{fused_mul_add as fma, hsum8};
+use wide::{i16x8, i32x4};
+
+use crate::engine::cpu::{fused_mul_add as fma, fused_mul_add_lanes as fma_lanes, hsum8};
 
 /// `lanes[l] += scale[l] * (p[4l] + p[4l+1] + p[4l+2] + p[4l+3])` for the eight lanes of 32
 /// products (the AVX2 kernels' 32-bit lanes: four bytes each).
@@ -184,59 +186,93 @@ pub fn q4k(w: &[BlockQ4K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
     }
 }
 
+/// One group of eight weight rows (the tests' entry; [`q4kx8_rows`] runs the products).
+#[cfg(test)]
 pub fn q4kx8(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut [[f32; 8]]) {
     let n = acts.len().min(out.len());
+    let ys: Vec<Vec<Q8KPairs>> = acts[..n].iter().map(|a| a[..w.len()].iter().map(q8k_pairs).collect()).collect();
+    q4kx8_pairs(w, &ys, gemm, out);
+}
+
+/// A Q8_K block's values as the Q4_K kernels multiply them, `[j][t][half]`: values
+/// `64j + 32 half + 4t + u` for u = 0..4, twice, in 16 bits (a vector of eight).
+type Q8KPairs = ([[[i16; 8]; 2]; 32], f32, [i16; QK_K / 16]);
+
+fn q8k_pairs(y: &BlockQ8K) -> Q8KPairs {
+    let values = std::array::from_fn(|jt| {
+        let (j, t) = (jt / 8, jt % 8);
+        std::array::from_fn(|h| std::array::from_fn(|k| y.qs[64 * j + 32 * h + 4 * t + k % 4] as i16))
+    });
+    (values, y.d, y.bsums)
+}
+
+fn q4kx8_pairs(w: &[BlockQ4Kx8], ys: &[Vec<Q8KPairs>], gemm: [bool; 4], out: &mut [[f32; 8]]) {
+    let n = ys.len().min(out.len());
     let (mut acc, mut acc_min) = ([[0f32; 8]; 4], [[0f32; 8]; 4]);
     for (b, x) in w.iter().enumerate() {
-        // `[chunk j][t][row][u]`: low nibbles values 64j + 4t + u, high ones 64j + 32 + 4t + u;
-        // widened to 16 bits once for all the activation rows.
-        let lo: [i16; 1024] = std::array::from_fn(|k| (x.qs[k] & 0xF) as i16);
-        let hi: [i16; 1024] = std::array::from_fn(|k| (x.qs[k] >> 4) as i16);
-        let xd: [f32; 8] = std::array::from_fn(|r| x.d[r].to_f32());
-        let xmin: [f32; 8] = std::array::from_fn(|r| x.dmin[r].to_f32());
-        for i in 0..n {
-            let y = &acts[i][b];
-            // Per 64-value chunk and row: the scaled sums of its two sub-blocks, and their
-            // min corrections.
-            let mut sums = [[0i32; 8]; 4];
-            let mut min_sums = [[0i32; 8]; 4];
-            for j in 0..4 {
+        // The 6-bit scales and mins as floats: their products with the integer sums below are
+        // exact in f32 (under 2^24), and float products vectorize where 32-bit integer ones
+        // do not (SSE2).
+        let scales: [f32; 64] = std::array::from_fn(|k| x.scales[k] as f32);
+        let mins: [f32; 64] = std::array::from_fn(|k| x.mins[k] as f32);
+        // Per activation row, 64-value chunk and weight row: the scaled sums of the chunk's two
+        // sub-blocks (at most 2 * 63 * 32 * 15 * 128), and their min corrections.
+        let mut sums = [[[0f32; 8]; 4]; 4];
+        let mut min_sums = [[[0f32; 8]; 4]; 4];
+        for j in 0..4 {
+            // `[t][row][u]`: low nibbles values 64j + 4t + u, high ones 64j + 32 + 4t + u;
+            // widened to 16 bits once for all the activation rows.
+            let qs: &[u8; 256] = x.qs[256 * j..256 * j + 256].try_into().unwrap();
+            // A lone activation row unpacks the weights as it goes; more reuse them unpacked.
+            let unpacked: Option<([i16; 256], [i16; 256])> =
+                (n > 1).then(|| (std::array::from_fn(|k| (qs[k] & 0xF) as i16), std::array::from_fn(|k| (qs[k] >> 4) as i16)));
+            let (scale_lo, scale_hi) = (&scales[16 * j..16 * j + 8], &scales[16 * j + 8..16 * j + 16]);
+            for i in 0..n {
+                let (y, _, bsums) = &ys[i][b];
                 // Per (row, u), eight t of products of at most 15 * 128 each.
                 let (mut dlo, mut dhi) = ([0i16; 32], [0i16; 32]);
                 for t in 0..8 {
-                    let o = 256 * j + 32 * t;
-                    let (ql, qh): (&[i16; 32], &[i16; 32]) = (lo[o..o + 32].try_into().unwrap(), hi[o..o + 32].try_into().unwrap());
-                    let (yl, yh) = (&y.qs[64 * j + 4 * t..64 * j + 4 * t + 4], &y.qs[64 * j + 32 + 4 * t..64 * j + 32 + 4 * t + 4]);
-                    let (yl, yh): ([i16; 32], [i16; 32]) =
-                        (std::array::from_fn(|k| yl[k % 4] as i16), std::array::from_fn(|k| yh[k % 4] as i16));
+                    let (ql, qh): ([i16; 32], [i16; 32]) = match &unpacked {
+                        Some((lo, hi)) => (lo[32 * t..32 * t + 32].try_into().unwrap(), hi[32 * t..32 * t + 32].try_into().unwrap()),
+                        None => {
+                            (std::array::from_fn(|k| (qs[32 * t + k] & 0xF) as i16), std::array::from_fn(|k| (qs[32 * t + k] >> 4) as i16))
+                        }
+                    };
+                    let [yl, yh] = &y[8 * j + t];
+                    let (yl, yh): ([i16; 32], [i16; 32]) = (std::array::from_fn(|k| yl[k % 8]), std::array::from_fn(|k| yh[k % 8]));
                     for k in 0..32 {
                         dlo[k] += ql[k] * yl[k];
                         dhi[k] += qh[k] * yh[k];
                     }
                 }
-                let (bs_lo, bs_hi) =
-                    (y.bsums[4 * j] as i32 + y.bsums[4 * j + 1] as i32, y.bsums[4 * j + 2] as i32 + y.bsums[4 * j + 3] as i32);
-                for r in 0..8 {
-                    let a = dlo[4 * r] as i32 + dlo[4 * r + 1] as i32 + dlo[4 * r + 2] as i32 + dlo[4 * r + 3] as i32;
-                    let c = dhi[4 * r] as i32 + dhi[4 * r + 1] as i32 + dhi[4 * r + 2] as i32 + dhi[4 * r + 3] as i32;
-                    sums[j][r] = x.scales[16 * j + r] as i32 * a + x.scales[16 * j + 8 + r] as i32 * c;
-                    min_sums[j][r] = x.mins[16 * j + 2 * r] as i32 * bs_lo + x.mins[16 * j + 2 * r + 1] as i32 * bs_hi;
-                }
+                let a: [i32; 8] = std::array::from_fn(|r| quad(&dlo, r));
+                let c: [i32; 8] = std::array::from_fn(|r| quad(&dhi, r));
+                sums[i][j] = std::array::from_fn(|r| a[r] as f32 * scale_lo[r] + c[r] as f32 * scale_hi[r]);
+                let bs_lo = (bsums[4 * j] as i32 + bsums[4 * j + 1] as i32) as f32;
+                let bs_hi = (bsums[4 * j + 2] as i32 + bsums[4 * j + 3] as i32) as f32;
+                min_sums[i][j] = std::array::from_fn(|r| mins[16 * j + 2 * r] * bs_lo + mins[16 * j + 2 * r + 1] * bs_hi);
             }
-            let (d, dmin): ([f32; 8], [f32; 8]) = (std::array::from_fn(|r| xd[r] * y.d), std::array::from_fn(|r| xmin[r] * y.d));
+        }
+        let xd: [f32; 8] = std::array::from_fn(|r| x.d[r].to_f32());
+        let xmin: [f32; 8] = std::array::from_fn(|r| x.dmin[r].to_f32());
+        for i in 0..n {
+            let y_d = ys[i][b].1;
+            let (d, dmin): ([f32; 8], [f32; 8]) = (std::array::from_fn(|r| xd[r] * y_d), std::array::from_fn(|r| xmin[r] * y_d));
             // The eight rows side by side (independent lanes), so that the fused multiply-adds
             // vectorize.
             if gemm[i] {
                 // llama.cpp's GEMM folds the sums every pair of sub-blocks.
                 for j in 0..4 {
-                    acc[i] = std::array::from_fn(|r| fma(sums[j][r] as f32, d[r], acc[i][r]));
-                    acc_min[i] = std::array::from_fn(|r| fma(min_sums[j][r] as f32, dmin[r], acc_min[i][r]));
+                    acc[i] = fma_lanes(&sums[i][j], &d, &acc[i]);
+                    acc_min[i] = fma_lanes(&min_sums[i][j], &dmin, &acc_min[i]);
                 }
             } else {
-                let sum: [i32; 8] = std::array::from_fn(|r| sums[0][r] + sums[1][r] + sums[2][r] + sums[3][r]);
-                let min_sum: [i32; 8] = std::array::from_fn(|r| min_sums[0][r] + min_sums[1][r] + min_sums[2][r] + min_sums[3][r]);
-                acc[i] = std::array::from_fn(|r| fma(sum[r] as f32, d[r], acc[i][r]));
-                acc_min[i] = std::array::from_fn(|r| fma(min_sum[r] as f32, dmin[r], acc_min[i][r]));
+                // The block's sums, exact in 32 bits (four chunks may pass 2^24).
+                let total = |s: &[[f32; 8]; 4]| -> [f32; 8] {
+                    std::array::from_fn(|r| (s[0][r] as i32 + s[1][r] as i32 + s[2][r] as i32 + s[3][r] as i32) as f32)
+                };
+                acc[i] = fma_lanes(&total(&sums[i]), &d, &acc[i]);
+                acc_min[i] = fma_lanes(&total(&min_sums[i]), &dmin, &acc_min[i]);
             }
         }
     }
@@ -245,8 +281,38 @@ pub fn q4kx8(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut 
     }
 }
 
+/// `p[4l] + p[4l + 1] + p[4l + 2] + p[4l + 3]` in 32 bits.
+#[inline(always)]
+fn quad(p: &[i16; 32], l: usize) -> i32 {
+    p[4 * l] as i32 + p[4 * l + 1] as i32 + p[4 * l + 2] as i32 + p[4 * l + 3] as i32
+}
+
+/// One weight row (the tests' entry; [`q6k_rows`] runs the products).
+#[cfg(test)]
 pub fn q6k(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 8], out: &mut [f32]) {
     let n = acts.len().min(out.len());
+    let ys: Vec<Vec<Q8KWide>> = acts[..n].iter().map(|a| a[..w.len()].iter().map(q8k_wide).collect()).collect();
+    q6k_wide(w, &ys, tiled, out);
+}
+
+/// A Q8_K block with its values widened to 16 bits.
+type Q8KWide = ([i16; QK_K], f32, [i16; QK_K / 16]);
+
+fn q8k_wide(y: &BlockQ8K) -> Q8KWide {
+    (y.qs.map(|q| q as i16), y.d, y.bsums)
+}
+
+/// `out[k] += a[2k] * b[2k] + a[2k + 1] * b[2k + 1]` in 32 bits for 32 values: `pmaddwd` on
+/// x86-64 (SSE2), widening multiplies and pairwise adds on NEON.
+#[inline(always)]
+fn madd(out: &mut [i32x4; 4], a: &[i16], b: &[i16]) {
+    for (o, (a, b)) in out.iter_mut().zip(a[..32].chunks_exact(8).zip(b[..32].chunks_exact(8))) {
+        *o += i16x8::new(a.try_into().unwrap()).dot(i16x8::new(b.try_into().unwrap()));
+    }
+}
+
+fn q6k_wide(w: &[BlockQ6K], ys: &[Vec<Q8KWide>], tiled: [bool; 8], out: &mut [f32]) {
+    let n = ys.len().min(out.len());
     let (mut acc, mut acc_tiled) = ([[0f32; 8]; 8], [0f32; 8]);
     for (b, x) in w.iter().enumerate() {
         let q = q6k_values(x);
@@ -254,26 +320,28 @@ pub fn q6k(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 8], out: &mut [f3
         let qs: [i16; QK_K] = std::array::from_fn(|i| q[i] as i16 * x.scales[i / 16] as i16);
         let xd = x.d.to_f32();
         for i in 0..n {
-            let y = &acts[i][b];
-            // Lane l: values 32v + 4l + u of every 32-value chunk v. The products accumulated
-            // column-wise over the chunks in 32 bits, then lane l = columns 4l..4l + 4.
-            let mut cols = [0i32; 32];
-            for (qs, ys) in qs.chunks_exact(32).zip(y.qs.chunks_exact(32)) {
-                for k in 0..32 {
-                    cols[k] += qs[k] as i32 * ys[k] as i32;
-                }
+            let (ys, y_d, bsums) = &ys[i][b];
+            // Lane l: values 32v + 4l + u of every 32-value chunk v. The products summed in
+            // pairs, the pairs accumulated over the chunks in 32 bits, then lane l = pairs 2l
+            // and 2l + 1.
+            let mut pairs = [i32x4::ZERO; 4];
+            for (qs, ys) in qs.chunks_exact(32).zip(ys.chunks_exact(32)) {
+                madd(&mut pairs, qs, ys);
             }
-            let mut lanes: [i32; 8] = std::array::from_fn(|l| cols[4 * l] + cols[4 * l + 1] + cols[4 * l + 2] + cols[4 * l + 3]);
+            let pairs = pairs.map(|p| p.to_array());
+            let mut lanes: [i32; 8] = std::array::from_fn(|l| pairs[l / 2][2 * (l % 2)] + pairs[l / 2][2 * (l % 2) + 1]);
             // The AVX2 kernel subtracts 32 times the scaled activation sums of values 32l..32l+32
             // from lane l (the values are stored as q + 32).
             for (l, lane) in lanes.iter_mut().enumerate() {
-                let offset = y.bsums[2 * l] as i32 * x.scales[2 * l] as i32 + y.bsums[2 * l + 1] as i32 * x.scales[2 * l + 1] as i32;
+                let offset = bsums[2 * l] as i32 * x.scales[2 * l] as i32 + bsums[2 * l + 1] as i32 * x.scales[2 * l + 1] as i32;
                 *lane -= offset << 5;
             }
-            let d = y.d * xd;
-            acc[i] = std::array::from_fn(|l| fma(d, lanes[l] as f32, acc[i][l]));
-            let total: i32 = lanes.iter().sum();
-            acc_tiled[i] = fma(xd * total as f32, y.d, acc_tiled[i]);
+            if tiled[i] {
+                let total: i32 = lanes.iter().sum();
+                acc_tiled[i] = fma(xd * total as f32, *y_d, acc_tiled[i]);
+            } else {
+                acc[i] = fma_lanes(&[y_d * xd; 8], &lanes.map(|l| l as f32), &acc[i]);
+            }
         }
     }
     for i in 0..n {
@@ -341,17 +409,21 @@ pub fn q4k_rows(w: &[BlockQ4K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, 
 }
 
 pub fn q4kx8_rows(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], kb: usize, stride: usize, gemm: [bool; 4], out: &mut [f32]) {
+    // The activations spread once for all the groups of rows.
+    let ys: Vec<Vec<Q8KPairs>> = acts.iter().map(|a| a[..kb].iter().map(q8k_pairs).collect()).collect();
     for (g, group) in w.chunks_exact(kb).enumerate() {
         let mut result = [[0f32; 8]; 4];
-        q4kx8(group, acts, gemm, &mut result[..acts.len()]);
+        q4kx8_pairs(group, &ys, gemm, &mut result[..acts.len()]);
         scatter_group(&result[..acts.len()], g, stride, out);
     }
 }
 
 pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
+    // The activations reordered once for all the rows.
+    let ys: Vec<Vec<Q8KWide>> = acts.iter().map(|a| a[..kb].iter().map(q8k_wide).collect()).collect();
     for (i, row) in w.chunks_exact(kb).enumerate() {
         let mut values = [0f32; 8];
-        q6k(row, acts, tiled, &mut values[..acts.len()]);
+        q6k_wide(row, &ys, tiled, &mut values[..acts.len()]);
         scatter_row(&values[..acts.len()], i, stride, out);
     }
 }
