@@ -206,51 +206,126 @@ fn q8k_pairs(y: &BlockQ8K) -> Q8KPairs {
     (values, y.d, y.bsums)
 }
 
-fn q4kx8_pairs(w: &[BlockQ4Kx8], ys: &[Vec<Q8KPairs>], gemm: [bool; 4], out: &mut [[f32; 8]]) {
-    let n = ys.len().min(out.len());
-    let (mut acc, mut acc_min) = ([[0f32; 8]; 4], [[0f32; 8]; 4]);
-    for (b, x) in w.iter().enumerate() {
-        // The 6-bit scales and mins as floats: their products with the integer sums below are
-        // exact in f32 (under 2^24), and float products vectorize where 32-bit integer ones
-        // do not (SSE2).
+/// [`q4kx8_pairs`] for one activation row (decoding): the nibbles unpacked as they are used,
+/// and the scales applied in f32 (their products with the integer sums are exact, under 2^24),
+/// which costs less than building the 16-bit scale vectors for a single row.
+fn q4kx8_one(w: &[BlockQ4Kx8], ys: &[Q8KPairs], gemm: bool) -> [f32; 8] {
+    let (mut acc, mut acc_min) = ([0f32; 8], [0f32; 8]);
+    for (x, (y, y_d, bsums)) in w.iter().zip(ys) {
         let scales: [f32; 64] = std::array::from_fn(|k| x.scales[k] as f32);
         let mins: [f32; 64] = std::array::from_fn(|k| x.mins[k] as f32);
+        let (mut sums, mut min_sums) = ([[0f32; 8]; 4], [[0f32; 8]; 4]);
+        for j in 0..4 {
+            let qs: &[u8; 256] = x.qs[256 * j..256 * j + 256].try_into().unwrap();
+            // Per (row, u), eight t of products of at most 15 * 128 each.
+            let (mut dlo, mut dhi) = ([0i16; 32], [0i16; 32]);
+            for t in 0..8 {
+                let (ql, qh): ([i16; 32], [i16; 32]) =
+                    (std::array::from_fn(|k| (qs[32 * t + k] & 0xF) as i16), std::array::from_fn(|k| (qs[32 * t + k] >> 4) as i16));
+                let [yl, yh] = &y[8 * j + t];
+                let (yl, yh): ([i16; 32], [i16; 32]) = (std::array::from_fn(|k| yl[k % 8]), std::array::from_fn(|k| yh[k % 8]));
+                for k in 0..32 {
+                    dlo[k] += ql[k] * yl[k];
+                    dhi[k] += qh[k] * yh[k];
+                }
+            }
+            let quad = |p: &[i16; 32], r: usize| p[4 * r] as i32 + p[4 * r + 1] as i32 + p[4 * r + 2] as i32 + p[4 * r + 3] as i32;
+            let (scale_lo, scale_hi) = (&scales[16 * j..16 * j + 8], &scales[16 * j + 8..16 * j + 16]);
+            sums[j] = std::array::from_fn(|r| quad(&dlo, r) as f32 * scale_lo[r] + quad(&dhi, r) as f32 * scale_hi[r]);
+            let bs_lo = (bsums[4 * j] as i32 + bsums[4 * j + 1] as i32) as f32;
+            let bs_hi = (bsums[4 * j + 2] as i32 + bsums[4 * j + 3] as i32) as f32;
+            min_sums[j] = std::array::from_fn(|r| mins[16 * j + 2 * r] * bs_lo + mins[16 * j + 2 * r + 1] * bs_hi);
+        }
+        let d: [f32; 8] = std::array::from_fn(|r| x.d[r].to_f32() * y_d);
+        let dmin: [f32; 8] = std::array::from_fn(|r| x.dmin[r].to_f32() * y_d);
+        fold_q4kx8(&mut acc, &mut acc_min, &sums, &min_sums, &d, &dmin, gemm);
+    }
+    std::array::from_fn(|r| acc[r] - acc_min[r])
+}
+
+/// One block's sums of a weight group into its accumulators as llama.cpp folds them: its GEMM
+/// every pair of sub-blocks, its GEMV once per block. The eight rows side by side (independent
+/// lanes), so that the fused multiply-adds vectorize.
+#[inline(always)]
+fn fold_q4kx8(
+    acc: &mut [f32; 8],
+    acc_min: &mut [f32; 8],
+    sums: &[[f32; 8]; 4],
+    min_sums: &[[f32; 8]; 4],
+    d: &[f32; 8],
+    dmin: &[f32; 8],
+    gemm: bool,
+) {
+    if gemm {
+        for j in 0..4 {
+            *acc = fma_lanes(&sums[j], d, acc);
+            *acc_min = fma_lanes(&min_sums[j], dmin, acc_min);
+        }
+    } else {
+        // The block's sums, exact in 32 bits (four chunks may pass 2^24).
+        let total = |s: &[[f32; 8]; 4]| -> [f32; 8] {
+            std::array::from_fn(|r| (s[0][r] as i32 + s[1][r] as i32 + s[2][r] as i32 + s[3][r] as i32) as f32)
+        };
+        *acc = fma_lanes(&total(sums), d, acc);
+        *acc_min = fma_lanes(&total(min_sums), dmin, acc_min);
+    }
+}
+
+fn q4kx8_pairs(w: &[BlockQ4Kx8], ys: &[Vec<Q8KPairs>], gemm: [bool; 4], out: &mut [[f32; 8]]) {
+    let n = ys.len().min(out.len());
+    if n == 1 {
+        out[0] = q4kx8_one(w, &ys[0], gemm[0]);
+        return;
+    }
+    let (mut acc, mut acc_min) = ([[0f32; 8]; 4], [[0f32; 8]; 4]);
+    for (b, x) in w.iter().enumerate() {
         // Per activation row, 64-value chunk and weight row: the scaled sums of the chunk's two
         // sub-blocks (at most 2 * 63 * 32 * 15 * 128), and their min corrections.
         let mut sums = [[[0f32; 8]; 4]; 4];
         let mut min_sums = [[[0f32; 8]; 4]; 4];
         for j in 0..4 {
-            // `[t][row][u]`: low nibbles values 64j + 4t + u, high ones 64j + 32 + 4t + u;
-            // widened to 16 bits once for all the activation rows.
+            // `[t][row][u]`: low nibbles values 64j + 4t + u, high ones 64j + 32 + 4t + u.
+            // Vector c of a t holds rows 2c and 2c + 1.
             let qs: &[u8; 256] = x.qs[256 * j..256 * j + 256].try_into().unwrap();
-            // A lone activation row unpacks the weights as it goes; more reuse them unpacked.
-            let unpacked: Option<([i16; 256], [i16; 256])> =
-                (n > 1).then(|| (std::array::from_fn(|k| (qs[k] & 0xF) as i16), std::array::from_fn(|k| (qs[k] >> 4) as i16)));
-            let (scale_lo, scale_hi) = (&scales[16 * j..16 * j + 8], &scales[16 * j + 8..16 * j + 16]);
+            // Unpacked once for all the activation rows.
+            let unpacked: [[[i16x8; 4]; 8]; 2] = std::array::from_fn(|h| {
+                std::array::from_fn(|t| {
+                    std::array::from_fn(|c| i16x8::new(std::array::from_fn(|k| ((qs[32 * t + 8 * c + k] >> (4 * h)) & 0xF) as i16)))
+                })
+            });
+            // Per sub-block h and vector c, the scales of rows 2c and 2c + 1 for their
+            // products; the mins as stored, `[row][2]`.
+            let scales: [[i16x8; 4]; 2] = std::array::from_fn(|h| {
+                std::array::from_fn(|c| i16x8::new(std::array::from_fn(|k| x.scales[16 * j + 8 * h + 2 * c + k / 4] as i16)))
+            });
+            let mins: [i16x8; 2] = std::array::from_fn(|c| i16x8::new(std::array::from_fn(|k| x.mins[16 * j + 8 * c + k] as i16)));
             for i in 0..n {
                 let (y, _, bsums) = &ys[i][b];
-                // Per (row, u), eight t of products of at most 15 * 128 each.
-                let (mut dlo, mut dhi) = ([0i16; 32], [0i16; 32]);
-                for t in 0..8 {
-                    let (ql, qh): ([i16; 32], [i16; 32]) = match &unpacked {
-                        Some((lo, hi)) => (lo[32 * t..32 * t + 32].try_into().unwrap(), hi[32 * t..32 * t + 32].try_into().unwrap()),
-                        None => {
-                            (std::array::from_fn(|k| (qs[32 * t + k] & 0xF) as i16), std::array::from_fn(|k| (qs[32 * t + k] >> 4) as i16))
+                // Per sub-block, one after the other (four accumulators, four weight vectors
+                // and the activations fit in SSE2's sixteen registers): per (row, u), eight t
+                // of products of at most 15 * 128, then scaled and summed in pairs.
+                let mut pairs = [i32x4::ZERO; 4];
+                for h in 0..2 {
+                    let mut d = [i16x8::ZERO; 4];
+                    for t in 0..8 {
+                        let q = unpacked[h][t];
+                        let y = i16x8::new(y[8 * j + t][h]);
+                        for c in 0..4 {
+                            d[c] += q[c] * y;
                         }
-                    };
-                    let [yl, yh] = &y[8 * j + t];
-                    let (yl, yh): ([i16; 32], [i16; 32]) = (std::array::from_fn(|k| yl[k % 8]), std::array::from_fn(|k| yh[k % 8]));
-                    for k in 0..32 {
-                        dlo[k] += ql[k] * yl[k];
-                        dhi[k] += qh[k] * yh[k];
+                    }
+                    for c in 0..4 {
+                        pairs[c] += d[c].dot(scales[h][c]);
                     }
                 }
-                let a: [i32; 8] = std::array::from_fn(|r| quad(&dlo, r));
-                let c: [i32; 8] = std::array::from_fn(|r| quad(&dhi, r));
-                sums[i][j] = std::array::from_fn(|r| a[r] as f32 * scale_lo[r] + c[r] as f32 * scale_hi[r]);
-                let bs_lo = (bsums[4 * j] as i32 + bsums[4 * j + 1] as i32) as f32;
-                let bs_hi = (bsums[4 * j + 2] as i32 + bsums[4 * j + 3] as i32) as f32;
-                min_sums[i][j] = std::array::from_fn(|r| mins[16 * j + 2 * r] * bs_lo + mins[16 * j + 2 * r + 1] * bs_hi);
+                // Row 2c + e: pairs 2e and 2e + 1 of vector c.
+                let pairs = pairs.map(|p| p.to_array());
+                sums[i][j] = std::array::from_fn(|r| (pairs[r / 2][2 * (r % 2)] + pairs[r / 2][2 * (r % 2) + 1]) as f32);
+                let bs_lo = bsums[4 * j] + bsums[4 * j + 1];
+                let bs_hi = bsums[4 * j + 2] + bsums[4 * j + 3];
+                let bs = i16x8::new([bs_lo, bs_hi, bs_lo, bs_hi, bs_lo, bs_hi, bs_lo, bs_hi]);
+                let m = mins.map(|m| m.dot(bs).round_float().to_array());
+                min_sums[i][j] = std::array::from_fn(|r| m[r / 4][r % 4]);
             }
         }
         let xd: [f32; 8] = std::array::from_fn(|r| x.d[r].to_f32());
@@ -258,33 +333,12 @@ fn q4kx8_pairs(w: &[BlockQ4Kx8], ys: &[Vec<Q8KPairs>], gemm: [bool; 4], out: &mu
         for i in 0..n {
             let y_d = ys[i][b].1;
             let (d, dmin): ([f32; 8], [f32; 8]) = (std::array::from_fn(|r| xd[r] * y_d), std::array::from_fn(|r| xmin[r] * y_d));
-            // The eight rows side by side (independent lanes), so that the fused multiply-adds
-            // vectorize.
-            if gemm[i] {
-                // llama.cpp's GEMM folds the sums every pair of sub-blocks.
-                for j in 0..4 {
-                    acc[i] = fma_lanes(&sums[i][j], &d, &acc[i]);
-                    acc_min[i] = fma_lanes(&min_sums[i][j], &dmin, &acc_min[i]);
-                }
-            } else {
-                // The block's sums, exact in 32 bits (four chunks may pass 2^24).
-                let total = |s: &[[f32; 8]; 4]| -> [f32; 8] {
-                    std::array::from_fn(|r| (s[0][r] as i32 + s[1][r] as i32 + s[2][r] as i32 + s[3][r] as i32) as f32)
-                };
-                acc[i] = fma_lanes(&total(&sums[i]), &d, &acc[i]);
-                acc_min[i] = fma_lanes(&total(&min_sums[i]), &dmin, &acc_min[i]);
-            }
+            fold_q4kx8(&mut acc[i], &mut acc_min[i], &sums[i], &min_sums[i], &d, &dmin, gemm[i]);
         }
     }
     for i in 0..n {
         out[i] = std::array::from_fn(|r| acc[i][r] - acc_min[i][r]);
     }
-}
-
-/// `p[4l] + p[4l + 1] + p[4l + 2] + p[4l + 3]` in 32 bits.
-#[inline(always)]
-fn quad(p: &[i16; 32], l: usize) -> i32 {
-    p[4 * l] as i32 + p[4 * l + 1] as i32 + p[4 * l + 2] as i32 + p[4 * l + 3] as i32
 }
 
 /// One weight row (the tests' entry; [`q6k_rows`] runs the products).
