@@ -248,6 +248,7 @@ pub fn fused_mul_add(a: f32, b: f32, c: f32) -> f32 {
 /// Whether rounding `s`, an f64 rounding of an exact value, to f32 may give another f32 than
 /// rounding the exact value once: see [`fused_mul_add`].
 #[inline(always)]
+#[cfg_attr(any(target_arch = "aarch64", target_feature = "fma", not(target_arch = "x86_64")), allow(dead_code))]
 fn rounds_twice_differently(s: f64) -> bool {
     // Halfway: the 29 bits an f32 drops are 1 followed by zeros.
     let halfway = s.to_bits() as u32 & 0x1fff_ffff == 0x1000_0000;

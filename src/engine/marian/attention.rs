@@ -43,9 +43,9 @@ where
 /// One head of one query row: `out = Σⱼ softmax(q · kⱼ)ⱼ vⱼ`, `kⱼ` at `data[offsets[j] + at..]`,
 /// `vⱼ` `d` further; `scores` has one slot per key.
 fn head(q: &[f32], data: &[f32], offsets: &[usize], at: usize, d: usize, scores: &mut [f32], out: &mut [f32]) {
-    let hd = q.len();
     #[cfg(target_arch = "x86_64")]
-    if hd.is_multiple_of(8) && crate::engine::cpu::simd_available() {
+    if q.len().is_multiple_of(8) && crate::engine::cpu::simd_available() {
+        let hd = q.len();
         assert_eq!(out.len(), hd, "attention output of another width than the query's");
         for &o in offsets {
             // (Saturating: a sum past usize::MAX fails the check instead of wrapping.)
