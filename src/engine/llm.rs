@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use half::f16;
 
-use super::cpu::{f16_to_f32, fused_mul_add, fused_mul_add_lanes, hsum};
+use super::cpu::{f16_to_f32, hsum};
 use super::gguf::GgufFile;
 use super::kv_cache::KvCache;
 use super::quant::{matmul_rows_many, QMatrix, RowMode};
@@ -744,19 +744,30 @@ fn tinyblas_dot<const L: usize>(a: &[f32], b: &[f16]) -> f32 {
     tinyblas_dot_portable::<L>(a, b)
 }
 
-/// The portable [`tinyblas_dot`]: element i in lane i % L, the elements past the last whole L
-/// added to the lanes' sum.
+/// `a * b + c` for `a` and `b` of f16 values: their product has at most 22 significant bits
+/// and lies within f32's normal range, so it is exact in f32, and the sum rounded once is the
+/// fused multiply-add's result. In plain f32 operations, which vectorize on any target (the
+/// portable fused multiply-add of an x86-64 build without FMA goes through f64).
+#[inline(always)]
+fn f16_mul_add(a: f32, b: f32, c: f32) -> f32 {
+    a * b + c
+}
+
+/// The portable [`tinyblas_dot`] (`a` of f16 values, as the attention's are): element i in lane
+/// i % L, the elements past the last whole L added to the lanes' sum.
 #[inline(always)]
 fn tinyblas_dot_portable<const L: usize>(a: &[f32], b: &[f16]) -> f32 {
     let mut lanes = [0f32; L];
     let (ac, bc) = (a.chunks_exact(L), b.chunks_exact(L));
     let (ar, br) = (ac.remainder(), bc.remainder());
     for (x, y) in ac.zip(bc) {
-        lanes = fused_mul_add_lanes(x.try_into().unwrap(), &std::array::from_fn(|l| f16_to_f32(y[l])), &lanes);
+        for l in 0..L {
+            lanes[l] = f16_mul_add(x[l], f16_to_f32(y[l]), lanes[l]);
+        }
     }
     let mut sum = hsum::<L>(&lanes);
     for (x, y) in ar.iter().zip(br) {
-        sum = fused_mul_add(*x, f16_to_f32(*y), sum);
+        sum = f16_mul_add(*x, f16_to_f32(*y), sum);
     }
     sum
 }
@@ -848,7 +859,7 @@ fn dot_f16_style<const L: usize>(a: &[f32], b: &[f16]) -> f32 {
     dot_f16_style_portable::<L>(a, b)
 }
 
-/// The portable [`dot_f16_style`].
+/// The portable [`dot_f16_style`] (`a` of f16 values).
 #[inline(always)]
 fn dot_f16_style_portable<const L: usize>(a: &[f32], b: &[f16]) -> f32 {
     let mut x = [[0f32; L]; 4];
@@ -856,10 +867,13 @@ fn dot_f16_style_portable<const L: usize>(a: &[f32], b: &[f16]) -> f32 {
     let (ar, br) = (ac.remainder(), bc.remainder());
     let whole = a.len() / L;
     for (i, (a, b)) in ac.zip(bc).enumerate() {
-        x[i % 4] = fused_mul_add_lanes(a.try_into().unwrap(), &std::array::from_fn(|l| f16_to_f32(b[l])), &x[i % 4]);
+        let x = &mut x[i % 4];
+        for l in 0..L {
+            x[l] = f16_mul_add(a[l], f16_to_f32(b[l]), x[l]);
+        }
     }
     for (l, (a, b)) in ar.iter().zip(br).enumerate() {
-        x[whole % 4][l] = fused_mul_add(*a, f16_to_f32(*b), x[whole % 4][l]);
+        x[whole % 4][l] = f16_mul_add(*a, f16_to_f32(*b), x[whole % 4][l]);
     }
     reduce_f16_style::<L>(x.as_flattened())
 }
@@ -876,17 +890,11 @@ fn axpy(acc: &mut [f32], p: f32, v: &[f16]) {
     axpy_portable(acc, p, v)
 }
 
-/// The portable [`axpy`].
+/// The portable [`axpy`] (`p` an f16 value, as the attention's probabilities are).
 #[inline(always)]
 fn axpy_portable(acc: &mut [f32], p: f32, v: &[f16]) {
-    let (ac, vc) = (acc.chunks_exact_mut(8), v.chunks_exact(8));
-    let whole = ac.len() * 8;
-    for (a, v) in ac.zip(vc) {
-        let a: &mut [f32; 8] = a.try_into().unwrap();
-        *a = fused_mul_add_lanes(&[p; 8], &std::array::from_fn(|l| f16_to_f32(v[l])), a);
-    }
-    for (a, &v) in acc[whole..].iter_mut().zip(&v[whole..]) {
-        *a = fused_mul_add(p, f16_to_f32(v), *a);
+    for (a, &v) in acc.iter_mut().zip(v) {
+        *a = f16_mul_add(p, f16_to_f32(v), *a);
     }
 }
 
@@ -1455,7 +1463,12 @@ mod tests {
     fn portable_attention_products_give_the_bits_of_the_element_by_element_ones() {
         let fma = super::super::cpu::fused_mul_add;
         for n in (0..80).chain([127, 128, 129]) {
-            let a: Vec<f32> = (0..n).map(|i: usize| ((i * 7919 % 1013) as f32 - 506.0) * 10f32.powi((i % 7) as i32 - 3)).collect();
+            // Both factors f16 values, as the attention's are (queries and probabilities rounded
+            // to f16, keys and values from the f16 cache); magnitudes far apart, subnormal f16
+            // among them.
+            let a: Vec<f32> = (0..n)
+                .map(|i: usize| f16::from_f32(((i * 7919 % 1013) as f32 - 506.0) * 10f32.powi((i % 9) as i32 - 6)).to_f32())
+                .collect();
             let b16: Vec<f16> =
                 (0..n).map(|i: usize| f16::from_f32(((i * 104729 % 997) as f32 - 498.0) * 10f32.powi((i % 5) as i32 - 2))).collect();
             let b: Vec<f32> = b16.iter().map(|x| x.to_f32()).collect();
@@ -1475,9 +1488,10 @@ mod tests {
             }
             check::<8>(&a, &b, &b16, fma);
             check::<16>(&a, &b, &b16, fma);
+            let p = f16::from_f32(0.37).to_f32();
             let mut got = a.clone();
-            axpy_portable(&mut got, 0.37, &b16);
-            let want: Vec<f32> = a.iter().zip(&b).map(|(x, y)| fma(0.37, *y, *x)).collect();
+            axpy_portable(&mut got, p, &b16);
+            let want: Vec<f32> = a.iter().zip(&b).map(|(x, y)| fma(p, *y, *x)).collect();
             assert_eq!(got, want, "axpy, {n}");
         }
     }

@@ -1,6 +1,8 @@
 //! The portable kernels, the reference each SIMD variant is tested against: plain Rust over
 //! fixed-width chunks (32 values, 16-bit products, no per-element branches) that the compiler
-//! vectorizes for the target's baseline (SSE2 on x86-64, NEON on aarch64).
+//! vectorizes for the target's baseline (SSE2 on x86-64, NEON on aarch64), and the `wide`
+//! crate's vectors where LLVM does not find the instruction (16-bit multiply-adds that sum
+//! pairs into 32 bits: `pmaddwd` on SSE2).
 //!
 //! Each computes the same exact integers as the AVX2 kernels (the same 32-bit lanes where their
 //! grouping reaches the float part) and the same float operations in the same order, so the
@@ -190,7 +192,7 @@ pub fn q4k(w: &[BlockQ4K], acts: &[&[BlockQ8K]], out: &mut [f32]) {
 #[cfg(test)]
 pub fn q4kx8(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut [[f32; 8]]) {
     let n = acts.len().min(out.len());
-    let ys: Vec<Vec<Q8KPairs>> = acts[..n].iter().map(|a| a[..w.len()].iter().map(q8k_pairs).collect()).collect();
+    let ys = q8k_pairs(&acts[..n], w.len());
     q4kx8_pairs(w, &ys, gemm, out);
 }
 
@@ -198,12 +200,27 @@ pub fn q4kx8(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], gemm: [bool; 4], out: &mut 
 /// `64j + 32 half + 4t + u` for u = 0..4, twice, in 16 bits (a vector of eight).
 type Q8KPairs = ([[[i16; 8]; 2]; 32], f32, [i16; QK_K / 16]);
 
-fn q8k_pairs(y: &BlockQ8K) -> Q8KPairs {
-    let values = std::array::from_fn(|jt| {
-        let (j, t) = (jt / 8, jt % 8);
-        std::array::from_fn(|h| std::array::from_fn(|k| y.qs[64 * j + 32 * h + 4 * t + k % 4] as i16))
-    });
-    (values, y.d, y.bsums)
+/// Every activation row's first `kb` blocks as [`Q8KPairs`], written in place (arrays of this
+/// size returned by value are copied).
+fn q8k_pairs(acts: &[&[BlockQ8K]], kb: usize) -> Vec<Vec<Q8KPairs>> {
+    acts.iter()
+        .map(|a| {
+            let mut out = vec![([[[0i16; 8]; 2]; 32], 0f32, [0i16; QK_K / 16]); kb];
+            for ((values, d, bsums), y) in out.iter_mut().zip(&a[..kb]) {
+                for (jt, pair) in values.iter_mut().enumerate() {
+                    let (j, t) = (jt / 8, jt % 8);
+                    for (h, half) in pair.iter_mut().enumerate() {
+                        let q = &y.qs[64 * j + 32 * h + 4 * t..][..4];
+                        for (k, v) in half.iter_mut().enumerate() {
+                            *v = q[k % 4] as i16;
+                        }
+                    }
+                }
+                (*d, *bsums) = (y.d, y.bsums);
+            }
+            out
+        })
+        .collect()
 }
 
 /// [`q4kx8_pairs`] for one activation row (decoding): the nibbles unpacked as they are used,
@@ -287,12 +304,15 @@ fn q4kx8_pairs(w: &[BlockQ4Kx8], ys: &[Vec<Q8KPairs>], gemm: [bool; 4], out: &mu
             // `[t][row][u]`: low nibbles values 64j + 4t + u, high ones 64j + 32 + 4t + u.
             // Vector c of a t holds rows 2c and 2c + 1.
             let qs: &[u8; 256] = x.qs[256 * j..256 * j + 256].try_into().unwrap();
-            // Unpacked once for all the activation rows.
-            let unpacked: [[[i16x8; 4]; 8]; 2] = std::array::from_fn(|h| {
-                std::array::from_fn(|t| {
-                    std::array::from_fn(|c| i16x8::new(std::array::from_fn(|k| ((qs[32 * t + 8 * c + k] >> (4 * h)) & 0xF) as i16)))
-                })
-            });
+            // Unpacked once for all the activation rows (in place: nested `from_fn`s of this
+            // size were neither inlined nor built in place).
+            let mut unpacked = [[[0i16; 32]; 8]; 2];
+            let [low, high] = &mut unpacked;
+            for (t, (lo, hi)) in low.iter_mut().zip(high).enumerate() {
+                for (k, (lo, hi)) in lo.iter_mut().zip(hi.iter_mut()).enumerate() {
+                    (*lo, *hi) = ((qs[32 * t + k] & 0xF) as i16, (qs[32 * t + k] >> 4) as i16);
+                }
+            }
             // Per sub-block h and vector c, the scales of rows 2c and 2c + 1 for their
             // products; the mins as stored, `[row][2]`.
             let scales: [[i16x8; 4]; 2] = std::array::from_fn(|h| {
@@ -308,10 +328,10 @@ fn q4kx8_pairs(w: &[BlockQ4Kx8], ys: &[Vec<Q8KPairs>], gemm: [bool; 4], out: &mu
                 for h in 0..2 {
                     let mut d = [i16x8::ZERO; 4];
                     for t in 0..8 {
-                        let q = unpacked[h][t];
+                        let q = &unpacked[h][t];
                         let y = i16x8::new(y[8 * j + t][h]);
                         for c in 0..4 {
-                            d[c] += q[c] * y;
+                            d[c] += i16x8::new(q[8 * c..8 * c + 8].try_into().unwrap()) * y;
                         }
                     }
                     for c in 0..4 {
@@ -345,15 +365,27 @@ fn q4kx8_pairs(w: &[BlockQ4Kx8], ys: &[Vec<Q8KPairs>], gemm: [bool; 4], out: &mu
 #[cfg(test)]
 pub fn q6k(w: &[BlockQ6K], acts: &[&[BlockQ8K]], tiled: [bool; 8], out: &mut [f32]) {
     let n = acts.len().min(out.len());
-    let ys: Vec<Vec<Q8KWide>> = acts[..n].iter().map(|a| a[..w.len()].iter().map(q8k_wide).collect()).collect();
+    let ys = q8k_wide(&acts[..n], w.len());
     q6k_wide(w, &ys, tiled, out);
 }
 
 /// A Q8_K block with its values widened to 16 bits.
 type Q8KWide = ([i16; QK_K], f32, [i16; QK_K / 16]);
 
-fn q8k_wide(y: &BlockQ8K) -> Q8KWide {
-    (y.qs.map(|q| q as i16), y.d, y.bsums)
+/// Every activation row's first `kb` blocks as [`Q8KWide`], written in place.
+fn q8k_wide(acts: &[&[BlockQ8K]], kb: usize) -> Vec<Vec<Q8KWide>> {
+    acts.iter()
+        .map(|a| {
+            let mut out = vec![([0i16; QK_K], 0f32, [0i16; QK_K / 16]); kb];
+            for ((values, d, bsums), y) in out.iter_mut().zip(&a[..kb]) {
+                for (v, &q) in values.iter_mut().zip(&y.qs) {
+                    *v = q as i16;
+                }
+                (*d, *bsums) = (y.d, y.bsums);
+            }
+            out
+        })
+        .collect()
 }
 
 /// `out[k] += a[2k] * b[2k] + a[2k + 1] * b[2k + 1]` in 32 bits for 32 values: `pmaddwd` on
@@ -464,7 +496,7 @@ pub fn q4k_rows(w: &[BlockQ4K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, 
 
 pub fn q4kx8_rows(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], kb: usize, stride: usize, gemm: [bool; 4], out: &mut [f32]) {
     // The activations spread once for all the groups of rows.
-    let ys: Vec<Vec<Q8KPairs>> = acts.iter().map(|a| a[..kb].iter().map(q8k_pairs).collect()).collect();
+    let ys = q8k_pairs(acts, kb);
     for (g, group) in w.chunks_exact(kb).enumerate() {
         let mut result = [[0f32; 8]; 4];
         q4kx8_pairs(group, &ys, gemm, &mut result[..acts.len()]);
@@ -474,7 +506,7 @@ pub fn q4kx8_rows(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], kb: usize, stride: usi
 
 pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
     // The activations reordered once for all the rows.
-    let ys: Vec<Vec<Q8KWide>> = acts.iter().map(|a| a[..kb].iter().map(q8k_wide).collect()).collect();
+    let ys = q8k_wide(acts, kb);
     for (i, row) in w.chunks_exact(kb).enumerate() {
         let mut values = [0f32; 8];
         q6k_wide(row, &ys, tiled, &mut values[..acts.len()]);
