@@ -433,15 +433,19 @@ mod avx2 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_portable_fused_multiply_add_rounds_once_like_mul_add() {
-        let mut state = 0x9E37_79B9u32;
-        let mut next = || {
+    /// A xorshift generator of 32-bit values.
+    fn xorshift(mut state: u32) -> impl FnMut() -> u32 {
+        move || {
             state ^= state << 13;
             state ^= state >> 17;
             state ^= state << 5;
             state
-        };
+        }
+    }
+
+    #[test]
+    fn the_portable_fused_multiply_add_rounds_once_like_mul_add() {
+        let mut next = xorshift(0x9E37_79B9u32);
         let specials = [0.0, -0.0, 1.0, -1.0, f32::MIN_POSITIVE, 1e-45, f32::MAX, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
         for i in 0..2_000_000 {
             // Random bit patterns (every exponent, subnormals, specials), and products that
@@ -462,13 +466,7 @@ mod tests {
 
     #[test]
     fn fused_multiply_adds_round_once_even_where_the_f64_sum_is_halfway() {
-        let mut state = 0x2545_F491u32;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state
-        };
+        let mut next = xorshift(0x2545_F491u32);
         let check = |a: &[f32; 8], b: &[f32; 8], c: &[f32; 8]| {
             let lanes = fused_mul_add_lanes(a, b, c);
             for i in 0..8 {

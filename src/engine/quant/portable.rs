@@ -341,8 +341,7 @@ fn q4kx8_pairs(w: &[BlockQ4Kx8], ys: &[Vec<Q8KPairs>], gemm: [bool; 4], out: &mu
                     }
                 }
                 // Row 2c + e: pairs 2e and 2e + 1 of vector c.
-                let pairs = pairs.map(|p| p.to_array());
-                sums[i][j] = std::array::from_fn(|r| (pairs[r / 2][2 * (r % 2)] + pairs[r / 2][2 * (r % 2) + 1]) as f32);
+                sums[i][j] = adjacent_sums(pairs).map(|s| s as f32);
                 let bs_lo = bsums[4 * j] + bsums[4 * j + 1];
                 let bs_hi = bsums[4 * j + 2] + bsums[4 * j + 3];
                 let bs = i16x8::new([bs_lo, bs_hi, bs_lo, bs_hi, bs_lo, bs_hi, bs_lo, bs_hi]);
@@ -401,6 +400,13 @@ fn madd(out: &mut [i32x4; 4], a: &[i16], b: &[i16]) {
     }
 }
 
+/// The sums of adjacent pairs of sixteen 32-bit values: `out[l] = v[2l] + v[2l + 1]`.
+#[inline(always)]
+fn adjacent_sums(v: [i32x4; 4]) -> [i32; 8] {
+    let v = v.map(|v| v.to_array());
+    std::array::from_fn(|l| v[l / 2][2 * (l % 2)] + v[l / 2][2 * (l % 2) + 1])
+}
+
 fn q6k_wide(w: &[BlockQ6K], ys: &[Vec<Q8KWide>], tiled: [bool; 8], out: &mut [f32]) {
     let n = ys.len().min(out.len());
     let (mut acc, mut acc_tiled) = ([[0f32; 8]; 8], [0f32; 8]);
@@ -418,8 +424,7 @@ fn q6k_wide(w: &[BlockQ6K], ys: &[Vec<Q8KWide>], tiled: [bool; 8], out: &mut [f3
             for (qs, ys) in qs.chunks_exact(32).zip(ys.chunks_exact(32)) {
                 madd(&mut pairs, qs, ys);
             }
-            let pairs = pairs.map(|p| p.to_array());
-            let mut lanes: [i32; 8] = std::array::from_fn(|l| pairs[l / 2][2 * (l % 2)] + pairs[l / 2][2 * (l % 2) + 1]);
+            let mut lanes = adjacent_sums(pairs);
             // The AVX2 kernel subtracts 32 times the scaled activation sums of values 32l..32l+32
             // from lane l (the values are stored as q + 32).
             for (l, lane) in lanes.iter_mut().enumerate() {
@@ -509,7 +514,7 @@ pub fn q4kx8_rows(w: &[BlockQ4Kx8], acts: &[&[BlockQ8K]], kb: usize, stride: usi
 }
 
 pub fn q6k_rows(w: &[BlockQ6K], acts: &[&[BlockQ8K]], kb: usize, stride: usize, tiled: [bool; 8], out: &mut [f32]) {
-    // The activations reordered once for all the rows.
+    // The activations widened once for all the rows.
     let ys = q8k_wide(acts, kb);
     for (i, row) in w.chunks_exact(kb).enumerate() {
         let mut values = [0f32; 8];
